@@ -1,0 +1,1 @@
+"""Pure analysis of a run directory: reading/writing it, percentiles, summaries."""

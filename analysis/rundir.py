@@ -1,0 +1,192 @@
+"""The run directory: the one place that knows its file names and formats.
+
+`runs/<run_id>/` holds `run.json`, `intervals.csv`, `errors.csv`, `metrics.csv`,
+`summary.json` and `report.html`. Tables are CSV so that closed intervals can be
+appended while the run is going and an interrupted run stays readable; each loads with
+one `pandas.read_csv` call. JSON files are replaced atomically (write, then rename) so a
+reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RUN_JSON = "run.json"
+INTERVALS_CSV = "intervals.csv"
+ERRORS_CSV = "errors.csv"
+METRICS_CSV = "metrics.csv"
+SUMMARY_JSON = "summary.json"
+REPORT_HTML = "report.html"
+LOCUST_LOG = "locust.log"
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETED = "completed"
+STATUS_INTERRUPTED = "interrupted"
+STATUS_FAILED = "failed"
+STATUSES = (STATUS_RUNNING, STATUS_COMPLETED, STATUS_INTERRUPTED, STATUS_FAILED)
+
+INTERVAL_COLUMNS = [
+    "start", "interval_s", "method", "name", "requests", "failures", "users",
+    "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes", "hdr",
+]  # fmt: skip
+ERROR_COLUMNS = ["method", "name", "error", "count"]
+
+_RUN_ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class RunDirError(Exception):
+    """A run directory is missing or one of its files is malformed."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso_utc(moment: datetime | float) -> str:
+    if not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_run_id(scenario: str, moment: datetime | None = None) -> str:
+    """`YYYYMMDDTHHMMSSZ-<scenario>`; a scenario given as a path contributes its stem."""
+    stem = Path(scenario).stem if scenario.endswith(".py") else scenario
+    stamp = (moment or utc_now()).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{_RUN_ID_SAFE.sub('_', stem) or 'run'}"
+
+
+@dataclass
+class RunInfo:
+    """What `run.json` holds."""
+
+    id: str
+    scenario: str
+    host: str
+    shape: str | None = None
+    shape_params: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    ended_at: str | None = None
+    workers: int = 0
+    interval_s: float = 5.0
+    locust_version: str = ""
+    loadwise_version: str = ""
+    target_commit: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    status: str = STATUS_RUNNING
+    status_reason: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class RunDir:
+    """Reads and writes one run directory."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # -- writing -------------------------------------------------------------------
+
+    def create(self, info: RunInfo) -> RunDir:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_info(info)
+        return self
+
+    def write_info(self, info: RunInfo) -> None:
+        if info.status not in STATUSES:
+            raise ValueError(f"unknown run status {info.status!r}")
+        _write_atomic(self.path / RUN_JSON, json.dumps(asdict(info), indent=2) + "\n")
+
+    def append_intervals(self, rows: list[dict[str, Any]]) -> None:
+        """Append closed intervals; the header is written with the first rows."""
+        if not rows:
+            return
+        target = self.path / INTERVALS_CSV
+        new_file = not target.exists() or target.stat().st_size == 0
+        with open(target, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=INTERVAL_COLUMNS, extrasaction="ignore")
+            if new_file:
+                writer.writeheader()
+            writer.writerows(rows)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def write_errors(self, rows: list[dict[str, Any]]) -> None:
+        lines = [ERROR_COLUMNS]
+        lines += [[row[c] for c in ERROR_COLUMNS] for row in rows]
+        tmp = self.path / f".{ERRORS_CSV}.tmp"
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(lines)
+        os.replace(tmp, self.path / ERRORS_CSV)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _write_atomic(self.path / SUMMARY_JSON, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+
+    # -- reading -------------------------------------------------------------------
+
+    def read_info(self) -> RunInfo:
+        data = self._read_json(RUN_JSON)
+        if not isinstance(data, dict) or "id" not in data:
+            raise RunDirError(f"{self.path / RUN_JSON}: not a loadwise run.json (no 'id')")
+        return RunInfo.from_dict(data)
+
+    def read_summary(self) -> dict[str, Any]:
+        return self._read_json(SUMMARY_JSON)
+
+    def read_intervals(self) -> pd.DataFrame:
+        """One row per (interval start, endpoint); `start` as UTC timestamps."""
+        path = self.path / INTERVALS_CSV
+        if not path.exists() or path.stat().st_size == 0:
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in INTERVAL_COLUMNS})
+        try:
+            frame = pd.read_csv(path)
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise RunDirError(f"{path}: malformed CSV ({exc})") from exc
+        missing = set(INTERVAL_COLUMNS) - set(frame.columns)
+        if missing:
+            raise RunDirError(f"{path}: missing columns {sorted(missing)}")
+        frame["start"] = pd.to_datetime(frame["start"], utc=True, errors="coerce")
+        if frame["start"].isna().any():
+            raise RunDirError(f"{path}: unparseable 'start' timestamp")
+        return frame
+
+    def read_errors(self) -> pd.DataFrame:
+        path = self.path / ERRORS_CSV
+        if not path.exists():
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in ERROR_COLUMNS})
+        try:
+            return pd.read_csv(path, keep_default_na=False)
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise RunDirError(f"{path}: malformed CSV ({exc})") from exc
+
+    def _read_json(self, name: str) -> Any:
+        path = self.path / name
+        if not path.exists():
+            raise RunDirError(f"{path}: no such file (is {self.path} a run directory?)")
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunDirError(f"{path}: malformed JSON ({exc})") from exc

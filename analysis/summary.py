@@ -1,0 +1,80 @@
+"""Per-endpoint and overall statistics of a run, from its stored interval histograms."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from analysis import histogram
+from analysis.rundir import RunDir, RunInfo
+
+STAT_KEYS = ("requests", "failures", "rps", "error_rate", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def stats_of(rows: pd.DataFrame, duration_s: float) -> dict[str, Any]:
+    """Statistics of a set of interval rows, percentiles from their merged histograms."""
+    requests = int(rows["requests"].sum()) if len(rows) else 0
+    failures = int(rows["failures"].sum()) if len(rows) else 0
+    merged = histogram.merge(rows["hdr"]) if len(rows) else histogram.new_histogram()
+    mean = float((rows["mean_ms"] * rows["requests"]).sum() / requests) if requests else float("nan")
+    stats: dict[str, Any] = {
+        "requests": requests,
+        "failures": failures,
+        "rps": round(requests / duration_s, 3) if duration_s > 0 else None,
+        "error_rate": round(failures / requests, 6) if requests else None,
+        "mean_ms": mean,
+        **histogram.percentiles_ms(merged),
+        "max_ms": float(rows["max_ms"].max()) if requests else float("nan"),
+    }
+    for key in ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"):
+        stats[key] = _finite(round(stats[key], 3))
+    return stats
+
+
+def run_duration_s(info: RunInfo, intervals: pd.DataFrame) -> float:
+    """Wall time of the run: started_at..ended_at, else the span the intervals cover."""
+    if info.started_at and info.ended_at:
+        start = datetime.fromisoformat(info.started_at.replace("Z", "+00:00"))
+        end = datetime.fromisoformat(info.ended_at.replace("Z", "+00:00"))
+        if end > start:
+            return (end - start).total_seconds()
+    if len(intervals):
+        span = intervals["start"].max() - intervals["start"].min()
+        return span.total_seconds() + float(intervals["interval_s"].iloc[0])
+    return 0.0
+
+
+def summarize(info: RunInfo, intervals: pd.DataFrame) -> dict[str, Any]:
+    duration = run_duration_s(info, intervals)
+    endpoints = []
+    if len(intervals):
+        for (method, name), rows in intervals.groupby(["method", "name"], sort=True):
+            endpoints.append({"name": str(name), "method": str(method), **stats_of(rows, duration)})
+    return {
+        "run_id": info.id,
+        "status": info.status,
+        "duration_s": round(duration, 3),
+        "overall": stats_of(intervals, duration),
+        "endpoints": endpoints,
+    }
+
+
+def write_summary(run_dir: RunDir) -> dict[str, Any]:
+    """Recompute `summary.json` from `run.json` and `intervals.csv`, keeping later analyses' keys."""
+    info = run_dir.read_info()
+    summary = summarize(info, run_dir.read_intervals())
+    try:
+        previous = run_dir.read_summary()
+    except Exception:
+        previous = {}
+    if isinstance(previous, dict):
+        summary = {**previous, **summary}
+    run_dir.write_summary(summary)
+    return summary

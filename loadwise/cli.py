@@ -1,0 +1,182 @@
+"""The `loadwise` command line. I/O lives here; the work is done by the modules it calls.
+
+Exit codes: 0 ok; 1 the run failed or was interrupted; 2 bad arguments, missing or
+malformed files (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from analysis.rundir import STATUS_COMPLETED, RunDirError
+from loadwise.config import ConfigError, load_profile
+from loadwise.console import endpoint_table
+from loadwise.durations import parse_duration
+from loadwise.live import LiveDisplay
+from loadwise.runner import RunError, RunResult, RunSpec, execute, validate
+from scenarios import SCENARIOS
+from scenarios.shapes import SHAPES, ShapeError, parse_shape_params, shape_parameters
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of a usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _key_values(items: list[str], option: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be longer than zero")
+    return seconds
+
+
+def _shapes_help() -> str:
+    lines = ["shapes (--shape NAME, parameters with --shape-param KEY=VALUE):"]
+    for name, cls in SHAPES.items():
+        params = ", ".join(shape_parameters(cls)) or "no parameters"
+        lines.append(f"  {name:<9} {cls.help} [{params}]")
+    return "\n".join(lines)
+
+
+def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: str, users: int) -> None:
+    parser.add_argument("--shape", default=shape, choices=list(SHAPES), help=f"load shape (default {shape})")
+    parser.add_argument("--users", "-u", type=int, default=users, help=f"peak concurrent users (default {users})")
+    parser.add_argument("--spawn-rate", "-r", type=float, help="users started per second (default: per shape)")
+    parser.add_argument("--duration", "-t", type=_duration, default=_duration(duration), help=f"run time, e.g. 90s, 5m (default {duration})")
+    parser.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter, e.g. steps=6; repeatable")
+    parser.add_argument("--workers", type=int, default=0, help="local Locust worker processes driven by a master (default 0: one local process)")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
+    parser.add_argument("--interval", type=float, default=5.0, help="recorder interval in seconds (default 5)")
+    parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="tag stored in run.json; repeatable")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (run directory, status, summary) instead of text")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="loadwise", description="Load tests with Locust that end in answers.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    run = sub.add_parser(
+        "run",
+        help="run one load test",
+        description="Run a Locust load test with the loadwise recorder and write runs/<run_id>/.",
+        epilog=_shapes_help()
+        + "\n\nThe last line of standard output is the run directory. Exit code 0: completed; "
+        "1: failed (no request succeeded) or interrupted; 2: bad input.\n"
+        "example: loadwise run browse --host http://127.0.0.1:8000 --shape step --users 60 --duration 2m",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("scenario", metavar="SCENARIO", help=f"built-in ({', '.join(SCENARIOS)}) or the path of your locustfile")
+    run.add_argument("--host", help="base URL of the system under test (default: the profile's host)")
+    run.add_argument("--profile", help="profile in loadwise.toml (host, allowed_hosts ...)")
+    run.add_argument("--config", type=Path, help="configuration file (default ./loadwise.toml)")
+    run.add_argument("--target-commit", help="git commit of the system under test, stored in run.json")
+    _add_load_options(run, duration="60s", shape="constant", users=10)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the demo end to end (target, step load, run directory)",
+        description="Start the demo shop on a free loopback port, run the browse scenario with a step shape, "
+        "print a per-endpoint summary and the run directory, and stop the shop.",
+    )
+    demo.add_argument("--target-workers", type=int, default=1, help="worker processes of the demo target (replicas; default 1)")
+    demo.add_argument("--rows", type=int, default=20000, help="products seeded in the demo database (default 20000)")
+    _add_load_options(demo, duration="60s", shape="step", users=60)
+    return parser
+
+
+def _spec(args: argparse.Namespace, host: str, allowed_hosts: list[str], scenario: str) -> RunSpec:
+    return RunSpec(
+        scenario=scenario,
+        host=host,
+        shape=args.shape,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        duration_s=args.duration,
+        shape_params=parse_shape_params(args.shape_param),
+        workers=args.workers,
+        runs_dir=args.out,
+        interval_s=args.interval,
+        tags=_key_values(args.tag, "--tag"),
+        target_commit=getattr(args, "target_commit", None),
+        allowed_hosts=allowed_hosts,
+    )
+
+
+def _report(result: RunResult, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"run_dir": str(result.run_dir.path), "status": result.status, "reason": result.reason, **result.summary}, indent=2))
+    else:
+        print(endpoint_table(result.summary))
+        reason = f" ({result.reason})" if result.reason else ""
+        print(f"status: {result.status}{reason}")
+        print(result.run_dir.path)
+    return EXIT_OK if result.status == STATUS_COMPLETED else EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile, args.config)
+    host = args.host or profile.host
+    if not host:
+        raise UsageError("no --host given and the profile names none")
+    spec = _spec(args, host, profile.allowed_hosts, args.scenario)
+    validate(spec)
+    return _report(execute(spec, LiveDisplay()), args.json)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from loadwise.demo_target import DemoTarget
+
+    target = DemoTarget(workers=args.target_workers, rows=args.rows)
+    spec = _spec(args, target.url, [], "browse")
+    validate(spec)
+    print(f"demo: starting the demo shop on {target.url} ...", file=sys.stderr, flush=True)
+    with target:
+        print(f"demo: running browse, {args.shape} shape up to {args.users} users for {args.duration:g}s", file=sys.stderr, flush=True)
+        result = execute(spec, LiveDisplay())
+    return _report(result, args.json)
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError, ShapeError, RunError, RunDirError) as exc:
+        print(f"loadwise {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"loadwise {args.command}: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def run_main() -> Any:
+    sys.exit(main())

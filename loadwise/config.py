@@ -1,0 +1,96 @@
+"""`loadwise.toml`: profiles (dev, staging, prod ...) and the host allow-list.
+
+Load goes only to hosts the profile allows. Loopback (127.0.0.0/8, ::1, localhost) is
+allowed by default; anything else must be listed in the profile's `allowed_hosts`
+(host names, IP addresses or CIDR networks). Host names are never resolved to decide.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_CONFIG = Path("loadwise.toml")
+
+
+class ConfigError(ValueError):
+    """Missing or malformed configuration; the message names the bad input."""
+
+
+class HostNotAllowed(ConfigError):
+    pass
+
+
+@dataclass
+class Profile:
+    name: str = "default"
+    host: str | None = None
+    allowed_hosts: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # keys later features read (slos, prometheus ...)
+
+
+def load_profile(name: str | None, path: Path | None = None) -> Profile:
+    """The named profile from `path` (default ./loadwise.toml); no name and no file: defaults."""
+    config_path = path or DEFAULT_CONFIG
+    if not config_path.exists():
+        if path is not None or name is not None:
+            raise ConfigError(f"{config_path}: no such file (profiles live in loadwise.toml)")
+        return Profile()
+    try:
+        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: malformed TOML ({exc})") from exc
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{config_path}: [profiles] must be a table")
+    name = name or data.get("default_profile")
+    if name is None:
+        return Profile()
+    if name not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise ConfigError(f"{config_path}: no profile {name!r} (profiles: {known})")
+    raw = dict(profiles[name])
+    allowed = raw.pop("allowed_hosts", [])
+    if not isinstance(allowed, list) or not all(isinstance(h, str) for h in allowed):
+        raise ConfigError(f"{config_path}: profiles.{name}.allowed_hosts must be a list of strings")
+    host = raw.pop("host", None)
+    return Profile(name=name, host=host, allowed_hosts=allowed, settings=raw)
+
+
+def host_of(url: str) -> str:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{url!r} is not an http(s) URL")
+    return parts.hostname
+
+
+def is_loopback(hostname: str) -> bool:
+    if hostname == "localhost" or hostname.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host_allowed(url: str, allowed_hosts: list[str]) -> None:
+    """Raise HostNotAllowed unless `url`'s host is loopback or listed."""
+    hostname = host_of(url)
+    if is_loopback(hostname):
+        return
+    for entry in allowed_hosts:
+        if entry.lower() == hostname.lower():
+            return
+        try:
+            if ipaddress.ip_address(hostname) in ipaddress.ip_network(entry, strict=False):
+                return
+        except ValueError:
+            continue
+    raise HostNotAllowed(
+        f"host {hostname!r} is not allowed: only loopback is allowed by default; "
+        "list it in the profile's allowed_hosts in loadwise.toml"
+    )

@@ -1,0 +1,68 @@
+"""The live terminal line: the Locust process emits status records, `loadwise run` shows them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import TextIO
+
+STATUS_PREFIX = "\x1eloadwise-status "
+
+
+@dataclass
+class Status:
+    elapsed_s: float
+    total_s: float | None
+    users: int
+    rps: float
+    p95_ms: float | None
+    requests: int
+    failures: int
+
+    def to_line(self) -> str:
+        return STATUS_PREFIX + json.dumps(asdict(self))
+
+    @classmethod
+    def from_line(cls, line: str) -> Status | None:
+        if not line.startswith(STATUS_PREFIX):
+            return None
+        try:
+            return cls(**json.loads(line[len(STATUS_PREFIX) :]))
+        except (ValueError, TypeError):
+            return None
+
+    def render(self) -> str:
+        total = f"/{self.total_s:.0f}s" if self.total_s else ""
+        p95 = f"{self.p95_ms:.0f} ms" if self.p95_ms is not None else "-"
+        rate = 100.0 * self.failures / self.requests if self.requests else 0.0
+        return (
+            f"[{self.elapsed_s:4.0f}s{total}] users {self.users:>4} | {self.rps:7.1f} req/s | "
+            f"p95 {p95:>7} | failures {self.failures} ({rate:.1f}%) | requests {self.requests}"
+        )
+
+
+class LiveDisplay:
+    """One overwritten line on a terminal; a line every `every_s` seconds elsewhere (CI logs)."""
+
+    def __init__(self, stream: TextIO = sys.stderr, every_s: float = 10.0):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.every_s = every_s
+        self._last = 0.0
+        self._shown = False
+
+    def show(self, status: Status) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + status.render())
+            self._shown = True
+        elif time.monotonic() - self._last >= self.every_s:
+            self.stream.write(status.render() + "\n")
+            self._last = time.monotonic()
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._shown:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,5 @@
+"""The locustfile `loadwise run` hands to Locust (the repository's ./locustfile.py is the same)."""
+
+from loadwise.locust_entry import attach
+
+attach(globals())

@@ -1,0 +1,279 @@
+"""The Locust side of loadwise: its command-line options, the recorder and the run directory.
+
+Imported by `locustfile.py` (and so by every Locust process: local, master and
+workers). On a local or master process it creates the run directory, appends closed
+intervals as they close and finalizes `run.json` and `summary.json` when Locust quits,
+whether the run completed, was interrupted (Ctrl-C, SIGTERM) or failed. On a worker it
+ships its histograms to the master with each `report_to_master`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import locust
+from locust import events
+from locust.env import Environment
+from locust.rpc import Message
+from locust.runners import MasterRunner, WorkerRunner
+
+import loadwise
+from analysis import summary as summaries
+from analysis.rundir import (
+    STATUS_COMPLETED,
+    STATUS_FAILED,
+    STATUS_INTERRUPTED,
+    RunDir,
+    RunInfo,
+    iso_utc,
+    make_run_id,
+)
+from loadwise.config import ConfigError, check_host_allowed
+from loadwise.live import Status
+from loadwise.recorder import Recorder
+from scenarios.shapes import LoadwiseShape, Shape, ShapeError, build_shape, parse_shape_params
+
+log = logging.getLogger("loadwise")
+
+FLUSH_EVERY_S = 1.0
+# Workers report every 3 s (locust.runners.WORKER_REPORT_INTERVAL); the master keeps an
+# interval open long enough for every worker's share of it to arrive.
+MASTER_GRACE_S = 7.0
+LOCAL_GRACE_S = 0.5
+FINAL_REPORT_WAIT_S = 5.0
+
+
+def add_arguments(parser: Any) -> None:
+    group = parser.add_argument_group("loadwise", "loadwise recorder and run directory")
+    group.add_argument("--scenario", default="browse", help="built-in scenario (browse, checkout, smoke) or a locustfile path")
+    group.add_argument("--shape", default=None, help="load shape: constant, ramp, step, spike, soak, diurnal (uses -u, -r, -t)")
+    group.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter; repeatable")
+    group.add_argument("--run-dir", default=None, help="write the run directory here (default: RUNS_DIR/<run_id>)")
+    group.add_argument("--runs-dir", default="runs", help="parent of run directories (default: runs)")
+    group.add_argument("--interval", type=float, default=5.0, help="recorder interval in seconds (default 5)")
+    group.add_argument("--run-tag", action="append", default=[], metavar="KEY=VALUE", help="tag stored in run.json")
+    group.add_argument("--target-commit", default=None, help="git commit of the system under test, stored in run.json")
+    group.add_argument("--allowed-hosts", default="", help="comma-separated hosts allowed besides loopback")
+    group.add_argument("--status-stream", action="store_true", default=False, help=argparse.SUPPRESS)
+
+
+def _tags(items: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+class Session:
+    """One Locust process's part in a run."""
+
+    def __init__(self, environment: Environment):
+        self.env = environment
+        self.opts = environment.parsed_options
+        self.recorder = Recorder(self.opts.interval)
+        self.run_dir: RunDir | None = None
+        self.info: RunInfo | None = None
+        self.test_started: float | None = None
+        self.finalized = False
+        self.workers_final: set[str] = set()
+        self.workers_seen: set[str] = set()
+        self._errors_written = 0
+        environment.events.request.add_listener(self.on_request)
+
+    @property
+    def is_worker(self) -> bool:
+        return isinstance(self.env.runner, WorkerRunner)
+
+    @property
+    def is_master(self) -> bool:
+        return isinstance(self.env.runner, MasterRunner)
+
+    # -- every process ---------------------------------------------------------------
+
+    def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
+                   exception: BaseException | None = None, **_: Any) -> None:  # fmt: skip
+        error = None if exception is None else locust.stats.StatsError.parse_error(exception)
+        self.recorder.record(request_type, name, response_time, response_length, error, time.time())
+
+    # -- workers -------------------------------------------------------------------------
+
+    def on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
+        data["loadwise"] = self.recorder.drain()
+        data["loadwise_stopped"] = self.env.runner.state == locust.runners.STATE_STOPPED
+
+    # -- local runner and master ---------------------------------------------------------
+
+    def start(self) -> None:
+        allowed = [h.strip() for h in self.opts.allowed_hosts.split(",") if h.strip()]
+        hosts = {self.env.host} | {getattr(u, "host", None) for u in self.env.user_classes}
+        try:
+            for host in sorted(h for h in hosts if h):
+                check_host_allowed(host, allowed)
+        except ConfigError as exc:
+            log.error("loadwise: %s", exc)
+            sys.exit(2)
+        try:
+            shape = self._build_shape()
+        except ShapeError as exc:
+            log.error("loadwise: %s", exc)
+            sys.exit(2)
+        path = Path(self.opts.run_dir) if self.opts.run_dir else Path(self.opts.runs_dir) / make_run_id(self.opts.scenario)
+        self.info = RunInfo(
+            id=path.name,
+            scenario=self.opts.scenario,
+            host=self.env.host or "",
+            shape=shape.name if shape else None,
+            shape_params=shape.params() if shape else {"users": self.opts.num_users, "duration_s": self.opts.run_time},
+            started_at=iso_utc(time.time()),
+            workers=self.opts.expect_workers if self.is_master else 0,
+            interval_s=self.opts.interval,
+            locust_version=locust.__version__,
+            loadwise_version=loadwise.__version__,
+            target_commit=self.opts.target_commit,
+            tags=_tags(self.opts.run_tag),
+        )
+        self.run_dir = RunDir(path).create(self.info)
+        log.info("loadwise: recording to %s", path)
+        events.test_start.add_listener(self.on_test_start)
+        events.quitting.add_listener(self.on_quitting)
+        if self.is_master:
+            events.worker_report.add_listener(self.on_worker_report)
+            events.test_stop.add_listener(self.on_master_test_stop)
+        gevent.spawn(self._flush_loop)
+
+    def _build_shape(self) -> Shape | None:
+        """The --shape as configured; also hands it to Locust's shape instance."""
+        opts = self.opts
+        if not opts.shape:
+            return None
+        if not opts.run_time:
+            raise ShapeError("--shape needs a run time (-t/--run-time)")
+        shape = build_shape(
+            opts.shape, opts.num_users or 1, float(opts.run_time), opts.spawn_rate, parse_shape_params(opts.shape_param)
+        )
+        if isinstance(self.env.shape_class, LoadwiseShape):
+            self.env.shape_class.configure(shape)
+        return shape
+
+    def on_test_start(self, **_: Any) -> None:
+        if self.test_started is None:
+            self.test_started = time.time()
+            assert self.info is not None and self.run_dir is not None
+            self.info.started_at = iso_utc(self.test_started)
+            self.run_dir.write_info(self.info)
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        payload = data.get("loadwise")
+        if payload:
+            self.recorder.absorb(payload)
+        self.workers_seen.add(client_id)
+        if data.get("loadwise_stopped"):
+            self.workers_final.add(client_id)
+
+    def on_master_test_stop(self, **_: Any) -> None:
+        """Collect every worker's final report before Locust stops listening to them.
+
+        Locust's own `quit` waits only 0.5 s for final reports; on a busy machine a worker
+        needs longer, and its last seconds of histograms would be lost.
+        """
+        runner = self.env.runner
+        for client in runner.clients.all:
+            runner.server.send_to_client(Message("quit", None, client.id))
+        deadline = time.monotonic() + FINAL_REPORT_WAIT_S
+        while time.monotonic() < deadline:
+            live = {c.id for c in runner.clients.all if c.state != locust.runners.STATE_MISSING}
+            if not (live & self.workers_seen) - self.workers_final:
+                break
+            gevent.sleep(0.1)
+
+    def _flush_loop(self) -> None:
+        grace = MASTER_GRACE_S if self.is_master else LOCAL_GRACE_S
+        while not self.finalized:
+            now = time.time()
+            runner = self.env.runner
+            if runner.state in (locust.runners.STATE_RUNNING, locust.runners.STATE_SPAWNING):
+                self.recorder.sample_users(runner.user_count, now)
+            self._flush(before=now - grace)
+            if self.opts.status_stream:
+                print(self._status(now).to_line(), flush=True)
+            gevent.sleep(FLUSH_EVERY_S)
+
+    def _flush(self, before: float) -> None:
+        assert self.run_dir is not None
+        try:
+            self.run_dir.append_intervals(self.recorder.close(before))
+            total_errors = sum(self.recorder.errors.values())
+            if total_errors != self._errors_written:
+                self.run_dir.write_errors(self.recorder.error_rows())
+                self._errors_written = total_errors
+        except OSError as exc:  # a full disk must not kill the load test; say it once per flush
+            log.error("loadwise: cannot write to %s: %s", self.run_dir.path, exc)
+
+    def _status(self, now: float) -> Status:
+        total = self.env.runner.stats.total
+        p95 = total.get_current_response_time_percentile(0.95)
+        return Status(
+            elapsed_s=round(now - self.test_started, 1) if self.test_started else 0.0,
+            total_s=float(self.opts.run_time) if self.opts.run_time else None,
+            users=self.env.runner.user_count,
+            rps=round(total.current_rps, 1),
+            p95_ms=p95,
+            requests=self.recorder.total_requests,
+            failures=self.recorder.total_failures,
+        )
+
+    def on_quitting(self, **_: Any) -> None:
+        if self.finalized:
+            return
+        runner = self.env.runner
+        # On Ctrl-C and SIGTERM Locust fires `quitting` before stopping the users: stop
+        # them first so that nothing is recorded after the run directory is closed.
+        runner.quit()
+        self.finalized = True
+        self._flush(before=math.inf)
+        self._finish()
+
+    def _finish(self) -> None:
+        assert self.info is not None and self.run_dir is not None
+        ended = time.time()
+        elapsed = ended - (self.test_started or ended)
+        shape = self.env.shape_class
+        run_time = self.opts.run_time
+        planned_end_reached = bool(getattr(shape, "finished", False)) or bool(run_time and elapsed >= run_time - 1.0)
+        succeeded = self.recorder.total_requests - self.recorder.total_failures
+        if not planned_end_reached:
+            self.info.status, self.info.status_reason = STATUS_INTERRUPTED, "stopped before the planned end"
+        elif succeeded == 0:
+            self.info.status = STATUS_FAILED
+            self.info.status_reason = f"no request succeeded ({self.recorder.total_failures} failed)"
+        else:
+            self.info.status, self.info.status_reason = STATUS_COMPLETED, None
+        self.info.ended_at = iso_utc(ended)
+        self.run_dir.write_info(self.info)
+        summaries.write_summary(self.run_dir)
+        log.info("loadwise: run %s %s; run directory %s", self.info.id, self.info.status, self.run_dir.path)
+
+
+def on_init(environment: Environment, **_: Any) -> None:
+    session = Session(environment)
+    if session.is_worker:
+        environment.events.report_to_master.add_listener(session.on_report_to_master)
+    else:
+        session.start()
+
+
+def register() -> None:
+    """Attach loadwise to Locust's events (idempotent: a locustfile may be imported twice)."""
+    if getattr(events, "_loadwise_registered", False):
+        return
+    events.init_command_line_parser.add_listener(add_arguments)
+    events.init.add_listener(on_init)
+    events._loadwise_registered = True  # type: ignore[attr-defined]

@@ -1,0 +1,150 @@
+"""The recorder: every request's response time into an HDR histogram per endpoint per interval.
+
+Intervals are aligned to the wall clock (`floor(t / interval) * interval`), so the
+histograms of Locust workers on different processes line up and merge exactly on the
+master. `Recorder` is plain Python (no Locust); `loadwise.plugin` wires it to Locust's
+events and to the run directory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from analysis import histogram
+from analysis.redact import redact
+from analysis.rundir import iso_utc
+
+Key = tuple[float, str, str]  # (interval start, method, name)
+
+
+@dataclass
+class Cell:
+    """One endpoint during one interval."""
+
+    requests: int = 0
+    failures: int = 0
+    bytes: int = 0
+    sum_ms: float = 0.0
+    max_ms: float = 0.0
+    hdr: HdrHistogram = field(default_factory=histogram.new_histogram)
+
+    def add(self, response_time_ms: float, response_length: int, failed: bool) -> None:
+        self.requests += 1
+        self.failures += failed
+        self.bytes += response_length
+        self.sum_ms += response_time_ms
+        self.max_ms = max(self.max_ms, response_time_ms)
+        histogram.record_ms(self.hdr, response_time_ms)
+
+    def merge(self, other: Cell) -> None:
+        self.requests += other.requests
+        self.failures += other.failures
+        self.bytes += other.bytes
+        self.sum_ms += other.sum_ms
+        self.max_ms = max(self.max_ms, other.max_ms)
+        self.hdr.add(other.hdr)
+
+    def to_wire(self) -> list[Any]:
+        return [self.requests, self.failures, self.bytes, self.sum_ms, self.max_ms, histogram.encode(self.hdr)]
+
+    @classmethod
+    def from_wire(cls, data: list[Any]) -> Cell:
+        requests, failures, size, sum_ms, max_ms, encoded = data
+        return cls(int(requests), int(failures), int(size), float(sum_ms), float(max_ms), histogram.decode(encoded))
+
+
+class Recorder:
+    """Holds open intervals until they are closed and written; merges what workers send."""
+
+    def __init__(self, interval_s: float = 5.0):
+        if interval_s <= 0:
+            raise ValueError("interval must be positive")
+        self.interval_s = float(interval_s)
+        self.cells: dict[Key, Cell] = {}
+        self.errors: dict[tuple[str, str, str], int] = {}
+        self._users: dict[float, list[float]] = {}  # interval start -> [sum of samples, samples]
+        self.total_requests = 0
+        self.total_failures = 0
+
+    def interval_start(self, at: float) -> float:
+        return math.floor(at / self.interval_s) * self.interval_s
+
+    def record(
+        self, method: str, name: str, response_time_ms: float, response_length: int, error: str | None, at: float
+    ) -> None:
+        key = (self.interval_start(at), method, name)
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = Cell()
+        cell.add(max(float(response_time_ms or 0.0), 0.0), int(response_length or 0), error is not None)
+        self.total_requests += 1
+        if error is not None:
+            self.total_failures += 1
+            err_key = (method, name, redact(error))
+            self.errors[err_key] = self.errors.get(err_key, 0) + 1
+
+    def sample_users(self, users: float, at: float) -> None:
+        acc = self._users.setdefault(self.interval_start(at), [0.0, 0])
+        acc[0] += users
+        acc[1] += 1
+
+    def close(self, before: float) -> list[dict[str, Any]]:
+        """Remove and return as run-directory rows every interval that ended at or before `before`."""
+        closed = sorted(k for k in self.cells if k[0] + self.interval_s <= before)
+        rows = [self._row(key, self.cells.pop(key)) for key in closed]
+        for start in [s for s in self._users if s + self.interval_s <= before]:
+            del self._users[start]
+        return rows
+
+    def _row(self, key: Key, cell: Cell) -> dict[str, Any]:
+        start, method, name = key
+        samples = self._users.get(start)
+        pct = histogram.percentiles_ms(cell.hdr)
+        return {
+            "start": iso_utc(start),
+            "interval_s": self.interval_s,
+            "method": method,
+            "name": name,
+            "requests": cell.requests,
+            "failures": cell.failures,
+            "users": round(samples[0] / samples[1], 1) if samples else "",
+            "mean_ms": round(cell.sum_ms / cell.requests, 3) if cell.requests else "",
+            **{k: round(v, 3) for k, v in pct.items()},
+            "max_ms": round(cell.max_ms, 3),
+            "bytes": cell.bytes,
+            "hdr": histogram.encode(cell.hdr),
+        }
+
+    def error_rows(self) -> list[dict[str, Any]]:
+        ordered = sorted(self.errors.items(), key=lambda item: (-item[1], item[0]))
+        return [{"method": m, "name": n, "error": e, "count": c} for (m, n, e), c in ordered]
+
+    # -- distributed: workers drain, the master absorbs ---------------------------------
+
+    def drain(self) -> dict[str, Any]:
+        """Everything recorded since the last drain, in a msgpack-friendly form; resets the recorder."""
+        payload = {
+            "cells": [[start, method, name, cell.to_wire()] for (start, method, name), cell in self.cells.items()],
+            "errors": [[m, n, e, c] for (m, n, e), c in self.errors.items()],
+        }
+        self.cells = {}
+        self.errors = {}
+        return payload
+
+    def absorb(self, payload: dict[str, Any]) -> None:
+        for start, method, name, wire in payload.get("cells", []):
+            incoming = Cell.from_wire(wire)
+            key = (float(start), method, name)
+            if key in self.cells:
+                self.cells[key].merge(incoming)
+            else:
+                self.cells[key] = incoming
+            self.total_requests += incoming.requests
+            self.total_failures += incoming.failures
+        for method, name, error, count in payload.get("errors", []):
+            err_key = (method, name, error)
+            self.errors[err_key] = self.errors.get(err_key, 0) + int(count)

@@ -1,0 +1,262 @@
+"""`loadwise run`: start Locust (one local process, or a master and N local workers),
+show live progress, and leave a finished run directory whatever happens.
+
+The Locust processes do the recording (see `loadwise.plugin`); this module only starts,
+watches and stops them, by PID, and repairs `run.json` if one of them died before it
+could say how the run ended.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analysis import summary as summaries
+from analysis.rundir import (
+    LOCUST_LOG,
+    RUN_JSON,
+    STATUS_FAILED,
+    STATUS_INTERRUPTED,
+    STATUS_RUNNING,
+    RunDir,
+    iso_utc,
+    make_run_id,
+)
+from loadwise.config import check_host_allowed
+from loadwise.live import LiveDisplay, Status
+from scenarios import SCENARIOS
+from scenarios.shapes import Shape, build_shape
+
+ENTRY = Path(__file__).with_name("locustfile.py")
+STOP_GRACE_S = 30.0  # after SIGTERM, how long Locust gets to write its last intervals
+START_SLACK_S = 90.0  # beyond the planned duration: start-up, workers connecting, shutdown
+
+
+class RunError(Exception):
+    """The run could not start; the message says why (exit code 2)."""
+
+
+@dataclass
+class RunSpec:
+    scenario: str
+    host: str
+    shape: str = "constant"
+    users: int = 10
+    spawn_rate: float | None = None
+    duration_s: float = 60.0
+    shape_params: dict[str, str] = field(default_factory=dict)
+    workers: int = 0
+    runs_dir: Path = Path("runs")
+    interval_s: float = 5.0
+    tags: dict[str, str] = field(default_factory=dict)
+    target_commit: str | None = None
+    allowed_hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    run_dir: RunDir
+    status: str
+    reason: str | None
+    summary: dict[str, Any]
+
+
+def validate(spec: RunSpec) -> Shape:
+    """Check everything that can be checked before starting; raises with a one-line message."""
+    if spec.scenario not in SCENARIOS and not (spec.scenario.endswith(".py") and Path(spec.scenario).is_file()):
+        raise RunError(
+            f"unknown scenario {spec.scenario!r}: use one of {', '.join(SCENARIOS)} or the path of a locustfile (.py)"
+        )
+    check_host_allowed(spec.host, spec.allowed_hosts)
+    if spec.workers < 0:
+        raise RunError(f"--workers must be 0 (local) or more (got {spec.workers})")
+    if spec.interval_s <= 0:
+        raise RunError("--interval must be positive")
+    return build_shape(spec.shape, spec.users, spec.duration_s, spec.spawn_rate, spec.shape_params)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _new_run_dir(spec: RunSpec) -> Path:
+    base = spec.runs_dir / make_run_id(spec.scenario)
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None = None) -> list[str]:
+    """Command line of one Locust process; `role` is local, master or worker."""
+    args = [sys.executable, "-m", "locust", "-f", str(ENTRY), "--scenario", spec.scenario]
+    args += ["--interval", f"{spec.interval_s:g}"]
+    if role == "worker":
+        return args + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    args += ["--headless", "--only-summary", "--host", spec.host, "--run-dir", str(run_dir), "--status-stream"]
+    args += ["--shape", spec.shape, "-u", str(spec.users), "-t", f"{spec.duration_s:g}s"]
+    if spec.spawn_rate is not None:
+        args += ["-r", f"{spec.spawn_rate:g}"]
+    for key, value in spec.shape_params.items():
+        args += ["--shape-param", f"{key}={value}"]
+    for key, value in spec.tags.items():
+        args += ["--run-tag", f"{key}={value}"]
+    if spec.target_commit:
+        args += ["--target-commit", spec.target_commit]
+    if spec.allowed_hosts:
+        args += ["--allowed-hosts", ",".join(spec.allowed_hosts)]
+    if role == "master":
+        args += ["--master", "--expect-workers", str(spec.workers), "--expect-workers-max-wait", "60"]
+        args += ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)]
+    return args
+
+
+class _Processes:
+    """The Locust processes of one run, each in its own session so a terminal's Ctrl-C
+    reaches only `loadwise run`, which then stops them in order."""
+
+    def __init__(self, log_path: Path):
+        self.log = open(log_path, "a", buffering=1, encoding="utf-8")
+        self.main: subprocess.Popen[str] | None = None
+        self.workers: list[subprocess.Popen[str]] = []
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def start_main(self, args: list[str]) -> subprocess.Popen[str]:
+        self.main = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            start_new_session=True, env=self.env,
+        )  # fmt: skip
+        return self.main
+
+    def start_worker(self, args: list[str]) -> None:
+        self.workers.append(
+            subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env)
+        )
+
+    def all(self) -> list[subprocess.Popen[str]]:
+        return ([self.main] if self.main else []) + self.workers
+
+    @staticmethod
+    def signal(proc: subprocess.Popen[str], sig: int) -> None:
+        if proc.poll() is None:
+            try:
+                os.kill(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, grace_s: float) -> None:
+        """SIGTERM the main process (Locust stops its workers), then kill whatever is left."""
+        if self.main:
+            self.signal(self.main, signal.SIGTERM)
+        self.wait_all(grace_s)
+
+    def wait_all(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for proc in self.all():
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                self.signal(proc, signal.SIGTERM)
+        for proc in self.all():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.signal(proc, signal.SIGKILL)
+                proc.wait()
+
+    def close(self) -> None:
+        self.log.close()
+
+
+def _relay(stream: Any, log: Any, display: LiveDisplay | None) -> None:
+    for line in stream:
+        status = Status.from_line(line.rstrip("\n"))
+        if status is None:
+            log.write(line)
+        elif display is not None:
+            display.show(status)
+
+
+def _last_error(log_path: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no output"
+    for line in reversed(lines):
+        if "error" in line.lower() or "Error" in line:
+            return line
+    return lines[-1] if lines else "no output"
+
+
+def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
+    """Run the load test described by `spec` (already validated) to the end."""
+    path = _new_run_dir(spec)
+    run_dir = RunDir(path)
+    procs = _Processes(path / LOCUST_LOG)
+    interrupted = threading.Event()
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if interrupted.is_set():  # second Ctrl-C: stop waiting politely
+            for proc in procs.all():
+                procs.signal(proc, signal.SIGKILL)
+            return
+        interrupted.set()
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        port = _free_port() if spec.workers else None
+        main = procs.start_main(locust_args(spec, path, "master" if spec.workers else "local", port))
+        relay = threading.Thread(target=_relay, args=(main.stdout, procs.log, display), daemon=True)
+        relay.start()
+        for _ in range(spec.workers):
+            procs.start_worker(locust_args(spec, path, "worker", port))
+        deadline = time.monotonic() + spec.duration_s + START_SLACK_S
+        while main.poll() is None:
+            if stop_requested.is_set() or time.monotonic() > deadline:
+                stop_requested.clear()
+                if not interrupted.is_set():
+                    interrupted.set()  # overran its time: stop it like a Ctrl-C would
+                procs.stop(STOP_GRACE_S)
+            time.sleep(0.1)
+        procs.wait_all(10.0)
+        relay.join(timeout=5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        procs.close()
+        if display is not None:
+            display.close()
+    return _finish(run_dir, main.returncode, interrupted.is_set())
+
+
+def _finish(run_dir: RunDir, returncode: int | None, interrupted: bool) -> RunResult:
+    """Make `run.json` and `summary.json` true even when Locust died without writing them."""
+    if not (run_dir.path / RUN_JSON).exists():
+        raise RunError(f"Locust exited (code {returncode}) before the run started: {_last_error(run_dir.path / LOCUST_LOG)}")
+    info = run_dir.read_info()
+    if info.status == STATUS_RUNNING:
+        info.status = STATUS_INTERRUPTED if interrupted else STATUS_FAILED
+        info.status_reason = f"the load generator exited with code {returncode} before finishing the run"
+        info.ended_at = iso_utc(time.time())
+        run_dir.write_info(info)
+        summary = summaries.write_summary(run_dir)
+    else:
+        try:
+            summary = run_dir.read_summary()
+        except Exception:
+            summary = summaries.write_summary(run_dir)
+    return RunResult(run_dir, info.status, info.status_reason, summary)

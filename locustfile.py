@@ -1,0 +1,12 @@
+"""Run any loadwise scenario with plain Locust, the recorder attached:
+
+    locust -f locustfile.py --scenario browse --shape step -u 50 -t 60s --host http://127.0.0.1:8000
+
+`--scenario` takes a built-in name (browse, checkout, smoke) or the path of your own
+locustfile; `--shape` one of constant, ramp, step, spike, soak, diurnal. The run
+directory lands in runs/<run_id>/ (see `--run-dir`).
+"""
+
+from loadwise.locust_entry import attach
+
+attach(globals())

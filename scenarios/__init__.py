@@ -1,0 +1,10 @@
+"""Built-in Locust scenarios against the demo shop. One module per scenario.
+
+Request names are grouped (`/products/[id]`), never one name per id.
+"""
+
+SCENARIOS = {
+    "browse": "scenarios.browse",
+    "checkout": "scenarios.checkout",
+    "smoke": "scenarios.smoke",
+}

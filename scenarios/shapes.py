@@ -1,0 +1,239 @@
+"""Load shapes: how many users are active at each second of a run.
+
+Each shape is a small frozen dataclass whose `users_at(t)` is a pure function of the
+elapsed time, so it can be tested without Locust; `LoadwiseShape` adapts the chosen one
+to Locust's `LoadTestShape`. Every shape shares `users` (the peak), `duration_s` and
+`spawn_rate`; shape-specific parameters are the other dataclass fields and come from
+`--shape-param KEY=VALUE` on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from locust import LoadTestShape
+
+
+class ShapeError(ValueError):
+    """Bad shape name or parameters; the message names the bad input."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    users: int
+    duration_s: float
+    spawn_rate: float | None = None
+
+    name: ClassVar[str] = ""
+    help: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        if self.users < 1:
+            raise ShapeError(f"{self.name}: users must be at least 1 (got {self.users})")
+        if self.duration_s <= 0:
+            raise ShapeError(f"{self.name}: duration must be positive (got {self.duration_s:g}s)")
+        if self.spawn_rate is not None and self.spawn_rate <= 0:
+            raise ShapeError(f"{self.name}: spawn rate must be positive (got {self.spawn_rate:g})")
+
+    def users_at(self, t: float) -> int:
+        raise NotImplementedError
+
+    def rate(self) -> float:
+        """Users started per second; by default fast enough to follow the shape within ~1 s."""
+        return self.spawn_rate if self.spawn_rate is not None else float(max(self.users, 1))
+
+    def tick(self, t: float) -> tuple[int, float] | None:
+        if t >= self.duration_s:
+            return None
+        return self.users_at(t), self.rate()
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Constant(Shape):
+    name: ClassVar[str] = "constant"
+    help: ClassVar[str] = "USERS users for the whole run (reached at SPAWN_RATE, default USERS/10 per second)"
+
+    def rate(self) -> float:
+        return self.spawn_rate if self.spawn_rate is not None else max(self.users / 10.0, 1.0)
+
+    def users_at(self, t: float) -> int:
+        return self.users
+
+
+@dataclass(frozen=True)
+class Ramp(Shape):
+    start_users: int = 1
+    name: ClassVar[str] = "ramp"
+    help: ClassVar[str] = "linear from start_users (default 1) to USERS over the run"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.start_users <= self.users:
+            raise ShapeError(f"ramp: start_users must be between 0 and users={self.users}")
+
+    def users_at(self, t: float) -> int:
+        return round(self.start_users + (self.users - self.start_users) * min(t / self.duration_s, 1.0))
+
+
+@dataclass(frozen=True)
+class Step(Shape):
+    steps: int = 5
+    name: ClassVar[str] = "step"
+    help: ClassVar[str] = "steps (default 5) equal steps up to USERS, each held DURATION/steps (capacity runs)"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.steps <= self.users:
+            raise ShapeError(f"step: steps must be between 1 and users={self.users} (got {self.steps})")
+
+    @property
+    def step_s(self) -> float:
+        return self.duration_s / self.steps
+
+    def step_at(self, t: float) -> int:
+        """0-based index of the step running at t."""
+        return min(int(t // self.step_s), self.steps - 1)
+
+    def users_at(self, t: float) -> int:
+        return round(self.users * (self.step_at(t) + 1) / self.steps)
+
+
+@dataclass(frozen=True)
+class Spike(Shape):
+    base_users: int | None = None
+    at_s: float | None = None
+    spike_s: float | None = None
+    name: ClassVar[str] = "spike"
+    help: ClassVar[str] = (
+        "base_users (default USERS/5) with a spike to USERS at at_s (default 40% of the run) for spike_s (default 20%)"
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.base_users is not None and not 0 <= self.base_users <= self.users:
+            raise ShapeError(f"spike: base_users must be between 0 and users={self.users}")
+        if self.at_s is not None and not 0 <= self.at_s < self.duration_s:
+            raise ShapeError("spike: at_s must fall inside the run")
+        if self.spike_s is not None and self.spike_s <= 0:
+            raise ShapeError("spike: spike_s must be positive")
+
+    def users_at(self, t: float) -> int:
+        base = self.base_users if self.base_users is not None else max(self.users // 5, 1)
+        start = self.at_s if self.at_s is not None else 0.4 * self.duration_s
+        length = self.spike_s if self.spike_s is not None else 0.2 * self.duration_s
+        return self.users if start <= t < start + length else base
+
+
+@dataclass(frozen=True)
+class Soak(Shape):
+    ramp_s: float | None = None
+    name: ClassVar[str] = "soak"
+    help: ClassVar[str] = "ramp up over ramp_s (default 10% of the run, at most 300 s), then hold USERS"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.ramp_s is not None and not 0 <= self.ramp_s < self.duration_s:
+            raise ShapeError("soak: ramp_s must be shorter than the run")
+
+    def users_at(self, t: float) -> int:
+        ramp = self.ramp_s if self.ramp_s is not None else min(0.1 * self.duration_s, 300.0)
+        if ramp <= 0 or t >= ramp:
+            return self.users
+        return max(1, round(self.users * t / ramp))
+
+
+@dataclass(frozen=True)
+class Diurnal(Shape):
+    min_users: int | None = None
+    periods: float = 1.0
+    name: ClassVar[str] = "diurnal"
+    help: ClassVar[str] = (
+        "a day compressed into the run: a cosine from min_users (default USERS/10) up to USERS and back, periods times"
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.min_users is not None and not 0 <= self.min_users <= self.users:
+            raise ShapeError(f"diurnal: min_users must be between 0 and users={self.users}")
+        if self.periods <= 0:
+            raise ShapeError("diurnal: periods must be positive")
+
+    def users_at(self, t: float) -> int:
+        low = self.min_users if self.min_users is not None else max(self.users // 10, 1)
+        phase = 2 * math.pi * self.periods * t / self.duration_s
+        return round(low + (self.users - low) * (1 - math.cos(phase)) / 2)
+
+
+SHAPES: dict[str, type[Shape]] = {cls.name: cls for cls in (Constant, Ramp, Step, Spike, Soak, Diurnal)}
+_COMMON = {"users", "duration_s", "spawn_rate"}
+
+
+def shape_parameters(cls: type[Shape]) -> dict[str, str]:
+    """The shape-specific parameters and their types, for --help and validation."""
+    return {f.name: str(f.type) for f in dataclasses.fields(cls) if f.name not in _COMMON}
+
+
+def _convert(shape: str, key: str, type_name: str, raw: str) -> Any:
+    target = float if "float" in type_name else int
+    try:
+        value = float(raw)
+        if target is int and value != int(value):
+            raise ValueError
+        return target(value)
+    except ValueError:
+        raise ShapeError(f"{shape}: {key}={raw!r} is not a{'n integer' if target is int else ' number'}") from None
+
+
+def build_shape(
+    name: str, users: int, duration_s: float, spawn_rate: float | None = None, params: dict[str, str] | None = None
+) -> Shape:
+    """Validate and build a shape; raises ShapeError naming the bad input."""
+    cls = SHAPES.get(name)
+    if cls is None:
+        raise ShapeError(f"unknown shape {name!r}; choose one of: {', '.join(SHAPES)}")
+    allowed = shape_parameters(cls)
+    kwargs: dict[str, Any] = {}
+    for key, raw in (params or {}).items():
+        if key not in allowed:
+            hint = f"; {name} takes: {', '.join(allowed)}" if allowed else f"; {name} takes none"
+            raise ShapeError(f"{name}: unknown parameter {key!r}{hint}")
+        kwargs[key] = _convert(name, key, allowed[key], raw)
+    return cls(users=users, duration_s=duration_s, spawn_rate=spawn_rate, **kwargs)
+
+
+def parse_shape_params(items: list[str] | None) -> dict[str, str]:
+    params = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ShapeError(f"--shape-param {item!r}: expected KEY=VALUE")
+        params[key.strip()] = value.strip()
+    return params
+
+
+class LoadwiseShape(LoadTestShape):
+    """Locust's view of the shape chosen with --shape; `loadwise.plugin` configures it at init."""
+
+    use_common_options = True
+    finished: bool = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shape: Shape | None = None
+
+    def configure(self, shape: Shape) -> None:
+        self.shape = shape
+
+    def tick(self) -> tuple[int, float] | None:
+        if self.shape is None:
+            raise ShapeError("LoadwiseShape was not configured (is the loadwise plugin loaded?)")
+        step = self.shape.tick(self.get_run_time())
+        if step is None:
+            self.finished = True
+        return step
