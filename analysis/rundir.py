@@ -76,6 +76,7 @@ class RunInfo:
     started_at: str | None = None
     ended_at: str | None = None
     workers: int = 0
+    worker_requests: dict[str, int] = field(default_factory=dict)  # distributed: requests each worker sent
     interval_s: float = 5.0
     locust_version: str = ""
     loadwise_version: str = ""

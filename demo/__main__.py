@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from demo import ROUTES
 from demo.store import MIN_ROWS, Store, default_sqlite_dsn, table_sizes
 
 
@@ -19,8 +20,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from demo.app import ROUTES
-
     parser = _Parser(
         prog="python -m demo",
         description="The loadwise demo target: a small shop (products, search, orders) with Prometheus /metrics.",
@@ -62,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if "prometheus_client" in sys.modules:  # multiprocess mode must be chosen before its import
+        raise RuntimeError("demo: prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set")
     workdir = Path(tempfile.mkdtemp(prefix="loadwise-demo-"))
     multiproc_dir = workdir / "metrics"
     multiproc_dir.mkdir()

@@ -87,9 +87,6 @@ def _int_param(request: Request, name: str, default: int, low: int = 1, high: in
     return value
 
 
-ROUTES = ("/health", "/products", "/products/{id}", "/search", "/customers/{id}/orders", "/orders")
-
-
 def build_routes(shop: Shop, inject_latency_ms: dict[str, float]) -> list[Route]:
     delays = {normalize_route(route): ms / 1000.0 for route, ms in inject_latency_ms.items()}
 

@@ -85,6 +85,7 @@ class Session:
         self.finalized = False
         self.workers_final: set[str] = set()
         self.workers_seen: set[str] = set()
+        self.worker_requests: dict[str, int] = {}
         self._errors_written = 0
         environment.events.request.add_listener(self.on_request)
 
@@ -173,7 +174,8 @@ class Session:
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         payload = data.get("loadwise")
         if payload:
-            self.recorder.absorb(payload)
+            sent = self.recorder.absorb(payload)
+            self.worker_requests[client_id] = self.worker_requests.get(client_id, 0) + sent
         self.workers_seen.add(client_id)
         if data.get("loadwise_stopped"):
             self.workers_final.add(client_id)
@@ -257,6 +259,7 @@ class Session:
         else:
             self.info.status, self.info.status_reason = STATUS_COMPLETED, None
         self.info.ended_at = iso_utc(ended)
+        self.info.worker_requests = dict(self.worker_requests)
         self.run_dir.write_info(self.info)
         summaries.write_summary(self.run_dir)
         log.info("loadwise: run %s %s; run directory %s", self.info.id, self.info.status, self.run_dir.path)

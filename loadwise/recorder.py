@@ -135,7 +135,9 @@ class Recorder:
         self.errors = {}
         return payload
 
-    def absorb(self, payload: dict[str, Any]) -> None:
+    def absorb(self, payload: dict[str, Any]) -> int:
+        """Merge a worker's drained payload; returns how many requests it carried."""
+        carried = 0
         for start, method, name, wire in payload.get("cells", []):
             incoming = Cell.from_wire(wire)
             key = (float(start), method, name)
@@ -145,6 +147,8 @@ class Recorder:
                 self.cells[key] = incoming
             self.total_requests += incoming.requests
             self.total_failures += incoming.failures
+            carried += incoming.requests
         for method, name, error, count in payload.get("errors", []):
             err_key = (method, name, error)
             self.errors[err_key] = self.errors.get(err_key, 0) + int(count)
+        return carried

@@ -1,0 +1,38 @@
+# make demo   - create .venv, install loadwise, run the demo end to end, print where the run is
+# make test   - install what the tests need, then run pytest
+# make bench  - benchmarks (figures printed, not pass/fail)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench clean system-python
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || $(MAKE) --no-print-directory system-python
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# Debian's python3 ships without venv/ensurepip; install them when we may.
+system-python:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing python3-venv with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv python3-dev gcc >/dev/null; \
+	else \
+		echo "missing: the Python venv module. Install it first: sudo apt-get install python3-venv" >&2; exit 1; \
+	fi
+
+demo: $(STAMP)
+	$(VENV)/bin/loadwise demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.recorder_overhead
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,67 @@
+"""Shared fixtures. Integration tests start real processes on 127.0.0.1 and stop them by PID."""
+
+# Import locust first so gevent patches before anything else imports ssl or threading.
+import locust  # noqa: F401, I001
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from loadwise.demo_target import DemoTarget
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[DemoTarget]:
+    """A demo shop (one worker, default seed) shared by a module's tests."""
+    with DemoTarget() as shop:
+        yield shop
+
+
+def served_requests(shop: DemoTarget) -> int:
+    """The target's own count of requests served, from its /metrics."""
+    total = 0.0
+    for family in text_string_to_metric_families(shop.metrics_text()):
+        if family.name == "http_requests":
+            total += sum(s.value for s in family.samples if s.name == "http_requests_total")
+    return int(total)
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def last_line(self) -> str:
+        lines = self.stdout.strip().splitlines()
+        return lines[-1] if lines else ""
+
+
+def run_cli(*args: str, timeout: float = 120, cwd: Path | None = None) -> CliResult:
+    """`python -m loadwise ARGS`, bounded in time."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadwise", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_one_line_error(result: CliResult, *needles: str) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]

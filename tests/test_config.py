@@ -1,0 +1,49 @@
+"""Profiles and the host allow-list."""
+
+import pytest
+
+from loadwise.config import ConfigError, HostNotAllowed, check_host_allowed, load_profile
+from loadwise.durations import parse_duration
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://localhost", "http://[::1]:81", "https://127.9.9.9/x"])
+def test_loopback_is_allowed_by_default(url):
+    check_host_allowed(url, [])
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.5", "https://api.example.com", "http://192.168.1.1:80", "http://127.0.0.1.nip.io"])
+def test_anything_else_is_refused_unless_listed(url):
+    with pytest.raises(HostNotAllowed, match="not allowed"):
+        check_host_allowed(url, [])
+
+
+def test_listed_hosts_and_networks_are_allowed():
+    check_host_allowed("https://api.example.com/", ["API.example.com"])
+    check_host_allowed("http://10.1.2.3:8080", ["10.1.0.0/16"])
+    with pytest.raises(HostNotAllowed):
+        check_host_allowed("http://10.2.0.1", ["10.1.0.0/16"])
+    with pytest.raises(ConfigError, match="not an http"):
+        check_host_allowed("ftp://x", [])
+
+
+def test_profiles_from_toml(tmp_path):
+    path = tmp_path / "loadwise.toml"
+    path.write_text(
+        'default_profile = "dev"\n'
+        '[profiles.dev]\nhost = "http://127.0.0.1:8000"\n'
+        '[profiles.staging]\nhost = "https://staging.example.com"\nallowed_hosts = ["staging.example.com"]\nslo = "p95<300ms"\n'
+    )
+    assert load_profile(None, path).host == "http://127.0.0.1:8000"
+    staging = load_profile("staging", path)
+    assert staging.allowed_hosts == ["staging.example.com"] and staging.settings == {"slo": "p95<300ms"}
+    with pytest.raises(ConfigError, match="no profile 'prod'"):
+        load_profile("prod", path)
+    path.write_text("[profiles\n")
+    with pytest.raises(ConfigError, match="malformed TOML"):
+        load_profile("dev", path)
+
+
+def test_durations():
+    assert [parse_duration(t) for t in ("90", "90s", "2m", "1h30m", "250ms")] == [90, 90, 120, 5400, 0.25]
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("5 minutes")

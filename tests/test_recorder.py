@@ -1,0 +1,83 @@
+"""The recorder and the HDR histograms it stores: exactness, merging, intervals, errors."""
+
+import numpy as np
+import pytest
+
+from analysis import histogram
+from loadwise.recorder import Recorder
+
+
+def exact_percentile(values: np.ndarray, q: float) -> float:
+    # HDR reports the value at which the cumulative count reaches q%: nearest rank.
+    return float(np.percentile(values, q, method="inverted_cdf"))
+
+
+def test_percentiles_from_stored_histograms_within_one_percent_of_exact():
+    rng = np.random.default_rng(7)
+    # Heavy-tailed, like real latencies: lognormal body plus a slow tail.
+    values = np.concatenate([rng.lognormal(3.0, 0.6, 40_000), rng.uniform(200, 3000, 400)])
+    recorder = Recorder(interval_s=5)
+    for i, value in enumerate(values):
+        recorder.record("GET", "/x", float(value), 10, None, at=1000.0 + i * 0.001)  # spans 9 intervals
+    rows = recorder.close(before=float("inf"))
+    assert len(rows) == 9
+    assert sum(r["requests"] for r in rows) == len(values)
+    merged = histogram.merge(r["hdr"] for r in rows)
+    assert merged.get_total_count() == len(values)
+    for q in (50, 90, 95, 99, 99.9):
+        got = histogram.percentile_ms(merged, q)
+        want = exact_percentile(values, q)
+        assert abs(got - want) / want < 0.01, (q, got, want)
+
+
+def test_intervals_align_to_wall_clock_and_close_only_when_over():
+    recorder = Recorder(interval_s=5)
+    recorder.record("GET", "/a", 10, 1, None, at=1002.0)
+    recorder.record("GET", "/a", 20, 1, None, at=1004.9)
+    recorder.record("GET", "/a", 30, 1, None, at=1005.0)
+    assert recorder.close(before=1004.0) == []
+    rows = recorder.close(before=1005.0)
+    assert [(r["start"], r["requests"]) for r in rows] == [("1970-01-01T00:16:40Z", 2)]
+    assert rows[0]["mean_ms"] == 15.0 and rows[0]["max_ms"] == 20.0
+    assert [r["requests"] for r in recorder.close(before=2000.0)] == [1]
+
+
+def test_worker_drain_then_master_absorb_equals_recording_in_one_place():
+    rng = np.random.default_rng(1)
+    values = rng.exponential(20, 3000)
+    alone, worker_a, worker_b, master = Recorder(), Recorder(), Recorder(), Recorder()
+    for i, value in enumerate(values):
+        at = 500.0 + i * 0.01
+        alone.record("GET", "/y", value, 5, None, at)
+        (worker_a if i % 2 else worker_b).record("GET", "/y", value, 5, None, at)
+    sent = master.absorb(worker_a.drain()) + master.absorb(worker_b.drain())
+    assert sent == len(values)
+    assert worker_a.cells == {} and worker_b.cells == {}
+    want = alone.close(float("inf"))
+    got = master.close(float("inf"))
+    for w, g in zip(want, got, strict=True):
+        assert (w["start"], w["requests"], w["bytes"], w["p95_ms"], w["p99_ms"]) == (
+            g["start"], g["requests"], g["bytes"], g["p95_ms"], g["p99_ms"]
+        )
+        assert w["mean_ms"] == pytest.approx(g["mean_ms"])
+
+
+def test_errors_grouped_by_endpoint_and_message_and_redacted():
+    recorder = Recorder()
+    for _ in range(3):
+        recorder.record("GET", "/login", 5, 0, "HTTPError('401 for url /login?token=s3cr3t')", at=10.0)
+    recorder.record("POST", "/orders", 5, 0, "ConnectionRefusedError(111)", at=10.0)
+    rows = recorder.error_rows()
+    assert rows[0]["count"] == 3 and rows[0]["name"] == "/login"
+    assert "s3cr3t" not in rows[0]["error"] and "[REDACTED]" in rows[0]["error"]
+    assert rows[1] == {"method": "POST", "name": "/orders", "error": "ConnectionRefusedError(111)", "count": 1}
+    closed = recorder.close(float("inf"))
+    assert {r["name"]: r["failures"] for r in closed} == {"/login": 3, "/orders": 1}
+
+
+def test_users_are_averaged_over_the_interval():
+    recorder = Recorder(interval_s=5)
+    for t, users in ((100.0, 10), (101.0, 10), (102.0, 20), (103.0, 20)):
+        recorder.sample_users(users, t)
+    recorder.record("GET", "/z", 1, 0, None, at=101.0)
+    assert recorder.close(float("inf"))[0]["users"] == 15.0

@@ -1,0 +1,76 @@
+"""`loadwise run` end to end: real Locust processes against the real demo shop."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from conftest import run_cli, served_requests
+
+from analysis import histogram
+from analysis.rundir import RunDir
+
+
+def _check_complete_run_dir(path: Path) -> tuple[dict, pd.DataFrame, dict]:
+    assert {"run.json", "intervals.csv", "summary.json", "locust.log"} <= {p.name for p in path.iterdir()}
+    info = json.loads((path / "run.json").read_text())
+    intervals = pd.read_csv(path / "intervals.csv")  # one pandas call, as DESIGN.md promises
+    summary = json.loads((path / "summary.json").read_text())
+    assert info["status"] == "completed" and info["started_at"] < info["ended_at"]
+    assert info["id"] == path.name and path.name.endswith("-browse")
+    assert summary["overall"]["requests"] == intervals["requests"].sum()
+    assert not intervals.duplicated(["start", "method", "name"]).any()
+    merged = histogram.merge(intervals["hdr"])
+    assert merged.get_total_count() == intervals["requests"].sum()
+    names = set(intervals["name"])
+    assert "/products/[id]" in names and not any(n.startswith("/products/1") for n in names)  # grouped names
+    return info, intervals, summary
+
+
+def test_local_run_counts_every_request_the_server_served(target, tmp_path):
+    before = served_requests(target)
+    result = run_cli("run", "browse", "--host", target.url, "--users", "8", "--duration", "6s",
+                     "--interval", "1", "--out", str(tmp_path), "--tag", "team=shop")
+    assert result.code == 0, result.stderr
+    path = Path(result.last_line)
+    assert path.parent == tmp_path
+    info, intervals, summary = _check_complete_run_dir(path)
+    assert info["shape"] == "constant" and info["tags"] == {"team": "shop"} and info["workers"] == 0
+    served = served_requests(target) - before
+    recorded = int(intervals["requests"].sum())
+    assert recorded > 20
+    assert 0 <= served - recorded <= 8, (served, recorded)  # at most one in flight per user at stop
+    assert "GET /products/[id]" in result.stdout  # the per-endpoint table
+
+
+def test_distributed_run_merges_worker_histograms(target, tmp_path):
+    before = served_requests(target)
+    result = run_cli("run", "browse", "--host", target.url, "--workers", "2", "--users", "10",
+                     "--duration", "8s", "--shape", "step", "--shape-param", "steps=2", "--out", str(tmp_path))
+    assert result.code == 0, result.stderr + result.stdout
+    info, intervals, summary = _check_complete_run_dir(Path(result.last_line))
+    assert info["workers"] == 2 and info["shape"] == "step" and info["shape_params"]["steps"] == 2
+    sent = info["worker_requests"]
+    assert len(sent) == 2 and all(n > 0 for n in sent.values()), sent
+    recorded = int(intervals["requests"].sum())
+    assert sum(sent.values()) == recorded == histogram.merge(intervals["hdr"]).get_total_count()
+    served = served_requests(target) - before
+    assert 0 <= served - recorded <= 10, (served, recorded)
+    assert intervals["users"].max() == 10
+
+
+def test_own_locustfile_gets_the_recorder(target, tmp_path):
+    locustfile = tmp_path / "mine.py"
+    locustfile.write_text(
+        "from locust import FastHttpUser, constant, task\n\n"
+        "class Mine(FastHttpUser):\n"
+        "    wait_time = constant(0.1)\n\n"
+        "    @task\n"
+        "    def ping(self):\n"
+        "        self.client.get('/health', name='health check')\n"
+    )
+    result = run_cli("run", str(locustfile), "--host", target.url, "--users", "2", "--duration", "3s", "--out", str(tmp_path))
+    assert result.code == 0, result.stderr
+    run_dir = RunDir(result.last_line)
+    assert run_dir.path.name.endswith("-mine")
+    assert set(run_dir.read_intervals()["name"]) == {"health check"}
+    assert run_dir.read_summary()["overall"]["failures"] == 0
