@@ -1,0 +1,81 @@
+"""Bad input: exit code 2 and one line naming it; a target that is down: a failed run, exit 1."""
+
+import pytest
+from conftest import assert_one_line_error, run_cli
+
+from analysis.rundir import RunDir
+from loadwise.demo_target import free_port
+
+
+def test_unreachable_target_is_a_failed_run_with_the_connection_errors_counted(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = run_cli("run", "smoke", "--host", dead, "--users", "2", "--spawn-rate", "2", "--duration", "3s",
+                     "--out", str(tmp_path))
+    assert result.code == 1
+    assert "Traceback" not in result.stderr
+    run_dir = RunDir(result.last_line)
+    info = run_dir.read_info()
+    assert info.status == "failed" and "no request succeeded" in info.status_reason
+    intervals, errors = run_dir.read_intervals(), run_dir.read_errors()
+    assert intervals["requests"].sum() == intervals["failures"].sum() == errors["count"].sum() > 0
+    assert errors["error"].str.contains("Connection refused|ConnectionRefused", regex=True).all()
+    assert "status: failed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["run", "nosuch", "--host", "http://127.0.0.1:9"], ["unknown scenario 'nosuch'", "browse"]),
+        (["run", "browse", "--host", "http://10.20.30.40"], ["'10.20.30.40' is not allowed"]),
+        (["run", "browse", "--host", "https://example.com"], ["'example.com' is not allowed"]),
+        (["run", "browse", "--host", "http://127.0.0.1:9", "--shape", "step", "--users", "2",
+          "--shape-param", "steps=5"], ["steps must be between 1 and users=2"]),
+        (["run", "browse", "--host", "http://127.0.0.1:9", "--shape-param", "steps=5"], ["unknown parameter 'steps'"]),
+        (["run", "browse", "--host", "http://127.0.0.1:9", "--duration", "soon"], ["'soon' is not a duration"]),
+        (["run", "browse", "--host", "http://127.0.0.1:9", "--shape", "wave"], ["invalid choice: 'wave'"]),
+        (["run", "browse"], ["no --host"]),
+        (["run", "browse", "--host", "http://127.0.0.1:9", "--profile", "prod"], ["loadwise.toml: no such file"]),
+        (["run", "browse", "--host", "http://127.0.0.1:9", "--tag", "oops"], ["--tag 'oops': expected KEY=VALUE"]),
+    ],
+)
+def test_bad_input_is_exit_2_with_one_line(tmp_path, args, needles):
+    result = run_cli(*args, "--out", str(tmp_path), cwd=tmp_path)
+    assert result.code == 2, result.stderr
+    assert_one_line_error(result, *needles)
+    assert not any(tmp_path.glob("*/run.json"))  # nothing started
+
+
+def test_malformed_profile_file(tmp_path):
+    (tmp_path / "loadwise.toml").write_text("[profiles.dev\nhost=1")
+    result = run_cli("run", "browse", "--profile", "dev", cwd=tmp_path)
+    assert result.code == 2
+    assert_one_line_error(result, "loadwise.toml: malformed TOML")
+
+
+def test_profile_allows_a_listed_host_only(tmp_path):
+    (tmp_path / "loadwise.toml").write_text(
+        '[profiles.staging]\nhost = "http://10.9.9.9:8080"\nallowed_hosts = ["10.9.9.8"]\n'
+    )
+    result = run_cli("run", "browse", "--profile", "staging", cwd=tmp_path)
+    assert result.code == 2
+    assert_one_line_error(result, "'10.9.9.9' is not allowed")
+
+
+def test_broken_locustfile_is_exit_2_naming_the_error(tmp_path):
+    bad = tmp_path / "broken.py"
+    bad.write_text("from locust import HttpUser\ndef broken(:\n")
+    result = run_cli("run", str(bad), "--host", "http://127.0.0.1:9", "--duration", "2s", "--out", str(tmp_path))
+    assert result.code == 2
+    assert_one_line_error(result, "before the run started", "SyntaxError")
+
+
+def test_no_command_prints_help_and_exit_2():
+    result = run_cli()
+    assert result.code == 2 and "run" in result.stdout and "demo" in result.stdout
+
+
+def test_help_teaches_shapes():
+    result = run_cli("run", "--help")
+    assert result.code == 0
+    for shape in ("constant", "ramp", "step", "spike", "soak", "diurnal", "steps", "min_users"):
+        assert shape in result.stdout
