@@ -67,3 +67,52 @@ def test_plain_locust_ctrl_c_is_interrupted_too(target, tmp_path):
         if proc.poll() is None:
             proc.kill()
     _assert_interrupted(RunDir(run_path))
+
+
+def _children(pid: int) -> dict[str, list[int]]:
+    """The Locust processes `loadwise run` started, by role."""
+    roles: dict[str, list[int]] = {"master": [], "worker": [], "local": []}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        role = "worker" if b"--worker" in cmdline else "master" if b"--master" in cmdline else "local"
+        roles[role].append(int(child))
+    return roles
+
+
+def test_killed_worker_leaves_a_completed_run_with_the_other_worker_going(target, tmp_path):
+    proc = _start([sys.executable, "-m", "loadwise", "run", "browse", "--host", target.url, "--users", "6",
+                   "--spawn-rate", "6", "--duration", "14s", "--interval", "1", "--workers", "2",
+                   "--out", str(tmp_path)])
+    try:
+        run_path = _wait_for_intervals(tmp_path)
+        killed_at = time.time()
+        os.kill(_children(proc.pid)["worker"][0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    run_dir = RunDir(run_path)
+    assert run_dir.read_info().status == "completed"
+    intervals = run_dir.read_intervals()
+    after = intervals[intervals["start"].map(lambda t: t.timestamp()) > killed_at + 5]
+    assert after["requests"].sum() > 0  # the surviving worker carried on
+    assert len(run_dir.read_info().worker_requests) == 2
+
+
+def test_killed_load_generator_is_a_failed_run_that_keeps_what_was_recorded(target, tmp_path):
+    proc = _start([sys.executable, "-m", "loadwise", "run", "browse", "--host", target.url, "--users", "4",
+                   "--spawn-rate", "4", "--duration", "60s", "--interval", "1", "--out", str(tmp_path)])
+    try:
+        run_path = _wait_for_intervals(tmp_path)
+        os.kill(_children(proc.pid)["local"][0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1 and "Traceback" not in stderr
+    assert stdout.strip().splitlines()[-1] == str(run_path)
+    run_dir = RunDir(run_path)
+    info = run_dir.read_info()
+    assert info.status == "failed" and "exited with code -9" in info.status_reason
+    assert run_dir.read_summary()["overall"]["requests"] == run_dir.read_intervals()["requests"].sum() > 0

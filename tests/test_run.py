@@ -74,3 +74,14 @@ def test_own_locustfile_gets_the_recorder(target, tmp_path):
     assert run_dir.path.name.endswith("-mine")
     assert set(run_dir.read_intervals()["name"]) == {"health check"}
     assert run_dir.read_summary()["overall"]["failures"] == 0
+
+
+def test_checkout_writes_orders_and_json_output(target, tmp_path):
+    result = run_cli("run", "checkout", "--host", target.url, "--users", "3", "--spawn-rate", "3",
+                     "--duration", "4s", "--out", str(tmp_path), "--json")
+    assert result.code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["status"] == "completed" and Path(out["run_dir"]).is_dir()
+    by_name = {(e["method"], e["name"]): e for e in out["endpoints"]}
+    assert by_name[("POST", "/orders")]["requests"] > 0 and by_name[("POST", "/orders")]["failures"] == 0
+    assert ("GET", "/customers/[id]/orders") in by_name
