@@ -29,6 +29,7 @@ demo: $(STAMP)
 	$(VENV)/bin/loadwise demo
 
 test: $(STAMP)
+	@bash tests/install-services.sh
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -65,3 +65,25 @@ def assert_one_line_error(result: CliResult, *needles: str) -> None:
     assert len(lines) == 1, result.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    from services import Postgres
+
+    server = Postgres().start()
+    try:
+        yield server.dsn
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    from services import Redis
+
+    server = Redis().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

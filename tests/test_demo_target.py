@@ -95,3 +95,31 @@ def test_workers_inject_latency_and_counters_summed_across_processes():
 def test_bad_arguments_are_one_line_errors(args, needle):
     proc = subprocess.run([sys.executable, "-m", "demo", *args], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_postgres_backend_serves_the_same_shop(postgres_dsn):
+    import psycopg
+
+    with DemoTarget(rows=1000, extra_args=["--db", postgres_dsn]) as shop:
+        assert get(f"{shop.url}/products/12")[1]["id"] == 12
+        status, listed = get(f"{shop.url}/products?category=toys")
+        assert status == 200 and all(p["category"] == "toys" for p in listed)
+        status, created = post(f"{shop.url}/orders", {"customer_id": 4, "product_id": 2})
+        assert status == 201
+        assert created["id"] in [o["id"] for o in get(f"{shop.url}/customers/4/orders")[1]]
+    with psycopg.connect(postgres_dsn) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 5001
+        assert conn.execute("SELECT COUNT(*) FROM products").fetchone()[0] == 1000
+
+
+def test_redis_cache_in_front_of_product_detail(redis_url):
+    import redis
+
+    with DemoTarget(rows=1000, extra_args=["--cache", redis_url]) as shop:
+        first, second = get(f"{shop.url}/products/33"), get(f"{shop.url}/products/33")
+        assert first == second and first[0] == 200
+        families = {f.name: f for f in text_string_to_metric_families(shop.metrics_text())}
+        results = {s.labels["result"]: s.value for s in families["demo_cache_requests"].samples
+                   if s.name == "demo_cache_requests_total"}
+        assert results == {"miss": 1.0, "hit": 1.0}
+    assert json.loads(redis.Redis.from_url(redis_url).get("product:33"))["id"] == 33
