@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         os.environ[SETTINGS_ENV] = Settings(dsn, args.cache, args.inject_latency).to_env()
+        # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally`
+        # (removing the temp database) instead of dying on the default handler.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(
             "demo.app:create_app",
             factory=True,

@@ -103,7 +103,7 @@ def build_parser() -> Parser:
     )
     demo.add_argument("--target-workers", type=int, default=1, help="worker processes of the demo target (replicas; default 1)")
     demo.add_argument("--rows", type=int, default=20000, help="products seeded in the demo database (default 20000)")
-    _add_load_options(demo, duration="60s", shape="step", users=60)
+    _add_load_options(demo, duration="60s", shape="step", users=250)
     return parser
 
 

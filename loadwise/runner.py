@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from analysis.rundir import (
     make_run_id,
 )
 from loadwise.config import check_host_allowed
+from loadwise.net import free_port
 from loadwise.live import LiveDisplay, Status
 from scenarios import SCENARIOS
 from scenarios.shapes import Shape, build_shape
@@ -81,12 +81,6 @@ def validate(spec: RunSpec) -> Shape:
     if spec.interval_s <= 0:
         raise RunError("--interval must be positive")
     return build_shape(spec.shape, spec.users, spec.duration_s, spec.spawn_rate, spec.shape_params)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _new_run_dir(spec: RunSpec) -> Path:
@@ -218,7 +212,7 @@ def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        port = _free_port() if spec.workers else None
+        port = free_port() if spec.workers else None
         main = procs.start_main(locust_args(spec, path, "master" if spec.workers else "local", port))
         relay = threading.Thread(target=_relay, args=(main.stdout, procs.log, display), daemon=True)
         relay.start()

@@ -1,6 +1,8 @@
 """The demo shop, started for real with `python -m demo` on a free loopback port."""
 
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -123,3 +125,27 @@ def test_redis_cache_in_front_of_product_detail(redis_url):
                    if s.name == "demo_cache_requests_total"}
         assert results == {"miss": 1.0, "hit": 1.0}
     assert json.loads(redis.Redis.from_url(redis_url).get("product:33"))["id"] == 33
+
+
+def test_sigterm_stops_cleanly_and_removes_its_temp_database(tmp_path):
+    from loadwise.net import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port), "--rows", "1000"],
+                            env={**os.environ, "TMPDIR": str(tmp_path)}, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert get(f"http://127.0.0.1:{port}/health")[0] == 200
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        assert any(tmp_path.iterdir())  # the SQLite file lives here while serving
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not any(tmp_path.iterdir())
