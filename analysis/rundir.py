@@ -39,6 +39,7 @@ INTERVAL_COLUMNS = [
     "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes", "hdr",
 ]  # fmt: skip
 ERROR_COLUMNS = ["method", "name", "error", "count"]
+METRIC_COLUMNS = ["timestamp", "source", "series", "labels", "value"]
 
 _RUN_ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -84,6 +85,7 @@ class RunInfo:
     tags: dict[str, str] = field(default_factory=dict)
     status: str = STATUS_RUNNING
     status_reason: str | None = None
+    collector: dict[str, Any] = field(default_factory=dict)  # sources, series collected, what could not be had
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInfo:
@@ -143,6 +145,14 @@ class RunDir:
             csv.writer(handle).writerows(lines)
         os.replace(tmp, self.path / ERRORS_CSV)
 
+    def write_metrics(self, metrics: pd.DataFrame) -> None:
+        """Replace `metrics.csv` (timestamps as UTC ISO 8601 with milliseconds)."""
+        out = metrics[METRIC_COLUMNS].copy()
+        out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").str.replace(r"\d{3}Z$", "Z", regex=True)
+        tmp = self.path / f".{METRICS_CSV}.tmp"
+        out.to_csv(tmp, index=False)
+        os.replace(tmp, self.path / METRICS_CSV)
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         _write_atomic(self.path / SUMMARY_JSON, json.dumps(summary, indent=2, allow_nan=False) + "\n")
 
@@ -172,6 +182,24 @@ class RunDir:
         frame["start"] = pd.to_datetime(frame["start"], utc=True, errors="coerce")
         if frame["start"].isna().any():
             raise RunDirError(f"{path}: unparseable 'start' timestamp")
+        return frame
+
+    def read_metrics(self) -> pd.DataFrame:
+        """Collector output; an empty frame when the run has none."""
+        path = self.path / METRICS_CSV
+        if not path.exists():
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in METRIC_COLUMNS})
+        try:
+            frame = pd.read_csv(path, keep_default_na=False, dtype={"labels": str})
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise RunDirError(f"{path}: malformed CSV ({exc})") from exc
+        missing = set(METRIC_COLUMNS) - set(frame.columns)
+        if missing:
+            raise RunDirError(f"{path}: missing columns {sorted(missing)}")
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce")
+        frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+        if frame["timestamp"].isna().any():
+            raise RunDirError(f"{path}: unparseable 'timestamp'")
         return frame
 
     def read_errors(self) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.rundir import STATUS_COMPLETED, RunDirError
-from loadwise.config import ConfigError, load_profile
+from loadwise.config import ConfigError, Profile, load_profile, prometheus_settings, scrape_urls
 from loadwise.console import endpoint_table
 from loadwise.durations import parse_duration
 from loadwise.live import LiveDisplay
@@ -72,6 +72,9 @@ def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: 
     parser.add_argument("--interval", type=float, default=5.0, help="recorder interval in seconds (default 5)")
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="tag stored in run.json; repeatable")
     parser.add_argument("--json", action="store_true", help="print one JSON object (run directory, status, summary) instead of text")
+    parser.add_argument("--prometheus", metavar="URL", help="after the run, pull the target's metrics from this Prometheus (range queries)")
+    parser.add_argument("--scrape", action="append", default=[], metavar="URL", help="scrape this /metrics URL every interval during the run; repeatable")
+    parser.add_argument("--exporter-port", type=int, metavar="PORT", help="serve the run's own metrics for Prometheus on 127.0.0.1:PORT")
 
 
 def build_parser() -> Parser:
@@ -107,7 +110,10 @@ def build_parser() -> Parser:
     return parser
 
 
-def _spec(args: argparse.Namespace, host: str, allowed_hosts: list[str], scenario: str) -> RunSpec:
+def _spec(args: argparse.Namespace, host: str, profile: Profile, scenario: str) -> RunSpec:
+    exporter_port = args.exporter_port if args.exporter_port is not None else profile.settings.get("exporter_port")
+    if exporter_port is not None and not (isinstance(exporter_port, int) and 0 < exporter_port < 65536):
+        raise UsageError(f"exporter port {exporter_port!r} is not a TCP port")
     return RunSpec(
         scenario=scenario,
         host=host,
@@ -121,7 +127,10 @@ def _spec(args: argparse.Namespace, host: str, allowed_hosts: list[str], scenari
         interval_s=args.interval,
         tags=_key_values(args.tag, "--tag"),
         target_commit=getattr(args, "target_commit", None),
-        allowed_hosts=allowed_hosts,
+        allowed_hosts=profile.allowed_hosts,
+        scrape_urls=args.scrape or scrape_urls(profile),
+        prometheus=prometheus_settings(profile, args.prometheus),
+        exporter_port=exporter_port,
     )
 
 
@@ -141,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     host = args.host or profile.host
     if not host:
         raise UsageError("no --host given and the profile names none")
-    spec = _spec(args, host, profile.allowed_hosts, args.scenario)
+    spec = _spec(args, host, profile, args.scenario)
     validate(spec)
     return _report(execute(spec, LiveDisplay()), args.json)
 
@@ -150,7 +159,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from loadwise.demo_target import DemoTarget
 
     target = DemoTarget(workers=args.target_workers, rows=args.rows)
-    spec = _spec(args, target.url, [], "browse")
+    if not args.scrape:
+        args.scrape = [f"{target.url}/metrics"]
+    spec = _spec(args, target.url, Profile(), "browse")
     validate(spec)
     print(f"demo: starting the demo shop on {target.url} ...", file=sys.stderr, flush=True)
     with target:

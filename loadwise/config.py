@@ -8,11 +8,15 @@ allowed by default; anything else must be listed in the profile's `allowed_hosts
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from loadwise.collector import KubernetesTarget, PrometheusSettings
+from loadwise.durations import parse_duration
 
 DEFAULT_CONFIG = Path("loadwise.toml")
 
@@ -59,6 +63,60 @@ def load_profile(name: str | None, path: Path | None = None) -> Profile:
         raise ConfigError(f"{config_path}: profiles.{name}.allowed_hosts must be a list of strings")
     host = raw.pop("host", None)
     return Profile(name=name, host=host, allowed_hosts=allowed, settings=raw)
+
+
+_PROMQL_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+
+
+def _table(profile: Profile, key: str) -> dict[str, Any]:
+    value = profile.settings.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"profiles.{profile.name}.{key} must be a table")
+    return value
+
+
+def prometheus_settings(profile: Profile, url: str | None = None) -> PrometheusSettings | None:
+    """`[profiles.NAME.prometheus]`, with `url` (from --prometheus) taking precedence."""
+    table = dict(_table(profile, "prometheus"))
+    url = url or table.pop("url", None)
+    table.pop("url", None)
+    if not url:
+        return None
+    where = f"profiles.{profile.name}.prometheus"
+    known = {"job", "rate_window", "timeout", "settle", "bearer_token_env", "basic_auth_user_env",
+             "basic_auth_password_env", "queries"}  # fmt: skip
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (known: {', '.join(sorted(known))})")
+    window = str(table.get("rate_window", "30s"))
+    if not _PROMQL_DURATION.match(window):
+        raise ConfigError(f"{where}.rate_window {window!r} is not a PromQL duration (e.g. 30s, 1m)")
+    queries = table.get("queries", {})
+    if not isinstance(queries, dict) or not all(isinstance(v, str) for v in queries.values()):
+        raise ConfigError(f"{where}.queries must be a table of name = \"PromQL\"")
+    kube = _table(profile, "kubernetes")
+    try:
+        return PrometheusSettings(
+            url=url,
+            job=table.get("job"),
+            rate_window=window,
+            timeout_s=parse_duration(str(table.get("timeout", "10s"))),
+            settle_s=parse_duration(str(table.get("settle", "5s"))),
+            bearer_token_env=table.get("bearer_token_env"),
+            basic_auth_user_env=table.get("basic_auth_user_env"),
+            basic_auth_password_env=table.get("basic_auth_password_env"),
+            queries=dict(queries),
+            kubernetes=KubernetesTarget(kube["namespace"], kube["deployment"]) if kube else None,
+        )
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def scrape_urls(profile: Profile) -> list[str]:
+    urls = profile.settings.get("scrape_urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise ConfigError(f"profiles.{profile.name}.scrape_urls must be a list of URLs")
+    return urls
 
 
 def host_of(url: str) -> str:

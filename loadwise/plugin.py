@@ -36,6 +36,7 @@ from analysis.rundir import (
     make_run_id,
 )
 from loadwise.config import ConfigError, check_host_allowed
+from loadwise.exporter import LocustMetrics, serve
 from loadwise.live import Status
 from loadwise.recorder import Recorder
 from scenarios.shapes import LoadwiseShape, Shape, ShapeError, build_shape, parse_shape_params
@@ -61,6 +62,7 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--run-tag", action="append", default=[], metavar="KEY=VALUE", help="tag stored in run.json")
     group.add_argument("--target-commit", default=None, help="git commit of the system under test, stored in run.json")
     group.add_argument("--allowed-hosts", default="", help="comma-separated hosts allowed besides loopback")
+    group.add_argument("--exporter-port", type=int, default=0, help="serve Prometheus metrics of the run on 127.0.0.1:PORT (default: off)")
     group.add_argument("--status-stream", action="store_true", default=False, help=argparse.SUPPRESS)
 
 
@@ -87,6 +89,7 @@ class Session:
         self.workers_seen: set[str] = set()
         self.worker_requests: dict[str, int] = {}
         self._errors_written = 0
+        self.exporter: Any = None
         environment.events.request.add_listener(self.on_request)
 
     @property
@@ -142,6 +145,8 @@ class Session:
             tags=_tags(self.opts.run_tag),
         )
         self.run_dir = RunDir(path).create(self.info)
+        if self.opts.exporter_port:
+            self._serve_metrics(self.opts.exporter_port)
         log.info("loadwise: recording to %s", path)
         events.test_start.add_listener(self.on_test_start)
         events.quitting.add_listener(self.on_quitting)
@@ -149,6 +154,17 @@ class Session:
             events.worker_report.add_listener(self.on_worker_report)
             events.test_stop.add_listener(self.on_master_test_stop)
         gevent.spawn(self._flush_loop)
+
+    def _serve_metrics(self, port: int) -> None:
+        runner = self.env.runner
+        self.recorder.totals = {}
+        workers = (lambda: runner.worker_count) if self.is_master else (lambda: 0)
+        try:
+            self.exporter = serve(LocustMetrics(self.recorder, lambda: runner.user_count, workers), port)
+        except OSError as exc:
+            log.error("loadwise: cannot serve metrics on 127.0.0.1:%s: %s", port, exc)
+            sys.exit(2)
+        log.info("loadwise: Prometheus metrics on http://127.0.0.1:%s/metrics", port)
 
     def _build_shape(self) -> Shape | None:
         """The --shape as configured; also hands it to Locust's shape instance."""

@@ -60,11 +60,13 @@ class Cell:
 class Recorder:
     """Holds open intervals until they are closed and written; merges what workers send."""
 
-    def __init__(self, interval_s: float = 5.0):
+    def __init__(self, interval_s: float = 5.0, keep_totals: bool = False):
         if interval_s <= 0:
             raise ValueError("interval must be positive")
         self.interval_s = float(interval_s)
         self.cells: dict[Key, Cell] = {}
+        # Whole-run cell per (method, name), for the Prometheus exporter; off on workers.
+        self.totals: dict[tuple[str, str], Cell] | None = {} if keep_totals else None
         self.errors: dict[tuple[str, str, str], int] = {}
         self._users: dict[float, list[float]] = {}  # interval start -> [sum of samples, samples]
         self.total_requests = 0
@@ -80,7 +82,13 @@ class Recorder:
         cell = self.cells.get(key)
         if cell is None:
             cell = self.cells[key] = Cell()
-        cell.add(max(float(response_time_ms or 0.0), 0.0), int(response_length or 0), error is not None)
+        response_time_ms = max(float(response_time_ms or 0.0), 0.0)
+        cell.add(response_time_ms, int(response_length or 0), error is not None)
+        if self.totals is not None:
+            total = self.totals.get((method, name))
+            if total is None:
+                total = self.totals[(method, name)] = Cell()
+            total.add(response_time_ms, int(response_length or 0), error is not None)
         self.total_requests += 1
         if error is not None:
             self.total_failures += 1
@@ -141,6 +149,10 @@ class Recorder:
         for start, method, name, wire in payload.get("cells", []):
             incoming = Cell.from_wire(wire)
             key = (float(start), method, name)
+            if self.totals is not None:
+                if (method, name) not in self.totals:
+                    self.totals[(method, name)] = Cell()
+                self.totals[(method, name)].merge(incoming)
             if key in self.cells:
                 self.cells[key].merge(incoming)
             else:

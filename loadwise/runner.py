@@ -15,10 +15,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from analysis import metrics
 from analysis import summary as summaries
+from analysis.redact import redact
 from analysis.rundir import (
     LOCUST_LOG,
     RUN_JSON,
@@ -29,6 +32,7 @@ from analysis.rundir import (
     iso_utc,
     make_run_id,
 )
+from loadwise.collector import PrometheusSettings, Scraper, collect_prometheus
 from loadwise.config import check_host_allowed
 from loadwise.net import free_port
 from loadwise.live import LiveDisplay, Status
@@ -59,6 +63,9 @@ class RunSpec:
     tags: dict[str, str] = field(default_factory=dict)
     target_commit: str | None = None
     allowed_hosts: list[str] = field(default_factory=list)
+    scrape_urls: list[str] = field(default_factory=list)
+    prometheus: PrometheusSettings | None = None
+    exporter_port: int | None = None
 
 
 @dataclass
@@ -111,6 +118,8 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
         args += ["--target-commit", spec.target_commit]
     if spec.allowed_hosts:
         args += ["--allowed-hosts", ",".join(spec.allowed_hosts)]
+    if spec.exporter_port:
+        args += ["--exporter-port", str(spec.exporter_port)]
     if role == "master":
         args += ["--master", "--expect-workers", str(spec.workers), "--expect-workers-max-wait", "60"]
         args += ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)]
@@ -211,6 +220,7 @@ def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
         stop_requested.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    scraper = Scraper(spec.scrape_urls, spec.interval_s).start() if spec.scrape_urls else None
     try:
         port = free_port() if spec.workers else None
         main = procs.start_main(locust_args(spec, path, "master" if spec.workers else "local", port))
@@ -229,12 +239,45 @@ def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
         procs.wait_all(10.0)
         relay.join(timeout=5)
     finally:
+        if scraper is not None:
+            scraper.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         procs.close()
         if display is not None:
             display.close()
-    return _finish(run_dir, main.returncode, interrupted.is_set())
+    result = _finish(run_dir, main.returncode, interrupted.is_set())
+    _collect(run_dir, spec, scraper)
+    return result
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _collect(run_dir: RunDir, spec: RunSpec, scraper: Scraper | None) -> None:
+    """Write `metrics.csv` and record in `run.json` what the collector got and what it could not."""
+    if scraper is None and spec.prometheus is None:
+        return
+    info = run_dir.read_info()
+    rows, problems, sources = [], [], []
+    if scraper is not None:
+        got, missed = scraper.results()
+        rows, problems, sources = rows + got, problems + missed, sources + ["scrape"]
+    if spec.prometheus is not None and info.started_at and info.ended_at:
+        print("collecting server metrics from Prometheus ...", file=sys.stderr, flush=True)
+        got, missed = collect_prometheus(spec.prometheus, _epoch(info.started_at), _epoch(info.ended_at), spec.interval_s)
+        rows, problems, sources = rows + got, problems + missed, sources + ["prometheus"]
+    if rows:
+        run_dir.write_metrics(metrics.to_frame(rows))
+    info.collector = {
+        "sources": sources,
+        "scrape_urls": [redact(u) for u in spec.scrape_urls],
+        "prometheus_url": redact(spec.prometheus.url) if spec.prometheus else None,
+        "series": {src: sorted({r["series"] for r in rows if r["source"] == src}) for src in sources},
+        "missing": problems,
+    }
+    run_dir.write_info(info)
 
 
 def _finish(run_dir: RunDir, returncode: int | None, interrupted: bool) -> RunResult:

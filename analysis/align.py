@@ -1,0 +1,55 @@
+"""One time grid for the load and the server: client intervals joined with server metrics."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import histogram
+
+
+def client_frame(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Per interval start, all endpoints together: users, requests, rps, failures, p95."""
+    if intervals.empty:
+        return pd.DataFrame(columns=["users", "requests", "failures", "rps", "p95_ms"])
+    rows = []
+    for start, group in intervals.groupby("start", sort=True):
+        interval_s = float(group["interval_s"].iloc[0])
+        merged = histogram.merge(group["hdr"])
+        rows.append({
+            "start": start,
+            "users": pd.to_numeric(group["users"], errors="coerce").max(),
+            "requests": int(group["requests"].sum()),
+            "failures": int(group["failures"].sum()),
+            "rps": group["requests"].sum() / interval_s,
+            "p95_ms": histogram.percentile_ms(merged, 95.0),
+        })  # fmt: skip
+    return pd.DataFrame(rows).set_index("start")
+
+
+def metric_column(series: str, labels: str) -> str:
+    return series if labels in ("", "{}") else f"{series}{labels}"
+
+
+def align(intervals: pd.DataFrame, metrics: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    """Client intervals (index: interval start, UTC) with one column per server series.
+
+    A metric sample stamped T describes the interval before T (a rate over the
+    preceding window, or a gauge read at T), so it goes to the interval holding
+    T - interval/2: start = floor((T - interval/2) / interval) * interval. Several
+    samples in one interval are averaged. `source` picks one collector when a run has both.
+    """
+    client = client_frame(intervals)
+    if metrics is None or metrics.empty or intervals.empty:
+        return client
+    interval_s = float(intervals["interval_s"].iloc[0])
+    chosen = metrics if source is None else metrics[metrics["source"] == source]
+    if chosen.empty:
+        return client
+    seconds = chosen["timestamp"].map(pd.Timestamp.timestamp)
+    starts = ((seconds - interval_s / 2) // interval_s) * interval_s
+    server = chosen.assign(
+        start=pd.to_datetime(starts, unit="s", utc=True),
+        column=[metric_column(s, lb) for s, lb in zip(chosen["series"], chosen["labels"])],
+    ).pivot_table(index="start", columns="column", values="value", aggfunc="mean")
+    server.columns.name = None
+    return client.join(server, how="left")
