@@ -58,8 +58,9 @@ class PrometheusSettings:
 
 
 def _selector(*matchers: str) -> str:
-    parts = [x for x in matchers if x]
-    return "{" + ",".join(parts) + "}" if parts else ""
+    # Always a brace, even empty (`name{}` is valid PromQL), so every metric name in a
+    # query is followed by `{` and can be checked against real scrapes.
+    return "{" + ",".join(x for x in matchers if x) + "}"
 
 
 def default_queries(job: str | None, window: str) -> dict[str, str]:

@@ -120,3 +120,74 @@ class Redis:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+
+class Prometheus:
+    """The Debian `prometheus` binary with a temporary config and storage on 127.0.0.1:PORT."""
+
+    def __init__(self, scrape_configs: list[dict], scrape_interval: str = "1s") -> None:
+        require("Prometheus (prometheus)", shutil.which("prometheus") is not None)
+        import yaml
+
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="loadwise-prom-"))
+        config = {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+                  "scrape_configs": scrape_configs}
+        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Prometheus:
+        import urllib.request
+
+        self.proc = subprocess.Popen(
+            ["prometheus", f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("prometheus did not become ready") from None
+                time.sleep(0.1)
+
+    def query(self, expr: str) -> list[dict]:
+        import json
+        import urllib.parse
+        import urllib.request
+
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())["data"]["result"]
+
+    def wait_for(self, expr: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.query(expr):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"prometheus: {expr} stayed empty for {timeout_s:.0f}s")
+            time.sleep(0.5)
+
+    def metric_names(self) -> set[str]:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.url}/api/v1/label/__name__/values", timeout=10) as response:
+            return set(json.loads(response.read())["data"])
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
