@@ -47,3 +47,34 @@ def test_durations():
     assert [parse_duration(t) for t in ("90", "90s", "2m", "1h30m", "250ms")] == [90, 90, 120, 5400, 0.25]
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("5 minutes")
+
+
+def test_prometheus_settings_from_profile(tmp_path):
+    from loadwise.config import prometheus_settings, scrape_urls
+
+    path = tmp_path / "loadwise.toml"
+    path.write_text(
+        '[profiles.k8s]\nscrape_urls = ["http://127.0.0.1:1/metrics"]\n'
+        '[profiles.k8s.prometheus]\nurl = "http://prom:9090"\njob = "api"\nrate_window = "1m"\nsettle = "15s"\n'
+        'bearer_token_env = "PROM_TOKEN"\n[profiles.k8s.prometheus.queries]\nqueue = "sum(queue_depth{})"\n'
+        '[profiles.k8s.kubernetes]\nnamespace = "shop"\ndeployment = "api"\n'
+        '[profiles.bad.prometheus]\nurl = "http://p"\nrate_window = "soon"\n'
+        '[profiles.typo.prometheus]\nurl = "http://p"\nsetle = "1s"\n'
+    )
+    settings = prometheus_settings(load_profile("k8s", path))
+    assert settings.url == "http://prom:9090" and settings.settle_s == 15 and settings.kubernetes.deployment == "api"
+    assert prometheus_settings(load_profile("k8s", path), "http://other:9090").url == "http://other:9090"
+    assert scrape_urls(load_profile("k8s", path)) == ["http://127.0.0.1:1/metrics"]
+    from loadwise.collector import all_queries
+
+    queries = all_queries(settings)
+    assert queries["queue"] == "sum(queue_depth{})"
+    assert 'job="api"' in queries["server_rps"] and "[1m]" in queries["cpu_cores"]
+    assert 'namespace="shop"' in queries["pod_cpu_cores"] and 'deployment="api"' in queries["ready_replicas"]
+    with pytest.raises(ConfigError, match="not a PromQL duration"):
+        prometheus_settings(load_profile("bad", path))
+    with pytest.raises(ConfigError, match=r"unknown keys \['setle'\]"):
+        prometheus_settings(load_profile("typo", path))
+    from loadwise.config import Profile
+
+    assert prometheus_settings(Profile()) is None
