@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -148,6 +149,10 @@ class Session:
         if self.opts.exporter_port:
             self._serve_metrics(self.opts.exporter_port)
         log.info("loadwise: recording to %s", path)
+        # Locust installs its own SIGTERM handler only after a shape run ends; until then
+        # SIGTERM (Kubernetes, CI timeouts) would kill the process before it writes the
+        # run's last intervals. Stop the runner instead; Locust then shuts down as on Ctrl-C.
+        gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.env.runner.quit))
         events.test_start.add_listener(self.on_test_start)
         events.quitting.add_listener(self.on_quitting)
         if self.is_master:

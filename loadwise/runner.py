@@ -160,9 +160,9 @@ class _Processes:
                 pass
 
     def stop(self, grace_s: float) -> None:
-        """SIGTERM the main process (Locust stops its workers), then kill whatever is left."""
+        """Ctrl-C the main process (Locust stops its workers), then kill whatever is left."""
         if self.main:
-            self.signal(self.main, signal.SIGTERM)
+            self.signal(self.main, signal.SIGINT)
         self.wait_all(grace_s)
 
     def wait_all(self, timeout_s: float) -> None:

@@ -32,6 +32,7 @@ def prom_run(target, tmp_path_factory) -> Iterator[tuple[RunDir, Prometheus]]:
     work = tmp_path_factory.mktemp("prom")
     (work / "loadwise.toml").write_text(
         '[profiles.test.prometheus]\njob = "shop"\nrate_window = "4s"\nsettle = "2s"\ntimeout = "5s"\n'
+        '[profiles.test.prometheus.queries]\nnothing = "sum(no_such_metric{})"\n'
     )
     try:
         result = run_cli("run", "browse", "--host", target.url, "--profile", "test", "--users", str(USERS),
@@ -54,7 +55,7 @@ def test_prometheus_cpu_and_request_rate_agree_with_the_load(prom_run):
     run_dir, _ = prom_run
     info = run_dir.read_info()
     assert info.collector["sources"] == ["scrape", "prometheus"]
-    assert info.collector["missing"] == []
+    assert info.collector["missing"] == [{"source": "prometheus", "series": "nothing", "reason": "empty result"}]
     frame = _steady(align(run_dir.read_intervals(), run_dir.read_metrics(), source="prometheus"))
     assert len(frame) >= 3
     assert (frame["cpu_cores"] > 0).all()

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, served_requests
 
 from analysis.rundir import RunDir
 
@@ -31,6 +31,7 @@ def _wait_for_intervals(runs: Path, timeout_s: float = 40) -> Path:
 def _assert_interrupted(run_dir: RunDir) -> None:
     info = run_dir.read_info()
     assert info.status == "interrupted" and info.ended_at
+    assert info.status_reason == "stopped before the planned end"  # finalized by Locust itself, not repaired
     intervals = run_dir.read_intervals()
     assert len(intervals) >= 2
     assert run_dir.read_summary()["overall"]["requests"] == intervals["requests"].sum() > 0
@@ -38,6 +39,7 @@ def _assert_interrupted(run_dir: RunDir) -> None:
 
 @pytest.mark.parametrize(("workers", "sig"), [(0, signal.SIGINT), (2, signal.SIGTERM)])
 def test_signal_mid_run_leaves_an_interrupted_readable_run(target, tmp_path, workers, sig):
+    before = served_requests(target)
     proc = _start([sys.executable, "-m", "loadwise", "run", "browse", "--host", target.url, "--users", "6",
                    "--spawn-rate", "6", "--duration", "60s", "--interval", "1", "--workers", str(workers),
                    "--out", str(tmp_path)])
@@ -52,16 +54,19 @@ def test_signal_mid_run_leaves_an_interrupted_readable_run(target, tmp_path, wor
     assert "Traceback" not in stderr
     assert stdout.strip().splitlines()[-1] == str(run_path)
     _assert_interrupted(RunDir(run_path))
+    recorded = RunDir(run_path).read_intervals()["requests"].sum()
+    assert 0 <= served_requests(target) - before - recorded <= 6  # nothing lost but requests in flight
 
 
-def test_plain_locust_ctrl_c_is_interrupted_too(target, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_plain_locust_ctrl_c_or_sigterm_is_interrupted_too(target, tmp_path, sig):
     run_path = tmp_path / "plain"
     proc = _start([sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--only-summary",
                    "--scenario", "smoke", "--shape", "constant", "-u", "3", "-r", "3", "-t", "60s",
                    "--host", target.url, "--run-dir", str(run_path), "--interval", "1"])
     try:
         _wait_for_intervals(tmp_path)
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, sig)
         proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -81,7 +86,7 @@ def _children(pid: int) -> dict[str, list[int]]:
 
 def test_killed_worker_leaves_a_completed_run_with_the_other_worker_going(target, tmp_path):
     proc = _start([sys.executable, "-m", "loadwise", "run", "browse", "--host", target.url, "--users", "6",
-                   "--spawn-rate", "6", "--duration", "14s", "--interval", "1", "--workers", "2",
+                   "--spawn-rate", "6", "--duration", "25s", "--interval", "1", "--workers", "2",
                    "--out", str(tmp_path)])
     try:
         run_path = _wait_for_intervals(tmp_path)
