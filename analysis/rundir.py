@@ -169,47 +169,35 @@ class RunDir:
 
     def read_intervals(self) -> pd.DataFrame:
         """One row per (interval start, endpoint); `start` as UTC timestamps."""
-        path = self.path / INTERVALS_CSV
-        if not path.exists() or path.stat().st_size == 0:
-            return pd.DataFrame({c: pd.Series(dtype="object") for c in INTERVAL_COLUMNS})
-        try:
-            frame = pd.read_csv(path)
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-            raise RunDirError(f"{path}: malformed CSV ({exc})") from exc
-        missing = set(INTERVAL_COLUMNS) - set(frame.columns)
-        if missing:
-            raise RunDirError(f"{path}: missing columns {sorted(missing)}")
-        frame["start"] = pd.to_datetime(frame["start"], utc=True, errors="coerce")
-        if frame["start"].isna().any():
-            raise RunDirError(f"{path}: unparseable 'start' timestamp")
-        return frame
+        return self._read_table(INTERVALS_CSV, INTERVAL_COLUMNS, time_column="start")
 
     def read_metrics(self) -> pd.DataFrame:
         """Collector output; an empty frame when the run has none."""
-        path = self.path / METRICS_CSV
-        if not path.exists():
-            return pd.DataFrame({c: pd.Series(dtype="object") for c in METRIC_COLUMNS})
-        try:
-            frame = pd.read_csv(path, keep_default_na=False, dtype={"labels": str})
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-            raise RunDirError(f"{path}: malformed CSV ({exc})") from exc
-        missing = set(METRIC_COLUMNS) - set(frame.columns)
-        if missing:
-            raise RunDirError(f"{path}: missing columns {sorted(missing)}")
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce")
+        frame = self._read_table(METRICS_CSV, METRIC_COLUMNS, time_column="timestamp",
+                                 keep_default_na=False, dtype={"labels": str})  # fmt: skip
         frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-        if frame["timestamp"].isna().any():
-            raise RunDirError(f"{path}: unparseable 'timestamp'")
         return frame
 
     def read_errors(self) -> pd.DataFrame:
-        path = self.path / ERRORS_CSV
-        if not path.exists():
-            return pd.DataFrame({c: pd.Series(dtype="object") for c in ERROR_COLUMNS})
+        return self._read_table(ERRORS_CSV, ERROR_COLUMNS, keep_default_na=False)
+
+    def _read_table(self, name: str, columns: list[str], time_column: str | None = None, **read_csv: Any) -> pd.DataFrame:
+        """A table file as a frame; empty (with its columns) when the file is absent or empty."""
+        path = self.path / name
+        if not path.exists() or path.stat().st_size == 0:
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
         try:
-            return pd.read_csv(path, keep_default_na=False)
+            frame = pd.read_csv(path, **read_csv)
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise RunDirError(f"{path}: malformed CSV ({exc})") from exc
+        missing = set(columns) - set(frame.columns)
+        if missing:
+            raise RunDirError(f"{path}: missing columns {sorted(missing)}")
+        if time_column is not None:
+            frame[time_column] = pd.to_datetime(frame[time_column], utc=True, errors="coerce")
+            if frame[time_column].isna().any():
+                raise RunDirError(f"{path}: unparseable {time_column!r} timestamp")
+        return frame
 
     def _read_json(self, name: str) -> Any:
         path = self.path / name
