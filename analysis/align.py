@@ -7,21 +7,24 @@ import pandas as pd
 from analysis import histogram
 
 
+CLIENT_COLUMNS = ["users", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms"]
+
+
 def client_frame(intervals: pd.DataFrame) -> pd.DataFrame:
-    """Per interval start, all endpoints together: users, requests, rps, failures, p95."""
+    """Per interval start, all endpoints together: users, requests, rps, failures, p50/p95/p99."""
     if intervals.empty:
-        return pd.DataFrame(columns=["users", "requests", "failures", "rps", "p95_ms"])
+        return pd.DataFrame(columns=CLIENT_COLUMNS)
     rows = []
     for start, group in intervals.groupby("start", sort=True):
         interval_s = float(group["interval_s"].iloc[0])
-        merged = histogram.merge(group["hdr"])
+        p50, p95, p99 = histogram.percentiles_from_counts(histogram.merged_counts(group["hdr"]), (50, 95, 99))
         rows.append({
             "start": start,
             "users": pd.to_numeric(group["users"], errors="coerce").max(),
             "requests": int(group["requests"].sum()),
             "failures": int(group["failures"].sum()),
             "rps": group["requests"].sum() / interval_s,
-            "p95_ms": histogram.percentile_ms(merged, 95.0),
+            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
         })  # fmt: skip
     return pd.DataFrame(rows).set_index("start")
 

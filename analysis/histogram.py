@@ -7,8 +7,12 @@ that precision, in local and distributed runs alike.
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
 from collections.abc import Iterable
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
@@ -53,3 +57,86 @@ def percentile_ms(histogram: HdrHistogram, percentile: float) -> float:
 
 def percentiles_ms(histogram: HdrHistogram) -> dict[str, float]:
     return {key: percentile_ms(histogram, q) for key, q in PERCENTILES.items()}
+
+
+# -- fast merging -------------------------------------------------------------------------
+# A report over an hour of 5 s intervals and 50 endpoints merges 36,000 histograms;
+# building an HdrHistogram object for each is too slow. These functions read the same
+# standard encoding (base64, zlib, 40-byte payload header, ZigZag LEB128 counts) straight
+# into numpy count arrays and compute percentiles exactly as HdrHistogram does.
+
+_PAYLOAD_HEADER = struct.Struct(">IIIIqqd")
+_V2_ENCODING_COOKIE_BASE = 0x1C849303
+_TEMPLATE = new_histogram()
+COUNTS_LEN = _TEMPLATE.counts_len
+_SUB_BUCKET_HALF_COUNT_MAGNITUDE = _TEMPLATE.sub_bucket_half_count_magnitude
+_SUB_BUCKET_HALF_COUNT = _TEMPLATE.sub_bucket_half_count
+_UNIT_MAGNITUDE = _TEMPLATE.unit_magnitude
+
+
+def sparse_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket indices, counts) of one encoded histogram of this module's precision."""
+    raw = base64.b64decode(text)
+    payload = zlib.decompress(raw[8:])
+    cookie, length, offset, digits, lowest, highest, _ = _PAYLOAD_HEADER.unpack_from(payload)
+    if (cookie & ~0xF0) != _V2_ENCODING_COOKIE_BASE or (digits, lowest, highest, offset) != (
+        SIGNIFICANT_DIGITS, LOWEST_US, HIGHEST_US, 0
+    ):
+        h = decode(text)  # another precision or layout: let the library read it
+        dense = np.frombuffer(h.counts, dtype=np.int64, count=h.counts_len)
+        idx = np.flatnonzero(dense)
+        return idx, dense[idx]
+    data = np.frombuffer(payload, dtype=np.uint8, offset=_PAYLOAD_HEADER.size, count=length)
+    ends = np.flatnonzero(data < 0x80)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    sizes = ends - starts + 1
+    if len(sizes) and sizes.max() > 8:  # a 9-byte varint (count >= 2**56) uses all 8 bits of its last byte
+        h = decode(text)
+        dense = np.frombuffer(h.counts, dtype=np.int64, count=h.counts_len)
+        idx = np.flatnonzero(dense)
+        return idx, dense[idx]
+    shifts = (np.arange(len(data)) - np.repeat(starts, sizes)) * 7
+    values = np.add.reduceat((data & 0x7F).astype(np.uint64) << shifts.astype(np.uint64), starts)
+    signed = (values >> np.uint64(1)).astype(np.int64) ^ -(values & np.uint64(1)).astype(np.int64)
+    steps = np.where(signed < 0, -signed, 1)
+    index = np.cumsum(steps) - steps
+    keep = signed > 0
+    return index[keep], signed[keep]
+
+
+def merged_counts(encoded: Iterable[str]) -> np.ndarray:
+    """Dense bucket counts of the merge of many encoded histograms."""
+    parts = [sparse_counts(text) for text in encoded if text]
+    if not parts:
+        return np.zeros(COUNTS_LEN, dtype=np.int64)
+    index = np.concatenate([p[0] for p in parts])
+    counts = np.concatenate([p[1] for p in parts])
+    return np.bincount(index, weights=counts, minlength=COUNTS_LEN).astype(np.int64)
+
+
+def _highest_equivalent_us(index: np.ndarray) -> np.ndarray:
+    bucket = (index >> _SUB_BUCKET_HALF_COUNT_MAGNITUDE) - 1
+    sub_bucket = (index & (_SUB_BUCKET_HALF_COUNT - 1)) + _SUB_BUCKET_HALF_COUNT
+    low = bucket < 0
+    sub_bucket = np.where(low, sub_bucket - _SUB_BUCKET_HALF_COUNT, sub_bucket)
+    bucket = np.where(low, 0, bucket)
+    value = sub_bucket << (bucket + _UNIT_MAGNITUDE)
+    return value + (1 << (bucket + _UNIT_MAGNITUDE)) - 1
+
+
+def percentiles_from_counts(counts: np.ndarray, percentiles: Iterable[float]) -> list[float]:
+    """Values (ms) at each percentile, as HdrHistogram.get_value_at_percentile gives them."""
+    qs = list(percentiles)
+    total = int(counts.sum())
+    if total == 0:
+        return [float("nan")] * len(qs)
+    cumulative = np.cumsum(counts)
+    targets = np.maximum((np.asarray(qs) * total / 100.0 + 0.5).astype(np.int64), 1)
+    index = np.searchsorted(cumulative, targets, side="left")
+    return [float(v) / 1000.0 for v in _highest_equivalent_us(index)]
+
+
+def bucket_values_ms(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(value ms, count) of every non-empty bucket, for distribution plots."""
+    index = np.flatnonzero(counts)
+    return _highest_equivalent_us(index) / 1000.0, counts[index]

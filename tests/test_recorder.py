@@ -81,3 +81,21 @@ def test_users_are_averaged_over_the_interval():
         recorder.sample_users(users, t)
     recorder.record("GET", "/z", 1, 0, None, at=101.0)
     assert recorder.close(float("inf"))[0]["users"] == 15.0
+
+
+def test_fast_merge_matches_hdrhistogram_exactly():
+    rng = np.random.default_rng(11)
+    encoded, reference = [], histogram.new_histogram()
+    for n in range(40):
+        h = histogram.new_histogram()
+        for v in np.concatenate([rng.lognormal(1 + n % 4, 0.8, 300), rng.uniform(1000, 90_000, 3)]):
+            histogram.record_ms(h, float(v))
+        encoded.append(histogram.encode(h))
+        reference.add(h)
+    counts = histogram.merged_counts(encoded)
+    assert counts.sum() == reference.get_total_count()
+    assert np.array_equal(counts, np.frombuffer(reference.counts, dtype=np.int64, count=reference.counts_len))
+    qs = [0.0001, 1, 25, 50, 90, 95, 99, 99.9, 99.99, 100]
+    fast = histogram.percentiles_from_counts(counts, qs)
+    assert fast == [reference.get_value_at_percentile(q) / 1000.0 for q in qs]
+    assert np.isnan(histogram.percentiles_from_counts(histogram.merged_counts([]), [50])[0])
