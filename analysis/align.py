@@ -10,14 +10,23 @@ from analysis import histogram
 CLIENT_COLUMNS = ["users", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms"]
 
 
-def client_frame(intervals: pd.DataFrame) -> pd.DataFrame:
-    """Per interval start, all endpoints together: users, requests, rps, failures, p50/p95/p99."""
+def client_frame(intervals: pd.DataFrame, sparse: list[histogram.Sparse] | None = None) -> pd.DataFrame:
+    """Per interval start, all endpoints together: users, requests, rps, failures, p50/p95/p99.
+
+    `sparse`, the rows' histograms already decoded (histogram.sparse_counts), saves
+    decoding them again.
+    """
     if intervals.empty:
         return pd.DataFrame(columns=CLIENT_COLUMNS)
+    if sparse is None:
+        sparse = [histogram.sparse_counts(text) for text in intervals["hdr"]]
+    positions = intervals.reset_index(drop=True).groupby("start", sort=True).indices
     rows = []
-    for start, group in intervals.groupby("start", sort=True):
+    for start, where in positions.items():
+        group = intervals.iloc[where]
         interval_s = float(group["interval_s"].iloc[0])
-        p50, p95, p99 = histogram.percentiles_from_counts(histogram.merged_counts(group["hdr"]), (50, 95, 99))
+        counts = histogram.merge_sparse([sparse[i] for i in where])
+        p50, p95, p99 = histogram.percentiles_from_counts(counts, (50, 95, 99))
         rows.append({
             "start": start,
             "users": pd.to_numeric(group["users"], errors="coerce").max(),
@@ -33,7 +42,9 @@ def metric_column(series: str, labels: str) -> str:
     return series if labels in ("", "{}") else f"{series}{labels}"
 
 
-def align(intervals: pd.DataFrame, metrics: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+def align(
+    intervals: pd.DataFrame, metrics: pd.DataFrame, source: str | None = None, sparse: list[histogram.Sparse] | None = None
+) -> pd.DataFrame:
     """Client intervals (index: interval start, UTC) with one column per server series.
 
     A metric sample stamped T describes the interval before T (a rate over the
@@ -41,7 +52,7 @@ def align(intervals: pd.DataFrame, metrics: pd.DataFrame, source: str | None = N
     T - interval/2: start = floor((T - interval/2) / interval) * interval. Several
     samples in one interval are averaged. `source` picks one collector when a run has both.
     """
-    client = client_frame(intervals)
+    client = client_frame(intervals, sparse)
     if metrics is None or metrics.empty or intervals.empty:
         return client
     interval_s = float(intervals["interval_s"].iloc[0])

@@ -106,7 +106,14 @@ def sparse_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
 
 def merged_counts(encoded: Iterable[str]) -> np.ndarray:
     """Dense bucket counts of the merge of many encoded histograms."""
-    parts = [sparse_counts(text) for text in encoded if text]
+    return merge_sparse([sparse_counts(text) for text in encoded if text])
+
+
+Sparse = tuple[np.ndarray, np.ndarray]
+
+
+def merge_sparse(parts: list[Sparse]) -> np.ndarray:
+    """Dense bucket counts of the merge of already decoded (index, count) pairs."""
     if not parts:
         return np.zeros(COUNTS_LEN, dtype=np.int64)
     index = np.concatenate([p[0] for p in parts])

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from analysis.rundir import STATUS_COMPLETED, RunDirError
-from loadwise.config import ConfigError, Profile, load_profile, prometheus_settings, scrape_urls
+from analysis.thresholds import Threshold, ThresholdError, evaluate
+from analysis.thresholds import parse as parse_threshold
+from loadwise.config import ConfigError, Profile, load_profile, prometheus_settings, scrape_urls, threshold_texts
 from loadwise.console import endpoint_table
 from loadwise.durations import parse_duration
 from loadwise.live import LiveDisplay
@@ -107,7 +109,32 @@ def build_parser() -> Parser:
     demo.add_argument("--target-workers", type=int, default=1, help="worker processes of the demo target (replicas; default 1)")
     demo.add_argument("--rows", type=int, default=20000, help="products seeded in the demo database (default 20000)")
     _add_load_options(demo, duration="60s", shape="step", users=250)
+
+    report = sub.add_parser(
+        "report", help="render a run's self-contained HTML report",
+        description="Render report.html for a run directory (one file, no network requests). "
+        "The verdict uses the profile's slos/thresholds and any --threshold.",
+    )  # fmt: skip
+    report.add_argument("run", metavar="RUN", help="run directory")
+    report.add_argument("--baseline", metavar="RUN", help="overlay this earlier run and show per-endpoint deltas")
+    report.add_argument("-o", "--output", type=Path, help="write here (default RUN/report.html)")
+    _add_verdict_options(report)
+
+    compare = sub.add_parser("compare", help="side-by-side report of two runs (before/after, blue/green)",
+                             description="Render a comparison of RUN_B against RUN_A (the baseline).")
+    compare.add_argument("run_a", metavar="RUN_A", help="baseline run directory")
+    compare.add_argument("run_b", metavar="RUN_B", help="run directory compared with it")
+    compare.add_argument("-o", "--output", type=Path, help="write here (default RUN_B/compare-<RUN_A id>.html)")
+    _add_verdict_options(compare)
     return parser
+
+
+def _add_verdict_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
+                        help="e.g. 'p95<300ms', 'error_rate<1%%', 'GET /products/[id]: p95<50ms'; repeatable")
+    parser.add_argument("--profile", help="profile in loadwise.toml whose slos/thresholds decide the verdict")
+    parser.add_argument("--config", type=Path, help="configuration file (default ./loadwise.toml)")
+    parser.add_argument("--json", action="store_true", help="print {\"report\": PATH, \"verdict\": ...} as JSON")
 
 
 def _spec(args: argparse.Namespace, host: str, profile: Profile, scenario: str) -> RunSpec:
@@ -167,10 +194,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with target:
         print(f"demo: running browse, {args.shape} shape up to {args.users} users for {args.duration:g}s", file=sys.stderr, flush=True)
         result = execute(spec, LiveDisplay())
+    from reports import data, render
+
+    report_path = render.write(data.load(str(result.run_dir.path)))
+    print(f"demo: report written to {report_path}", file=sys.stderr)
     return _report(result, args.json)
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo}
+def _thresholds(args: argparse.Namespace) -> list[Threshold]:
+    profile = load_profile(args.profile, args.config)
+    return [parse_threshold(text) for text in threshold_texts(profile) + args.threshold]
+
+
+def _print_report(path: Path, view_verdict: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"report": str(path), "verdict": view_verdict["label"], "headline": view_verdict["headline"]}))
+    else:
+        print(f"{view_verdict['label']}: {view_verdict['headline']}", file=sys.stderr)
+        print(path)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports import data, render
+
+    thresholds = _thresholds(args)
+    run = data.load(args.run)
+    baseline = data.load(args.baseline) if args.baseline else None
+    path = render.write(run, args.output, baseline, thresholds)
+    _print_report(path, render.verdict(run, evaluate(thresholds, run.summary)), args.json)
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from reports import data, render
+
+    thresholds = _thresholds(args)
+    base, run = data.load(args.run_a), data.load(args.run_b)
+    out = args.output or run.run_dir.path / f"compare-{base.info.id}.html"
+    path = render.write(run, out, base, thresholds)
+    _print_report(path, render.verdict(run, evaluate(thresholds, run.summary)), args.json)
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "report": cmd_report, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, ShapeError, RunError, RunDirError) as exc:
+    except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError) as exc:
         print(f"loadwise {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -119,6 +119,17 @@ def scrape_urls(profile: Profile) -> list[str]:
     return urls
 
 
+def threshold_texts(profile: Profile) -> list[str]:
+    """The profile's `slos` and `thresholds`, both lists of threshold expressions."""
+    texts: list[str] = []
+    for key in ("slos", "thresholds"):
+        value = profile.settings.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"profiles.{profile.name}.{key} must be a list of expressions such as \"p95<300ms\"")
+        texts += value
+    return texts
+
+
 def host_of(url: str) -> str:
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -1,0 +1,47 @@
+"""Steady-state steps of a `step` run: one row per step, ramp transients dropped."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from analysis import histogram
+from analysis.rundir import RunInfo
+
+STEP_COLUMNS = ["step", "users", "intervals", "requests", "rps", "p50_ms", "p95_ms", "p99_ms", "error_rate"]
+
+
+def step_table(info: RunInfo, intervals: pd.DataFrame) -> pd.DataFrame:
+    """Per step: its users and the throughput, percentiles and error rate of its steady part.
+
+    A step holds its users for `duration_s / steps` seconds from the run's start. Only
+    intervals wholly inside a step count, and the first of them is dropped when the step
+    has three or more: it holds the spawn and warm-up of the new users.
+    """
+    params = info.shape_params or {}
+    if info.shape != "step" or not info.started_at or intervals.empty or not params.get("steps"):
+        return pd.DataFrame(columns=STEP_COLUMNS)
+    steps, users, duration = int(params["steps"]), int(params["users"]), float(params["duration_s"])
+    step_s = duration / steps
+    t0 = datetime.fromisoformat(info.started_at.replace("Z", "+00:00")).timestamp()
+    interval_s = float(intervals["interval_s"].iloc[0])
+    starts = intervals["start"].map(pd.Timestamp.timestamp)
+    rows = []
+    for k in range(steps):
+        lo, hi = t0 + k * step_s, t0 + (k + 1) * step_s
+        inside = intervals[(starts >= lo) & (starts + interval_s <= hi)]
+        grid = sorted(inside["start"].unique())
+        if len(grid) >= 3:
+            inside = inside[inside["start"] != grid[0]]
+            grid = grid[1:]
+        if not grid:
+            continue
+        requests = int(inside["requests"].sum())
+        p50, p95, p99 = histogram.percentiles_from_counts(histogram.merged_counts(inside["hdr"]), (50, 95, 99))
+        rows.append({
+            "step": k + 1, "users": round(users * (k + 1) / steps), "intervals": len(grid), "requests": requests,
+            "rps": requests / (len(grid) * interval_s), "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
+            "error_rate": int(inside["failures"].sum()) / requests if requests else float("nan"),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=STEP_COLUMNS)

@@ -1,0 +1,129 @@
+"""Threshold expressions, k6-style: `p95<300ms`, `error_rate<1%`, `GET /products/[id]: p95<50ms`.
+
+A threshold names a statistic of `summary.json` (overall, or one endpoint when prefixed
+with `[METHOD] NAME:`), a comparison and a limit with an optional unit. A malformed
+expression raises ThresholdError naming the position of the mistake.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+METRICS = {
+    "p50": ("p50_ms", "ms"), "p90": ("p90_ms", "ms"), "p95": ("p95_ms", "ms"), "p99": ("p99_ms", "ms"),
+    "mean": ("mean_ms", "ms"), "max": ("max_ms", "ms"), "error_rate": ("error_rate", "ratio"),
+    "rps": ("rps", "count"), "requests": ("requests", "count"), "failures": ("failures", "count"),
+}  # fmt: skip
+UNITS = {"ms": ("ms", 1.0), "s": ("ms", 1000.0), "%": ("ratio", 0.01)}
+OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+_CONDITION = re.compile(r"\s*(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=|<|>)\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%)?\s*$")
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+
+class ThresholdError(ValueError):
+    """A malformed threshold; the one-line message quotes it and gives the position of the mistake."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    text: str
+    metric: str  # a summary key, e.g. p95_ms
+    statistic: str  # as written, e.g. p95
+    op: str
+    limit: float  # in the summary key's unit (ms, ratio or count)
+    endpoint: str | None = None  # endpoint name, or None for overall
+    method: str | None = None
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    threshold: Threshold
+    actual: float | None
+    passed: bool
+
+    def describe(self) -> str:
+        t = self.threshold
+        where = f"{t.method + ' ' if t.method else ''}{t.endpoint}: " if t.endpoint else ""
+        if self.actual is None:
+            return f"{where}{t.statistic} not measured (limit {t.op} {_fmt(t.metric, t.limit)})"
+        verdict = "ok" if self.passed else "FAILED"
+        return f"{where}{t.statistic} {_fmt(t.metric, self.actual)} (limit {t.op} {_fmt(t.metric, t.limit)}) {verdict}"
+
+
+def _fmt(metric: str, value: float) -> str:
+    if metric == "error_rate":
+        return f"{100 * value:.2f}%"
+    if metric.endswith("_ms"):
+        return f"{value:.1f} ms"
+    return f"{value:g}"
+
+
+def _fail(text: str, position: int, message: str) -> ThresholdError:
+    return ThresholdError(f"threshold {text!r}: {message} at position {position + 1}")
+
+
+def parse(text: str) -> Threshold:
+    endpoint = method = None
+    condition, offset = text, 0
+    if ":" in text:
+        head, _, condition = text.rpartition(":")
+        offset = len(head) + 1
+        head = head.strip()
+        if not head:
+            raise _fail(text, 0, "expected an endpoint before ':'")
+        first, _, rest = head.partition(" ")
+        if first.upper() in _METHODS and rest.strip():
+            method, endpoint = first.upper(), rest.strip()
+        else:
+            endpoint = head
+    match = _CONDITION.match(condition)
+    if not match:
+        return _explain(text, condition, offset)
+    name, unit = match["metric"], match["unit"]
+    if name not in METRICS:
+        raise _fail(text, offset + condition.index(name), f"unknown statistic {name!r} (one of {', '.join(METRICS)})")
+    key, kind = METRICS[name]
+    limit = float(match["number"])
+    if unit is not None:
+        unit_kind, factor = UNITS[unit]
+        if unit_kind != kind:
+            raise _fail(text, offset + match.start("unit"), f"unit {unit!r} does not fit {name}")
+        limit *= factor
+    elif kind == "ratio":
+        raise _fail(text, offset + match.end("number"), "error_rate needs a unit: %")
+    return Threshold(text.strip(), key, name, match["op"], limit, endpoint, method)
+
+
+def _explain(text: str, condition: str, offset: int) -> Threshold:
+    """Find where a condition stops making sense, for the error message."""
+    m = re.match(r"\s*[a-z_0-9]+", condition)
+    if not m:
+        raise _fail(text, offset + len(condition) - len(condition.lstrip()), "expected a statistic such as p95")
+    pos = m.end()
+    op = re.match(r"\s*(<=|>=|<|>)", condition[pos:])
+    if not op:
+        raise _fail(text, offset + pos, "expected one of < <= > >=")
+    pos += op.end()
+    number = re.match(r"\s*\d+(?:\.\d+)?", condition[pos:])
+    if not number:
+        raise _fail(text, offset + pos + len(condition[pos:]) - len(condition[pos:].lstrip()), "expected a number")
+    pos += number.end()
+    raise _fail(text, offset + pos + len(condition[pos:]) - len(condition[pos:].lstrip()), "expected a unit (ms, s, %) or the end")
+
+
+def evaluate(thresholds: list[Threshold], summary: dict[str, Any]) -> list[ThresholdResult]:
+    results = []
+    for t in thresholds:
+        stats: dict[str, Any] | None = summary.get("overall")
+        if t.endpoint is not None:
+            stats = next(
+                (e for e in summary.get("endpoints", []) if e["name"] == t.endpoint and (t.method in (None, e["method"]))),
+                None,
+            )
+        actual = None if stats is None else stats.get(t.metric)
+        passed = actual is not None and OPS[t.op](actual, t.limit)
+        results.append(ThresholdResult(t, actual, passed))
+    return results

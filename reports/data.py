@@ -1,0 +1,68 @@
+"""Everything a report needs from one run directory, loaded once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import histogram
+from analysis.align import align
+from analysis.rundir import RunDir, RunDirError, RunInfo
+from analysis.steps import step_table
+from analysis.summary import summarize
+
+
+@dataclass
+class RunData:
+    run_dir: RunDir
+    info: RunInfo
+    summary: dict[str, Any]
+    intervals: pd.DataFrame
+    errors: pd.DataFrame
+    metrics: pd.DataFrame
+    timeline: pd.DataFrame  # per interval: client columns, then server series; index: seconds since start
+    steps: pd.DataFrame
+    endpoint_counts: dict[tuple[str, str], np.ndarray]  # merged HDR bucket counts per (method, name)
+    overall_counts: np.ndarray
+
+    @property
+    def t0(self) -> float:
+        if self.info.started_at:
+            return datetime.fromisoformat(self.info.started_at.replace("Z", "+00:00")).timestamp()
+        return self.intervals["start"].min().timestamp() if len(self.intervals) else 0.0
+
+
+def load(path: str) -> RunData:
+    """Read a run directory; summary.json is recomputed when missing (e.g. a killed run)."""
+    run_dir = RunDir(path)
+    if not run_dir.path.is_dir():
+        raise RunDirError(f"{path}: no such run directory")
+    info = run_dir.read_info()
+    intervals = run_dir.read_intervals()
+    try:
+        summary = run_dir.read_summary()
+    except RunDirError:
+        summary = summarize(info, intervals)
+    metrics = run_dir.read_metrics()
+    # One decode per stored histogram, shared by the per-endpoint and per-interval merges.
+    sparse = [histogram.sparse_counts(text) for text in intervals["hdr"]] if len(intervals) else []
+    endpoint_counts: dict[tuple[str, str], np.ndarray] = {}
+    if sparse:
+        for key, rows in intervals.reset_index(drop=True).groupby(["method", "name"]).indices.items():
+            endpoint_counts[(str(key[0]), str(key[1]))] = histogram.merge_sparse([sparse[i] for i in rows])
+    overall = histogram.merge_sparse(sparse)
+    timeline = align(intervals, metrics, source=_preferred_source(metrics), sparse=sparse)
+    data = RunData(run_dir, info, summary, intervals, run_dir.read_errors(), metrics, timeline,
+                   step_table(info, intervals), endpoint_counts, overall)  # fmt: skip
+    if len(timeline):
+        timeline.index = [(t.timestamp() - data.t0) for t in timeline.index]
+    return data
+
+
+def _preferred_source(metrics: pd.DataFrame) -> str | None:
+    sources = set(metrics["source"]) if len(metrics) else set()
+    return "prometheus" if "prometheus" in sources else ("scrape" if sources else None)

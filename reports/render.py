@@ -1,0 +1,185 @@
+"""Build the page: a view of one run (or two) handed to one jinja2 template, autoescaped."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+import loadwise
+from analysis.redact import redact
+from analysis.rundir import REPORT_HTML, STATUS_COMPLETED, STATUS_FAILED
+from analysis.thresholds import Threshold, ThresholdResult, evaluate
+from reports import charts
+from reports.data import RunData
+from reports.sections import SECTIONS, SectionContent
+
+TEMPLATES = Path(__file__).with_name("templates")
+SORT_SCRIPT = (TEMPLATES / "sort.js").read_text(encoding="utf-8")
+# Only our own inline script may run, even if an escaping bug let markup through.
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    f"script-src 'sha256-{base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode()}'"
+)
+CHANGE_TOLERANCE = 0.05  # deltas inside ±5 % are shown as no change
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
+    trim_blocks=True, lstrip_blocks=True,
+)  # fmt: skip
+
+
+def ms(value: Any) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.1f}"
+
+
+def num(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+
+def pct(value: Any) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}%"
+
+
+_env.filters.update(ms=ms, num=num, pct=pct, redact=redact)
+
+
+def verdict(run: RunData, results: list[ThresholdResult]) -> dict[str, Any]:
+    """pass / fail / none, with the one or two numbers that decided it."""
+    info, overall = run.info, run.summary.get("overall", {})
+    partial = info.status != STATUS_COMPLETED
+    basics = f"p95 {ms(overall.get('p95_ms'))} ms, error rate {pct(overall.get('error_rate'))}, {num(overall.get('rps'))} req/s"
+    if info.status == STATUS_FAILED:
+        return {"state": "fail", "label": "FAILED RUN", "headline": f"The run failed: {info.status_reason or 'no reason recorded'}",
+                "details": [r.describe() for r in results]}  # fmt: skip
+    if not results:
+        label = "NO SLOs" if not partial else "INTERRUPTED"
+        return {"state": "none" if not partial else "warn", "label": label,
+                "headline": f"{basics}. No SLOs or thresholds configured: add them to the profile or pass --threshold.",
+                "details": []}  # fmt: skip
+    failed = [r for r in results if not r.passed]
+    if failed:
+        return {"state": "fail", "label": "FAIL", "headline": "; ".join(r.describe() for r in failed[:2]),
+                "details": [r.describe() for r in results]}  # fmt: skip
+
+    def margin(r: ThresholdResult) -> float:
+        return abs((r.actual or 0) - r.threshold.limit) / (abs(r.threshold.limit) or 1)
+
+    closest = sorted(results, key=margin)[:2]
+    label = "PASS" if not partial else "PASS (INTERRUPTED RUN)"
+    return {"state": "pass" if not partial else "warn", "label": label,
+            "headline": "; ".join(r.describe() for r in closest), "details": [r.describe() for r in results]}  # fmt: skip
+
+
+def _endpoint_rows(run: RunData) -> list[dict[str, Any]]:
+    return sorted(run.summary.get("endpoints", []), key=lambda e: -e.get("requests", 0))
+
+
+def _delta(a: Any, b: Any, higher_is_better: bool) -> dict[str, Any]:
+    if a in (None, 0) or b is None or (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
+        return {"text": "–", "dir": "same"}
+    change = (b - a) / a
+    if abs(change) <= CHANGE_TOLERANCE:
+        direction = "same"
+    else:
+        direction = "better" if (change > 0) == higher_is_better else "worse"
+    return {"text": f"{change:+.1%}", "dir": direction}
+
+
+def comparison(base: RunData, run: RunData) -> dict[str, Any]:
+    """Per-endpoint deltas (run against base) and the overlaid chart."""
+    base_eps = {(e["method"], e["name"]): e for e in base.summary.get("endpoints", [])}
+    rows = []
+    pairs = [("overall", base.summary.get("overall", {}), run.summary.get("overall", {}))]
+    pairs += [(f"{e['method']} {e['name']}", base_eps.get((e["method"], e["name"]), {}), e) for e in _endpoint_rows(run)]
+    for label, a, b in pairs:
+        rows.append({
+            "endpoint": label,
+            "rps": (a.get("rps"), b.get("rps"), _delta(a.get("rps"), b.get("rps"), True)),
+            "p50": (a.get("p50_ms"), b.get("p50_ms"), _delta(a.get("p50_ms"), b.get("p50_ms"), False)),
+            "p95": (a.get("p95_ms"), b.get("p95_ms"), _delta(a.get("p95_ms"), b.get("p95_ms"), False)),
+            "p99": (a.get("p99_ms"), b.get("p99_ms"), _delta(a.get("p99_ms"), b.get("p99_ms"), False)),
+            "errors": (a.get("error_rate"), b.get("error_rate"), _delta(a.get("error_rate"), b.get("error_rate"), False)),
+        })  # fmt: skip
+    chart = None
+    if len(base.timeline) and len(run.timeline):
+        chart = charts.compare_chart(base.timeline, run.timeline, f"baseline {base.info.id}", run.info.id)
+    return {"base": base, "rows": rows, "chart": chart}
+
+
+def _metadata(run: RunData) -> list[tuple[str, str]]:
+    info = run.info
+    shape = f"{info.shape} {info.shape_params}" if info.shape else f"none (Locust options) {info.shape_params}"
+    rows = [
+        ("run", info.id), ("status", info.status + (f" ({info.status_reason})" if info.status_reason else "")),
+        ("scenario", info.scenario), ("shape", shape), ("host", info.host),
+        ("started", info.started_at or "–"), ("ended", info.ended_at or "–"),
+        ("duration", f"{run.summary.get('duration_s', 0):.0f} s"),
+        ("workers", f"{info.workers} (0: one local process)" if not info.workers else str(info.workers)),
+        ("interval", f"{info.interval_s:g} s"), ("Locust", info.locust_version), ("loadwise", info.loadwise_version),
+        ("target commit", info.target_commit or "–"),
+        ("tags", ", ".join(f"{k}={v}" for k, v in info.tags.items()) or "–"),
+        ("collector", ", ".join(info.collector.get("sources", [])) or "none"),
+    ]  # fmt: skip
+    return [(k, redact(str(v))) for k, v in rows]
+
+
+def build_view(run: RunData, baseline: RunData | None = None, thresholds: list[Threshold] | None = None) -> dict[str, Any]:
+    results = evaluate(thresholds or [], run.summary)
+    timeline = run.timeline
+    has_load = len(timeline) > 0 and run.summary.get("overall", {}).get("requests", 0) > 0
+    curves = {"all endpoints": run.overall_counts}
+    curves.update({f"{m} {n}": c for (m, n), c in sorted(run.endpoint_counts.items(), key=lambda kv: -int(kv[1].sum()))})
+    sections: list[tuple[Any, SectionContent]] = []
+    for section in SECTIONS:
+        try:
+            sections.append((section, section.build(run, baseline)))
+        except Exception as exc:  # one broken analysis must not take the report down
+            sections.append((section, SectionContent(notes=[f"this section could not be built: {redact(str(exc))}"], empty=True)))
+    missing = run.info.collector.get("missing", [])
+    return {
+        "run": run,
+        "title": f"loadwise report {run.info.id}",
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "version": loadwise.__version__,
+        "verdict": verdict(run, results),
+        "results": results,
+        "overall": run.summary.get("overall", {}),
+        "peak_users": None if timeline.empty else timeline["users"].max(),
+        "load_chart": charts.load_chart(timeline) if has_load else None,
+        "latency_chart": charts.latency_chart(timeline) if has_load else None,
+        "distribution_chart": charts.distribution_chart(curves) if has_load else None,
+        "server_chart": charts.server_chart(timeline) if len(timeline) else None,
+        "collector_missing": missing,
+        "steps": run.steps,
+        "step_chart": charts.step_chart(run.steps) if len(run.steps) >= 2 else None,
+        "endpoints": _endpoint_rows(run),
+        "errors": run.errors.to_dict("records") if len(run.errors) else [],
+        "sections": sections,
+        "metadata": _metadata(run),
+        "compare": comparison(baseline, run) if baseline is not None else None,
+        "script": SORT_SCRIPT,
+        "csp": CSP,
+    }
+
+
+def render(run: RunData, baseline: RunData | None = None, thresholds: list[Threshold] | None = None) -> str:
+    return _env.get_template("report.html.j2").render(**build_view(run, baseline, thresholds))
+
+
+def write(run: RunData, out: Path | None = None, baseline: RunData | None = None,
+          thresholds: list[Threshold] | None = None) -> Path:  # fmt: skip
+    """Render and write; by default to the run's own `report.html`."""
+    target = out or run.run_dir.path / REPORT_HTML
+    html = render(run, baseline, thresholds)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(target)
+    return target
