@@ -1,0 +1,126 @@
+"""The HTML report of real runs, opened in a real headless Chromium with the network off."""
+
+from pathlib import Path
+
+import pytest
+from browser import open_page
+from conftest import run_cli
+from synthetic import make_run
+
+from analysis.rundir import RunDir, RunInfo
+from loadwise.demo_target import DemoTarget
+
+HEADINGS = ["Load over time", "Response time over time", "Endpoints", "Latency distribution", "Errors",
+            "Server metrics", "Capacity", "Regression against the baseline", "Recommendations", "Run metadata"]
+PROBES = {
+    "headings": "Array.from(document.querySelectorAll('h2')).map(h => h.textContent.trim())",
+    "charts": "Array.from(document.querySelectorAll('img.chart')).map(i => [i.naturalWidth, i.getBoundingClientRect().height])",
+    "pwned": "typeof window.__pwned",
+    "text": "document.body.innerText",
+    "sorted": """(() => { const t = document.querySelector('#endpoints table'); if (!t) return null;
+                 t.tHead.rows[0].cells[1].click();
+                 return Array.from(t.tBodies[0].rows).map(r => Number(r.cells[1].dataset.sort)); })()""",
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A step run against the demo target, then the same against a copy with /products/{id} 30 ms slower."""
+    out = tmp_path_factory.mktemp("report-runs")
+    paths = []
+    for extra in ([], ["--inject-latency", "/products/{id}=30"]):
+        with DemoTarget(rows=2000, extra_args=extra) as shop:
+            result = run_cli("run", "browse", "--host", shop.url, "--shape", "step", "--users", "12",
+                             "--shape-param", "steps=2", "--duration", "12s", "--interval", "2",
+                             "--scrape", f"{shop.url}/metrics", "--out", str(out))
+            assert result.code == 0, result.stderr
+            paths.append(result.last_line)
+    return paths
+
+
+def _browse(html: Path, tmp_path: Path) -> dict:
+    shot = tmp_path / f"{html.stem}.png"
+    check = open_page(html, PROBES, screenshot=shot)
+    assert shot.stat().st_size > 10_000
+    assert check.console_errors == []
+    assert [u for u in check.requests if not u.startswith(("file://", "data:"))] == []
+    assert [u for u in check.requests if u.startswith("file://")] == [html.resolve().as_uri()]
+    return check.results
+
+
+def test_report_of_a_real_run_in_chromium(runs, tmp_path):
+    result = run_cli("report", runs[0], "--threshold", "p95<500ms", "--threshold", "error_rate<5%")
+    assert result.code == 0, result.stderr
+    html = Path(result.last_line)
+    assert html == Path(runs[0]) / "report.html"
+    seen = _browse(html, tmp_path)
+    assert all(h in seen["headings"] for h in HEADINGS + ["Steps (steady state)"]), seen["headings"]
+    assert len(seen["charts"]) == 5 and all(w > 100 and h > 100 for w, h in seen["charts"])
+    assert seen["sorted"] == sorted(seen["sorted"])  # our inline script ran under the page's CSP
+    assert "PASS" in seen["text"] and "p95" in seen["text"]
+
+
+def test_comparison_report_colours_the_slower_endpoint(runs, tmp_path):
+    result = run_cli("compare", runs[0], runs[1], "--threshold", "GET /products/[id]: p95<20ms")
+    assert result.code == 0, result.stderr
+    html = Path(result.last_line)
+    seen = _browse(html, tmp_path)
+    assert any(h.startswith("Comparison with baseline") for h in seen["headings"])
+    page = html.read_text()
+    row = page[page.index("<td>GET /products/[id]</td>"):].split("</tr>")[0]
+    assert 'class="worse"' in row  # p50/p95 went up by ~30 ms
+    assert "FAIL" in seen["text"]
+
+
+def test_outside_strings_are_text_never_markup(tmp_path):
+    script = "<script>window.__pwned=1</script>"
+    img = '<img src=x onerror="window.__pwned=2">'
+    run_dir = make_run(tmp_path / "xss", {("GET", script): 5.0, ("POST", "/ok"): 3.0},
+                       errors={("GET", script): f"HTTPError {img} token=abc123"}, tags={"who": img})
+    result = run_cli("report", str(run_dir.path))
+    assert result.code == 0, result.stderr
+    seen = _browse(Path(result.last_line), tmp_path)
+    assert seen["pwned"] == "undefined"
+    assert script in seen["text"] and img in seen["text"]  # shown as text
+    assert "abc123" not in seen["text"] and "[REDACTED]" in seen["text"]
+
+
+def test_partial_runs_render_with_notes(tmp_path):
+    plain = make_run(tmp_path / "plain", {("GET", "/a"): 4.0})
+    interrupted = make_run(tmp_path / "cut", {("GET", "/a"): 4.0}, seconds=12, status="interrupted")
+    empty = RunDir(tmp_path / "empty").create(RunInfo(id="empty", scenario="smoke", host="http://127.0.0.1:9",
+                                                      status="failed", status_reason="no request succeeded (0 failed)"))
+    texts = {}
+    for run_dir in (plain, interrupted, empty):
+        result = run_cli("report", str(run_dir.path))
+        assert result.code == 0, result.stderr
+        texts[run_dir.path.name] = Path(result.last_line).read_text()
+    assert "No server metrics were collected" in texts["plain"] and "NO SLOs" in texts["plain"]
+    assert "INTERRUPTED" in texts["cut"]
+    assert "No requests were recorded" in texts["empty"] and "FAILED RUN" in texts["empty"]
+    seen = _browse(tmp_path / "empty" / "report.html", tmp_path)
+    assert "Run metadata" in seen["headings"]
+
+
+def test_report_bad_input_is_one_line(tmp_path):
+    from conftest import assert_one_line_error
+
+    missing = run_cli("report", str(tmp_path / "nope"))
+    assert missing.code == 2
+    assert_one_line_error(missing, "no such run directory")
+    run_dir = make_run(tmp_path / "r", {("GET", "/a"): 4.0}, seconds=10)
+    bad = run_cli("report", str(run_dir.path), "--threshold", "p95<<1ms")
+    assert bad.code == 2
+    assert_one_line_error(bad, "expected a number at position 5")
+    (run_dir.path / "run.json").write_text("{oops")
+    broken = run_cli("report", str(run_dir.path))
+    assert broken.code == 2
+    assert_one_line_error(broken, "run.json: malformed JSON")
+
+
+def test_demo_ends_with_the_report(tmp_path):
+    result = run_cli("demo", "--duration", "6s", "--users", "6", "--rows", "1000", "--out", str(tmp_path), timeout=120)
+    assert result.code == 0, result.stderr
+    run_path = Path(result.last_line)
+    assert (run_path / "report.html").exists() and (run_path / "metrics.csv").exists()
+    assert f"report written to {run_path / 'report.html'}" in result.stderr
