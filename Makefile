@@ -34,6 +34,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.recorder_overhead
+	$(PY) -m benchmarks.report_render
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
