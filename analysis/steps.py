@@ -9,7 +9,7 @@ import pandas as pd
 from analysis import histogram
 from analysis.rundir import RunInfo
 
-STEP_COLUMNS = ["step", "users", "intervals", "requests", "rps", "p50_ms", "p95_ms", "p99_ms", "error_rate"]
+STEP_COLUMNS = ["step", "users", "intervals", "requests", "rps", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "error_rate"]
 
 
 def step_table(info: RunInfo, intervals: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +41,9 @@ def step_table(info: RunInfo, intervals: pd.DataFrame) -> pd.DataFrame:
         p50, p95, p99 = histogram.percentiles_from_counts(histogram.merged_counts(inside["hdr"]), (50, 95, 99))
         rows.append({
             "step": k + 1, "users": round(users * (k + 1) / steps), "intervals": len(grid), "requests": requests,
-            "rps": requests / (len(grid) * interval_s), "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
+            "rps": requests / (len(grid) * interval_s),
+            "mean_ms": float((inside["mean_ms"] * inside["requests"]).sum() / requests) if requests else float("nan"),
+            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
             "error_rate": int(inside["failures"].sum()) / requests if requests else float("nan"),
         })  # fmt: skip
     return pd.DataFrame(rows, columns=STEP_COLUMNS)

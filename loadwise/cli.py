@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from analysis.rundir import STATUS_COMPLETED, RunDirError
+from capacity.models import CapacityError
+from capacity.planning import CapacitySettings
 from analysis.thresholds import Threshold, ThresholdError, evaluate
 from analysis.thresholds import parse as parse_threshold
 from loadwise.config import ConfigError, Profile, load_profile, prometheus_settings, scrape_urls, threshold_texts
@@ -126,6 +128,29 @@ def build_parser() -> Parser:
     compare.add_argument("run_b", metavar="RUN_B", help="run directory compared with it")
     compare.add_argument("-o", "--output", type=Path, help="write here (default RUN_B/compare-<RUN_A id>.html)")
     _add_verdict_options(compare)
+
+    cap = sub.add_parser(
+        "capacity", help="capacity model, knee, SLO-bound capacity and replicas from a step run",
+        description="Fit USL / Amdahl / linear to the steady steps of a step run, find the knee and the highest "
+        "throughput that meets the SLO, and plan replicas for a target load. `loadwise capacity fit FILE.csv` fits "
+        "published data instead (columns N and X).",
+        epilog="examples:\n  loadwise capacity runs/20261126T130000Z-browse --slo 'p95<300ms' --target-rps 2000\n"
+        "  loadwise capacity fit specsdm91.csv --model usl --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    cap.add_argument("run", metavar="RUN", help="run directory of a step run, or the word fit")
+    cap.add_argument("file", metavar="FILE.csv", nargs="?", help="with fit: CSV with columns N and X")
+    cap.add_argument("--slo", metavar="EXPR", help="latency SLO, e.g. 'p95<300ms' (default: the profile's first p50/p95/p99 SLO)")
+    cap.add_argument("--target-rps", type=float, help="load to plan replicas for (requests/s)")
+    cap.add_argument("--margin", type=float, default=0.30, help="safety margin on top of the target (default 0.30)")
+    cap.add_argument("--replicas-in-run", type=int, default=1, help="instances that served the run (default 1)")
+    cap.add_argument("--knee-fraction", type=float, default=0.5,
+                     help="knee: where one more user adds less than this share of the first user's throughput (default 0.5)")
+    cap.add_argument("--model", choices=["auto", "usl", "amdahl", "linear"], default="auto",
+                     help="auto keeps the simplest model the data do not clearly reject (AICc)")
+    cap.add_argument("--profile", help="profile in loadwise.toml (its slos)")
+    cap.add_argument("--config", type=Path, help="configuration file (default ./loadwise.toml)")
+    cap.add_argument("--json", action="store_true", help="print the result as one JSON object")
     return parser
 
 
@@ -236,7 +261,49 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "report": cmd_report, "compare": cmd_compare}
+def _latency_slo(args: argparse.Namespace) -> tuple[str, float] | None:
+    texts = [args.slo] if args.slo else threshold_texts(load_profile(args.profile, args.config))
+    for text in texts:
+        threshold = parse_threshold(text)
+        if threshold.endpoint is None and threshold.statistic in ("p50", "p95", "p99") and threshold.op in ("<", "<="):
+            return threshold.statistic, threshold.limit
+        if args.slo:
+            raise UsageError(f"--slo {text!r}: a capacity SLO is an overall latency bound such as 'p95<300ms'")
+    return None
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from capacity import summary as capacity_report
+    from capacity.fitfile import read_points
+    from capacity.models import MODELS, select_model
+
+    if args.run == "fit":
+        if not args.file:
+            raise UsageError("capacity fit needs FILE.csv with columns N and X")
+        n, x = read_points(Path(args.file))
+        model = select_model(n, x)[0] if args.model == "auto" else MODELS[args.model]().fit(n, x)
+        out = model.to_dict()
+        print(json.dumps(capacity_report.json_safe(out), indent=2) if args.json else capacity_report.model_text(out))
+        return EXIT_OK
+    if args.file:
+        raise UsageError(f"unexpected argument {args.file!r} (only `capacity fit` takes a file)")
+    if args.replicas_in_run < 1 or not 0 <= args.margin < 10 or not 0 < args.knee_fraction < 1:
+        raise UsageError("--replicas-in-run must be >= 1, --margin between 0 and 10, --knee-fraction between 0 and 1")
+    slo = _latency_slo(args)
+    plan = capacity_report.analyze(Path(args.run), CapacitySettings(
+        slo_ms=slo[1] if slo else None, slo_statistic=slo[0] if slo else "p95", target_rps=args.target_rps,
+        margin=args.margin, knee_fraction=args.knee_fraction, replicas_in_run=args.replicas_in_run, model=args.model,
+    ))  # fmt: skip
+    print(json.dumps(capacity_report.json_safe(plan.to_dict()), indent=2) if args.json else capacity_report.plan_text(plan))
+    report_html = Path(args.run) / "report.html"
+    if report_html.exists():  # keep the report in step with summary.json
+        from reports import data, render
+
+        render.write(data.load(args.run))
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "report": cmd_report, "compare": cmd_compare, "capacity": cmd_capacity}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError) as exc:
+    except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError, CapacityError) as exc:
         print(f"loadwise {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -82,8 +82,6 @@ class SummarySlot:
         return SectionContent(notes=[self.how_to_fill], empty=True)
 
 
-register(SummarySlot("capacity", "Capacity", 100, "capacity",
-                     "No capacity analysis for this run yet: run `loadwise capacity RUN` on a step run."))
 register(SummarySlot("regression", "Regression against the baseline", 110, "regression",
                      "No baseline comparison for this run: `loadwise gate RUN --baseline OTHER` or `loadwise report RUN --baseline OTHER`."))
 register(SummarySlot("recommendations", "Recommendations", 120, "recommendations",

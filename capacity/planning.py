@@ -1,0 +1,154 @@
+"""Answers from a step run: the model, the knee, the SLO-bound capacity, headroom, replicas.
+
+Pure: a step table (analysis.steps) in, a `CapacityPlan` out, every number with the
+points it came from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from capacity.models import MODELS, CapacityError, ThroughputModel, select_model
+
+THINK_TIME_SHARE = 0.10  # implied think time above this share of the cycle: use Little's law concurrency
+LITTLE_SPREAD = 0.35  # implied think time varying more than this across steps breaks Little's law
+
+
+@dataclass
+class CapacitySettings:
+    """`loadwise capacity` options."""
+
+    slo_ms: float | None = None  # latency SLO on `slo_statistic`
+    slo_statistic: str = "p95"
+    target_rps: float | None = None
+    margin: float = 0.30  # safety margin on top of the target load
+    knee_fraction: float = 0.5  # knee: marginal throughput per added unit of load below this share of the first
+    replicas_in_run: int = 1  # instances that served the run
+    model: str = "auto"
+
+
+@dataclass
+class CapacityPlan:
+    concurrency_source: str  # "users" or "littles_law"
+    points: list[dict[str, float]]
+    model: dict[str, Any]
+    alternatives: dict[str, dict[str, Any]]
+    knee: dict[str, float] | None
+    slo: dict[str, Any] | None
+    replicas: dict[str, Any] | None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def concurrency(steps: pd.DataFrame) -> tuple[np.ndarray, str, list[str]]:
+    """Concurrency per step: users, or X·R (Little's law) when users think between requests."""
+    x = steps["rps"].to_numpy(float)
+    r = steps["mean_ms"].to_numpy(float) / 1000.0
+    users = steps["users"].to_numpy(float)
+    cycle = np.where(x > 0, users / np.where(x > 0, x, 1), np.nan)  # R + Z per user
+    think = cycle - r
+    warnings = []
+    if (think < -0.05 * cycle).any():
+        warnings.append("Little's law does not hold (users / throughput < response time): were requests lost or users not all active?")
+    share = np.nanmedian(think / cycle)
+    if share > THINK_TIME_SHARE:
+        spread = float(np.nanmax(think) - np.nanmin(think)) / max(float(np.nanmedian(think)), 1e-9)
+        if spread > LITTLE_SPREAD:
+            warnings.append(
+                f"think time implied by Little's law varies by {spread:.0%} across steps: the load generator may have "
+                "been saturated, or users waited on errors"
+            )
+        return x * r, "littles_law", warnings
+    return users, "users", warnings
+
+
+def knee(model: ThroughputModel, n_max: float, fraction: float) -> dict[str, float] | None:
+    """Where the marginal throughput of one more unit of load drops below `fraction` of the first one."""
+    grid = np.linspace(1.0, max(n_max * 2, 2.0), 2000)
+    x = model.predict(grid)
+    marginal = np.gradient(x, grid)
+    if marginal[0] <= 0:
+        return None
+    below = np.flatnonzero(marginal < fraction * marginal[0])
+    if not len(below):
+        return None
+    i = int(below[0])
+    return {"concurrency": float(grid[i]), "throughput": float(x[i]), "fraction": fraction}
+
+
+def slo_capacity(steps: pd.DataFrame, slo_ms: float, statistic: str = "p95") -> dict[str, Any]:
+    """Highest throughput whose latency statistic meets the SLO, interpolated between the
+    last passing and the first failing step."""
+    column = f"{statistic}_ms"
+    ordered = steps.sort_values("users").reset_index(drop=True)
+    passing = ordered[column] <= slo_ms
+    if not passing.any():
+        first = ordered.iloc[0]
+        return {"slo": f"{statistic}<={slo_ms:g}ms", "capacity_rps": None, "broken_at_step": int(first["step"]),
+                "note": f"even the first step (users {int(first['users'])}) misses the SLO: {statistic} {first[column]:.1f} ms"}  # fmt: skip
+    if passing.all():
+        last = ordered.iloc[-1]
+        return {"slo": f"{statistic}<={slo_ms:g}ms", "capacity_rps": float(last["rps"]), "broken_at_step": None, "lower_bound": True,
+                "note": f"every step met the SLO; capacity is at least {last['rps']:.1f} req/s (the last step)"}  # fmt: skip
+    fail_at = int(np.flatnonzero(~passing.to_numpy())[0])
+    if fail_at == 0:
+        return slo_capacity(ordered.iloc[:1], slo_ms, statistic)
+    ok, bad = ordered.iloc[fail_at - 1], ordered.iloc[fail_at]
+    share = (slo_ms - ok[column]) / (bad[column] - ok[column])
+    rps = float(ok["rps"] + share * (bad["rps"] - ok["rps"]))
+    return {"slo": f"{statistic}<={slo_ms:g}ms", "capacity_rps": rps, "broken_at_step": int(bad["step"]),
+            "last_passing_step": int(ok["step"]), "between_rps": [float(ok["rps"]), float(bad["rps"])],
+            "note": f"step {int(bad['step'])} (users {int(bad['users'])}) broke it: {statistic} {bad[column]:.1f} ms"}  # fmt: skip
+
+
+def replicas_needed(target_rps: float, per_instance_rps: float, margin: float) -> dict[str, Any]:
+    needed = math.ceil(target_rps * (1 + margin) / per_instance_rps)
+    return {
+        "target_rps": target_rps, "per_instance_rps": per_instance_rps, "margin": margin, "replicas": max(needed, 1),
+        "headroom_per_instance_at_target": 1 - target_rps / (needed * per_instance_rps) if needed else None,
+        "assumption": "linear horizontal scaling: each replica serves what one instance served in this run",
+    }  # fmt: skip
+
+
+def plan(steps: pd.DataFrame, settings: CapacitySettings) -> CapacityPlan:
+    if len(steps) < 2:
+        raise CapacityError(f"a capacity fit needs a step run with at least 2 steady steps (this run has {len(steps)})")
+    n, source, warnings = concurrency(steps)
+    x = steps["rps"].to_numpy(float)
+    if settings.model == "auto":
+        model, fitted = select_model(n, x)
+    else:
+        model = MODELS[settings.model]().fit(n, x)
+        fitted = {settings.model: model}
+    slo = slo_capacity(steps, settings.slo_ms, settings.slo_statistic) if settings.slo_ms is not None else None
+    per_instance = None
+    if slo and slo.get("capacity_rps"):
+        per_instance = slo["capacity_rps"] / settings.replicas_in_run
+    elif model.peak_throughput_ and math.isfinite(model.peak_throughput_):
+        per_instance = model.peak_throughput_ / settings.replicas_in_run
+        warnings.append("no SLO given: replicas are planned on the model's peak throughput, which has no latency margin")
+    replicas = None
+    if settings.target_rps is not None:
+        if per_instance:
+            replicas = replicas_needed(settings.target_rps, per_instance, settings.margin)
+        else:
+            warnings.append("cannot plan replicas: no SLO capacity and the model has no finite peak")
+    points = [{"step": int(s), "users": float(u), "concurrency": float(c), "rps": float(r), "p95_ms": float(p)}
+              for s, u, c, r, p in zip(steps["step"], steps["users"], n, x, steps["p95_ms"])]  # fmt: skip
+    return CapacityPlan(
+        concurrency_source=source,
+        points=points,
+        model=model.to_dict(),
+        alternatives={k: v.to_dict() | {"aicc": v.aicc_} for k, v in fitted.items()},
+        knee=knee(model, float(n.max()), settings.knee_fraction),
+        slo=slo,
+        replicas=replicas,
+        warnings=warnings,
+    )

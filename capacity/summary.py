@@ -1,0 +1,81 @@
+"""A run's capacity answer: computed from its run directory, kept in its summary.json,
+and said in plain text."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from analysis.rundir import RunDir
+from analysis.steps import step_table
+from capacity.models import CapacityError
+from capacity.planning import CapacityPlan, CapacitySettings, plan
+
+SUMMARY_KEY = "capacity"
+
+
+def analyze(path: Path, settings: CapacitySettings) -> CapacityPlan:
+    """Plan from a step run and store it under summary.json["capacity"]."""
+    run_dir = RunDir(path)
+    info = run_dir.read_info()
+    if info.shape != "step":
+        raise CapacityError(f"{path}: a capacity analysis needs a step run (this run's shape is {info.shape or 'none'})")
+    result = plan(step_table(info, run_dir.read_intervals()), settings)
+    try:
+        summary = run_dir.read_summary()
+    except Exception:
+        summary = {}
+    summary[SUMMARY_KEY] = result.to_dict() | {"settings": vars(settings)}
+    run_dir.write_summary(json_safe(summary))
+    return result
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _num(value: Any, unit: str = "", digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "none"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def model_text(model: dict[str, Any]) -> str:
+    lines = [f"model: {model['model']}  (R² {_num(model.get('r_squared'), digits=4)})"]
+    for name in ("lambda", "sigma", "kappa"):
+        if model.get(name) is not None:
+            low, high = model["conf_int"][name]
+            lines.append(f"  {name:<7}{model[name]:.6g}   95% CI [{low:.6g}, {high:.6g}]")
+    lines.append(f"  peak concurrency {_num(model.get('peak_concurrency'))}, peak throughput {_num(model.get('peak_throughput'))}")
+    return "\n".join(lines)
+
+
+def plan_text(result: CapacityPlan) -> str:
+    source = {"users": "users per step", "littles_law": "measured concurrency X·R (Little's law; users think between requests)"}
+    lines = [f"concurrency: {source[result.concurrency_source]}", "steady steps:"]
+    for p in result.points:
+        lines.append(f"  step {p['step']}: users {p['users']:.0f}, concurrency {p['concurrency']:.1f}, "
+                     f"{p['rps']:.1f} req/s, p95 {p['p95_ms']:.1f} ms")  # fmt: skip
+    lines.append(model_text(result.model))
+    others = ", ".join(f"{k} AICc {v['aicc']:.1f}" for k, v in result.alternatives.items())
+    lines.append(f"  compared: {others} (a richer model must lower AICc by more than 2)")
+    if result.knee:
+        lines.append(f"knee: concurrency {result.knee['concurrency']:.1f} at {result.knee['throughput']:.1f} req/s "
+                     f"(one more unit adds < {result.knee['fraction']:.0%} of the first one's throughput)")  # fmt: skip
+    else:
+        lines.append("knee: none within twice the measured load")
+    if result.slo:
+        lines.append(f"SLO {result.slo['slo']}: capacity {_num(result.slo.get('capacity_rps'), ' req/s')}; {result.slo['note']}")
+    if result.replicas:
+        r = result.replicas
+        lines.append(f"replicas for {r['target_rps']:g} req/s with {r['margin']:.0%} margin: {r['replicas']} "
+                     f"(per instance {r['per_instance_rps']:.1f} req/s; assumes {r['assumption']})")  # fmt: skip
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines)
