@@ -35,6 +35,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.recorder_overhead
 	$(PY) -m benchmarks.report_render
+	$(PY) -m benchmarks.capacity_fit
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -108,11 +108,13 @@ def slo_capacity(steps: pd.DataFrame, slo_ms: float, statistic: str = "p95") -> 
             "note": f"step {int(bad['step'])} (users {int(bad['users'])}) broke it: {statistic} {bad[column]:.1f} ms"}  # fmt: skip
 
 
-def replicas_needed(target_rps: float, per_instance_rps: float, margin: float) -> dict[str, Any]:
-    needed = math.ceil(target_rps * (1 + margin) / per_instance_rps)
+def replicas_needed(target_rps: float, per_instance_rps: float, margin: float, replicas_now: int = 1) -> dict[str, Any]:
+    needed = max(math.ceil(target_rps * (1 + margin) / per_instance_rps), 1)
     return {
-        "target_rps": target_rps, "per_instance_rps": per_instance_rps, "margin": margin, "replicas": max(needed, 1),
-        "headroom_per_instance_at_target": 1 - target_rps / (needed * per_instance_rps) if needed else None,
+        "target_rps": target_rps, "per_instance_rps": per_instance_rps, "margin": margin, "replicas": needed,
+        # share of capacity left at the target load: as deployed in the run, and with the planned replicas
+        "headroom_now": 1 - target_rps / (replicas_now * per_instance_rps),
+        "headroom_planned": 1 - target_rps / (needed * per_instance_rps),
         "assumption": "linear horizontal scaling: each replica serves what one instance served in this run",
     }  # fmt: skip
 
@@ -137,7 +139,7 @@ def plan(steps: pd.DataFrame, settings: CapacitySettings) -> CapacityPlan:
     replicas = None
     if settings.target_rps is not None:
         if per_instance:
-            replicas = replicas_needed(settings.target_rps, per_instance, settings.margin)
+            replicas = replicas_needed(settings.target_rps, per_instance, settings.margin, settings.replicas_in_run)
         else:
             warnings.append("cannot plan replicas: no SLO capacity and the model has no finite peak")
     points = [{"step": int(s), "users": float(u), "concurrency": float(c), "rps": float(r), "p95_ms": float(p)}

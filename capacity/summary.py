@@ -75,7 +75,10 @@ def plan_text(result: CapacityPlan) -> str:
         lines.append(f"SLO {result.slo['slo']}: capacity {_num(result.slo.get('capacity_rps'), ' req/s')}; {result.slo['note']}")
     if result.replicas:
         r = result.replicas
+        lines.append(f"headroom at {r['target_rps']:g} req/s as run: {r['headroom_now']:.0%}"
+                     f"{' (overloaded)' if r['headroom_now'] < 0 else ''}")
         lines.append(f"replicas for {r['target_rps']:g} req/s with {r['margin']:.0%} margin: {r['replicas']} "
-                     f"(per instance {r['per_instance_rps']:.1f} req/s; assumes {r['assumption']})")  # fmt: skip
+                     f"(per instance {r['per_instance_rps']:.1f} req/s, headroom {r['headroom_planned']:.0%}; "
+                     f"assumes {r['assumption']})")  # fmt: skip
     lines += [f"warning: {w}" for w in result.warnings]
     return "\n".join(lines)

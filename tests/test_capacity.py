@@ -138,10 +138,13 @@ def test_capacity_fit_file(tmp_path):
 
 
 SATURATING_USER = """
-from locust import FastHttpUser, task
+from locust import FastHttpUser, constant, task
 
 class Busy(FastHttpUser):
-    # No think time, the demo's unindexed orders scan: one CPU core saturates quickly.
+    # The demo's unindexed orders scan with a short think time: one CPU core of the
+    # target saturates after a dozen users.
+    wait_time = constant(0.02)
+
     @task
     def orders(self):
         self.client.get("/customers/7/orders", name="/customers/[id]/orders")
@@ -152,7 +155,7 @@ def test_real_step_run_fits_and_the_slo_capacity_sits_between_its_steps(tmp_path
     user = tmp_path / "busy.py"
     user.write_text(SATURATING_USER)
     with DemoTarget() as shop:
-        result = run_cli("run", str(user), "--host", shop.url, "--shape", "step", "--users", "12",
+        result = run_cli("run", str(user), "--host", shop.url, "--shape", "step", "--users", "24",
                          "--shape-param", "steps=6", "--duration", "30s", "--interval", "1", "--out", str(tmp_path))
     assert result.code == 0, result.stderr
     run_path = result.last_line
