@@ -147,3 +147,23 @@ def bucket_values_ms(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(value ms, count) of every non-empty bucket, for distribution plots."""
     index = np.flatnonzero(counts)
     return _highest_equivalent_us(index) / 1000.0, counts[index]
+
+
+def indices_of_ms(values_ms: np.ndarray) -> np.ndarray:
+    """HDR bucket index of each value (ms), as HdrHistogram.record_value would count it."""
+    us = np.clip(np.rint(np.asarray(values_ms, dtype=float) * 1000.0), LOWEST_US, HIGHEST_US).astype(np.int64)
+    sub_bucket_mask = (_TEMPLATE.sub_bucket_count - 1) << _UNIT_MAGNITUDE
+    bit_length = np.frexp((us | sub_bucket_mask).astype(np.float64))[1].astype(np.int64)  # exact below 2**53
+    bucket = bit_length - _UNIT_MAGNITUDE - (_SUB_BUCKET_HALF_COUNT_MAGNITUDE + 1)
+    sub_bucket = us >> (bucket + _UNIT_MAGNITUDE)
+    return ((bucket + 1) << _SUB_BUCKET_HALF_COUNT_MAGNITUDE) + (sub_bucket - _SUB_BUCKET_HALF_COUNT)
+
+
+def counts_of_ms(values_ms: np.ndarray) -> np.ndarray:
+    """Dense bucket counts of raw values (ms): the histogram of them, without HdrHistogram objects."""
+    return np.bincount(indices_of_ms(values_ms), minlength=COUNTS_LEN).astype(np.int64)
+
+
+def bucket_upper_us(index: np.ndarray) -> np.ndarray:
+    """The highest value (µs) each bucket index stands for."""
+    return _highest_equivalent_us(np.asarray(index, dtype=np.int64))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -93,6 +94,17 @@ class RunInfo:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with NaN and infinities as None, so it is valid JSON."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
@@ -154,7 +166,7 @@ class RunDir:
         os.replace(tmp, self.path / METRICS_CSV)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        _write_atomic(self.path / SUMMARY_JSON, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        _write_atomic(self.path / SUMMARY_JSON, json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
 
     # -- reading -------------------------------------------------------------------
 

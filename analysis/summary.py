@@ -52,8 +52,8 @@ def run_duration_s(info: RunInfo, intervals: pd.DataFrame) -> float:
     return 0.0
 
 
-def summarize(info: RunInfo, intervals: pd.DataFrame) -> dict[str, Any]:
-    duration = run_duration_s(info, intervals)
+def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None = None) -> dict[str, Any]:
+    duration = run_duration_s(info, intervals) if duration_s is None else duration_s
     endpoints = []
     if len(intervals):
         for (method, name), rows in intervals.groupby(["method", "name"], sort=True):

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from analysis.rundir import RunDir
+from analysis.rundir import RunDir, json_safe
 from analysis.steps import step_table
 from capacity.models import CapacityError
 from capacity.planning import CapacityPlan, CapacitySettings, plan
@@ -29,16 +29,6 @@ def analyze(path: Path, settings: CapacitySettings) -> CapacityPlan:
     summary[SUMMARY_KEY] = result.to_dict() | {"settings": vars(settings)}
     run_dir.write_summary(json_safe(summary))
     return result
-
-
-def json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _num(value: Any, unit: str = "", digits: int = 1) -> str:

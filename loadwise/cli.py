@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analysis.rundir import STATUS_COMPLETED, RunDirError
-from capacity.models import CapacityError
-from capacity.planning import CapacitySettings
+from analysis.history import HistoryError
+from analysis.rundir import STATUS_COMPLETED, RunDir, RunDirError, json_safe
 from analysis.thresholds import Threshold, ThresholdError, evaluate
 from analysis.thresholds import parse as parse_threshold
+from capacity.models import CapacityError
+from capacity.planning import CapacitySettings
 from loadwise.config import ConfigError, Profile, load_profile, prometheus_settings, scrape_urls, threshold_texts
 from loadwise.console import endpoint_table
 from loadwise.durations import parse_duration
@@ -151,7 +152,57 @@ def build_parser() -> Parser:
     cap.add_argument("--profile", help="profile in loadwise.toml (its slos)")
     cap.add_argument("--config", type=Path, help="configuration file (default ./loadwise.toml)")
     cap.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+    gate = sub.add_parser(
+        "gate", help="CI gate: thresholds, baseline comparison, run history (exit 1 on failure)",
+        description="Decide whether RUN may pass: every threshold met, no regression against --baseline "
+        "(block bootstrap over intervals, 95%% CI, minimum effect) and none against --history "
+        "(E-Divisive change points). Exit code 0 pass, 1 failed, 2 bad input.",
+        epilog="example:\n  loadwise gate runs/new --baseline runs/main --threshold 'p95<300ms' --junit gate.xml --markdown gate.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    gate.add_argument("run", metavar="RUN", help="run directory to judge")
+    gate.add_argument("--baseline", metavar="RUN", help="compare with this run directory")
+    gate.add_argument("--history", metavar="DB", nargs="?", const="runs/history.db",
+                      help="add RUN to this history (SQLite file, default runs/history.db, or postgresql:// URL) and judge it against it")
+    gate.add_argument("--window", choices=["all", "last-step"], default="all", help="the whole run or its last step (default all)")
+    gate.add_argument("--warmup", type=_duration_or_zero, default=0.0, help="leave out this much of the start, e.g. 10s")
+    gate.add_argument("--min-effect", type=_fraction, default=0.05, help="smallest change called a regression (default 5%%)")
+    gate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    gate.add_argument("--force", action="store_true", help="compare runs even when their scenario or shape differ")
+    gate.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML (one testcase per check)")
+    gate.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary (PR comment, CI step summary)")
+    _add_verdict_options(gate)
+
+    hist = sub.add_parser("history", help="look at the run history: list, show RUN_ID, trend",
+                          description="The run history that `loadwise gate --history` keeps.")
+    hist.add_argument("action", choices=["list", "show", "trend"])
+    hist.add_argument("run_id", nargs="?", metavar="RUN_ID", help="with show: the run")
+    hist.add_argument("--history", metavar="DB", default="runs/history.db", help="SQLite file or postgresql:// URL (default runs/history.db)")
+    hist.add_argument("--scenario", help="only this scenario")
+    hist.add_argument("--shape", help="only this shape")
+    hist.add_argument("--endpoint", default="overall", help="with trend: 'overall' or 'METHOD name' (default overall)")
+    hist.add_argument("--metric", default="p95_ms", help="with trend: p50_ms, p95_ms, p99_ms, mean_ms, error_rate, rps (default p95_ms)")
+    hist.add_argument("--limit", type=int, default=30, help="most recent runs (default 30)")
+    hist.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _duration_or_zero(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction (e.g. 5% or 0.05)") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 100%")
+    return value
 
 
 def _add_verdict_options(parser: argparse.ArgumentParser) -> None:
@@ -283,7 +334,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         n, x = read_points(Path(args.file))
         model = select_model(n, x)[0] if args.model == "auto" else MODELS[args.model]().fit(n, x)
         out = model.to_dict()
-        print(json.dumps(capacity_report.json_safe(out), indent=2) if args.json else capacity_report.model_text(out))
+        print(json.dumps(json_safe(out), indent=2) if args.json else capacity_report.model_text(out))
         return EXIT_OK
     if args.file:
         raise UsageError(f"unexpected argument {args.file!r} (only `capacity fit` takes a file)")
@@ -294,7 +345,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         slo_ms=slo[1] if slo else None, slo_statistic=slo[0] if slo else "p95", target_rps=args.target_rps,
         margin=args.margin, knee_fraction=args.knee_fraction, replicas_in_run=args.replicas_in_run, model=args.model,
     ))  # fmt: skip
-    print(json.dumps(capacity_report.json_safe(plan.to_dict()), indent=2) if args.json else capacity_report.plan_text(plan))
+    print(json.dumps(json_safe(plan.to_dict()), indent=2) if args.json else capacity_report.plan_text(plan))
     report_html = Path(args.run) / "report.html"
     if report_html.exists():  # keep the report in step with summary.json
         from reports import data, render
@@ -303,7 +354,117 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "report": cmd_report, "compare": cmd_compare, "capacity": cmd_capacity}
+def _windowed(path: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    from analysis import windows
+
+    run_dir = RunDir(path)
+    if not run_dir.path.is_dir():
+        raise UsageError(f"{path}: no such run directory")
+    info = run_dir.read_info()
+    intervals = run_dir.read_intervals()
+    if intervals.empty or intervals["requests"].sum() == 0:
+        raise UsageError(f"{path}: the run has no requests: nothing to judge")
+    try:
+        chosen = windows.select(info, intervals, args.window, args.warmup)
+    except windows.WindowError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    if chosen.empty:
+        raise UsageError(f"{path}: no interval left in the {args.window} window after a {args.warmup:g}s warm-up")
+    return info, chosen
+
+
+def _history_series(store: Any, info: Any, summary: dict[str, Any], limit: int = 30) -> dict[tuple[str, str], list]:
+    from analysis.gate import HISTORY_METRICS
+
+    runs = [r.run_id for r in store.runs(info.scenario, info.shape or "", limit)]
+    keys = [("overall", m) for m in HISTORY_METRICS]
+    keys += [(f"{e['method']} {e['name']}", "p95_ms") for e in summary.get("endpoints", [])]
+    return {key: store.series(runs, *key) for key in keys}
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from analysis import windows
+    from analysis.gate import GateResult, history_checks
+    from analysis.history import History
+    from analysis.regression import compare_runs
+    from reports import gate_formats
+
+    if args.resamples < 100:
+        raise UsageError("--resamples must be at least 100")
+    thresholds = _thresholds(args)
+    info, intervals = _windowed(args.run, args)
+    summary = windows.window_summary(info, intervals)
+    label = args.window + (f", after a {args.warmup:g}s warm-up" if args.warmup else "")
+    result = GateResult(run_id=info.id, window=label, thresholds=evaluate(thresholds, summary))
+    if args.baseline:
+        base_info, base_intervals = _windowed(args.baseline, args)
+        if not args.force and (base_info.scenario, base_info.shape) != (info.scenario, info.shape):
+            raise UsageError(f"baseline {base_info.id} ran {base_info.scenario}/{base_info.shape}, this run "
+                             f"{info.scenario}/{info.shape}: not comparable (use --force to compare anyway)")  # fmt: skip
+        result.baseline_id = base_info.id
+        result.comparisons = compare_runs(base_intervals, intervals, args.min_effect, args.resamples)
+    if args.history:
+        with History(args.history) as store:
+            store.add(info, summary)
+            result.history = history_checks(_history_series(store, info, summary), args.min_effect)
+    run_dir = RunDir(args.run)
+    stored = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
+    stored["regression"] = result.report_block()
+    stored["gate"] = result.to_dict()
+    run_dir.write_summary(stored)
+    if (run_dir.path / "report.html").exists():
+        from reports import data, render
+
+        render.write(data.load(args.run))
+    if args.junit:
+        args.junit.write_text(gate_formats.junit(result), encoding="utf-8")
+    if args.markdown:
+        args.markdown.write_text(gate_formats.markdown(result), encoding="utf-8")
+    if args.json:
+        print(json.dumps(json_safe(result.to_dict()), indent=2))
+    else:
+        print(gate_formats.markdown(result), end="")
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from analysis.changepoints import change_points
+    from analysis.history import History
+
+    if args.action != "show" and args.run_id:
+        raise UsageError(f"history {args.action} takes no RUN_ID")
+    if not args.history.startswith(("postgresql://", "postgres://")) and not Path(args.history).exists():
+        raise UsageError(f"{args.history}: no such history (loadwise gate --history creates it)")
+    with History(args.history) as store:
+        if args.action == "list":
+            runs = store.runs(args.scenario, args.shape, args.limit)
+            if args.json:
+                print(json.dumps([vars(r) for r in runs], indent=2))
+            for r in [] if args.json else runs:
+                print(f"{r.run_id}  {r.scenario}/{r.shape or '-'}  {r.status}  {r.target_commit or ''}")
+        elif args.action == "show":
+            if not args.run_id:
+                raise UsageError("history show needs a RUN_ID")
+            summary = store.summary(args.run_id)
+            if summary is None:
+                raise UsageError(f"no run {args.run_id!r} in {args.history}")
+            print(json.dumps(summary, indent=2) if args.json else endpoint_table(summary))
+        else:
+            runs = store.runs(args.scenario, args.shape, args.limit)
+            values = store.series([r.run_id for r in runs], args.endpoint, args.metric)
+            present = [(r, v) for r, v in zip(runs, values) if v is not None]
+            cps = set(change_points([v for _, v in present])) if len(present) >= 6 else set()
+            if args.json:
+                print(json.dumps([{"run_id": r.run_id, "value": v, "regime_starts": i in cps} for i, (r, v) in enumerate(present)], indent=2))
+            else:
+                print(f"{args.endpoint} {args.metric} over {len(present)} run(s); '>' marks the start of a new regime")
+                for i, (r, v) in enumerate(present):
+                    print(f"{'>' if i in cps else ' '} {r.run_id}  {v:.4g}")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "report": cmd_report, "compare": cmd_compare, "capacity": cmd_capacity,
+            "gate": cmd_gate, "history": cmd_history}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError, CapacityError) as exc:
+    except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError, CapacityError, HistoryError) as exc:
         print(f"loadwise {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -99,3 +99,13 @@ def test_fast_merge_matches_hdrhistogram_exactly():
     fast = histogram.percentiles_from_counts(counts, qs)
     assert fast == [reference.get_value_at_percentile(q) / 1000.0 for q in qs]
     assert np.isnan(histogram.percentiles_from_counts(histogram.merged_counts([]), [50])[0])
+
+
+def test_vectorized_bucketing_matches_hdrhistogram():
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.lognormal(2, 2, 20_000), [0.0, 0.0004, 1.0, 2.047, 2.048, 1e7, 3.7e9]])
+    reference = histogram.new_histogram()
+    for v in values:
+        histogram.record_ms(reference, float(v))
+    dense = np.frombuffer(reference.counts, dtype=np.int64, count=reference.counts_len)
+    assert np.array_equal(histogram.counts_of_ms(values), dense)

@@ -1,0 +1,120 @@
+"""The CI gate's verdict: thresholds, baseline comparison and history, in one result."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from analysis.changepoints import newest_point
+from analysis.regression import REGRESSION, Comparison
+from analysis.thresholds import ThresholdResult
+
+HISTORY_METRICS = {"p95_ms": True, "p99_ms": True, "error_rate": True, "rps": False}  # metric -> higher is worse
+MIN_HISTORY = 5  # runs in the current regime before the history can fail a gate
+
+
+@dataclass
+class HistoryCheck:
+    endpoint: str
+    metric: str
+    runs: int
+    newest: float
+    regime_mean: float | None
+    limit: float | None
+    change: float | None
+    decision: str  # "regression", "no change" or "not enough history"
+
+    def describe(self) -> str:
+        if self.decision == "not enough history":
+            return f"{self.endpoint} {self.metric}: {self.runs} comparable run(s), need {MIN_HISTORY}"
+        change = f"{self.change:+.1%}" if self.change is not None else "–"
+        return (f"{self.endpoint} {self.metric}: {self.newest:.4g} against the current regime's mean "
+                f"{self.regime_mean:.4g} (limit {self.limit:.4g}, {change}): {self.decision}")  # fmt: skip
+
+
+def history_checks(series: dict[tuple[str, str], list[float | None]], min_effect: float) -> list[HistoryCheck]:
+    """One check per (endpoint, metric) series, newest value last."""
+    checks = []
+    for (endpoint, metric), values in series.items():
+        clean = [v for v in values[:-1] if v is not None] + [values[-1]]
+        if clean[-1] is None:
+            continue
+        if len(clean) - 1 < MIN_HISTORY:
+            checks.append(HistoryCheck(endpoint, metric, len(clean) - 1, float(clean[-1]), None, None, None, "not enough history"))
+            continue
+        point = newest_point(np.array(clean, dtype=float), HISTORY_METRICS.get(metric, True), min_effect)
+        if point.regime_size < MIN_HISTORY:
+            decision = "not enough history"
+        else:
+            decision = REGRESSION if point.worse_regime else "no change"
+        checks.append(HistoryCheck(endpoint, metric, len(clean) - 1, point.value, point.regime_mean,
+                                   None if point.limit is None else float(point.limit), point.change, decision))  # fmt: skip
+    return checks
+
+
+@dataclass
+class GateResult:
+    run_id: str
+    window: str
+    thresholds: list[ThresholdResult] = field(default_factory=list)
+    baseline_id: str | None = None
+    comparisons: list[Comparison] = field(default_factory=list)
+    history: list[HistoryCheck] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[str]:
+        out = [r.describe() for r in self.thresholds if not r.passed]
+        out += [c.describe() for c in self.comparisons if c.decision == REGRESSION]
+        out += [h.describe() for h in self.history if h.decision == REGRESSION]
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "passed": self.passed,
+            "window": self.window,
+            "failures": self.failures,
+            "thresholds": [{"threshold": r.threshold.text, "actual": r.actual, "passed": r.passed} for r in self.thresholds],
+            "baseline": self.baseline_id,
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "history": [asdict(h) for h in self.history],
+        }
+
+    def report_block(self) -> dict[str, Any]:
+        """The report's "regression" slot (see reports.sections)."""
+        tables = []
+        if self.comparisons:
+            tables.append({
+                "title": f"Against baseline {self.baseline_id} (block bootstrap, 95% CI)",
+                "columns": ["endpoint", "metric", "baseline", "this run", "change", "95% CI", "decision"],
+                "rows": [[c.endpoint, c.metric, _v(c.metric, c.baseline), _v(c.metric, c.current), _chg(c, c.change),
+                          f"[{_chg(c, c.low)}, {_chg(c, c.high)}]", c.decision] for c in self.comparisons],
+            })  # fmt: skip
+        if self.history:
+            tables.append({
+                "title": "Against the run history (E-Divisive regimes)",
+                "columns": ["endpoint", "metric", "runs", "this run", "regime mean", "limit", "decision"],
+                "rows": [[h.endpoint, h.metric, h.runs, f"{h.newest:.4g}", "–" if h.regime_mean is None else f"{h.regime_mean:.4g}",
+                          "–" if h.limit is None else f"{h.limit:.4g}", h.decision] for h in self.history],
+            })  # fmt: skip
+        verdict = "PASS" if self.passed else "FAIL"
+        headline = f"Gate {verdict}: " + ("; ".join(self.failures[:2]) if self.failures else "no regression, every threshold met")
+        return {"headline": headline, "tables": tables, "notes": [f"window: {self.window}"]}
+
+
+def _v(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.2f}%" if metric == "error_rate" else f"{value:.1f}"
+
+
+def _chg(c: Comparison, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.1%}" if c.relative else f"{100 * value:+.2f} pp"

@@ -1,0 +1,44 @@
+"""Which intervals a verdict looks at: the whole run or its last step, after a warm-up."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from analysis.rundir import RunInfo
+from analysis.summary import summarize
+
+WINDOWS = ("all", "last-step")
+
+
+class WindowError(ValueError):
+    pass
+
+
+def select(info: RunInfo, intervals: pd.DataFrame, window: str = "all", warmup_s: float = 0.0) -> pd.DataFrame:
+    """Intervals that start at least `warmup_s` after the run started and, for `last-step`,
+    lie wholly inside the last step of a step run."""
+    if window not in WINDOWS:
+        raise WindowError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}")
+    if intervals.empty or not info.started_at:
+        return intervals
+    t0 = datetime.fromisoformat(info.started_at.replace("Z", "+00:00")).timestamp()
+    starts = intervals["start"].map(pd.Timestamp.timestamp)
+    interval_s = float(intervals["interval_s"].iloc[0])
+    keep = starts >= t0 + warmup_s
+    if window == "last-step":
+        params = info.shape_params or {}
+        if info.shape != "step" or not params.get("steps"):
+            raise WindowError(f"--window last-step needs a step run (this run's shape is {info.shape or 'none'})")
+        step_s = float(params["duration_s"]) / int(params["steps"])
+        last_start = t0 + step_s * (int(params["steps"]) - 1)
+        keep &= (starts >= last_start) & (starts + interval_s <= t0 + float(params["duration_s"]) + interval_s / 2)
+    return intervals[keep]
+
+
+def window_summary(info: RunInfo, intervals: pd.DataFrame) -> dict[str, Any]:
+    """summary.json's statistics over a window: throughput over the window's own length."""
+    duration = intervals["start"].nunique() * float(intervals["interval_s"].iloc[0]) if len(intervals) else 0.0
+    return summarize(info, intervals, duration_s=duration)
