@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from analysis.changepoints import newest_point
-from analysis.regression import REGRESSION, Comparison
+from analysis.regression import MIN_DELTA_MS, REGRESSION, Comparison
 from analysis.thresholds import ThresholdResult
 
 HISTORY_METRICS = {"p95_ms": True, "p99_ms": True, "error_rate": True, "rps": False}  # metric -> higher is worse
@@ -34,7 +34,8 @@ class HistoryCheck:
                 f"{self.regime_mean:.4g} (limit {self.limit:.4g}, {change}): {self.decision}")  # fmt: skip
 
 
-def history_checks(series: dict[tuple[str, str], list[float | None]], min_effect: float) -> list[HistoryCheck]:
+def history_checks(series: dict[tuple[str, str], list[float | None]], min_effect: float,
+                   min_delta_ms: float = MIN_DELTA_MS) -> list[HistoryCheck]:  # fmt: skip
     """One check per (endpoint, metric) series, newest value last."""
     checks = []
     for (endpoint, metric), values in series.items():
@@ -45,10 +46,11 @@ def history_checks(series: dict[tuple[str, str], list[float | None]], min_effect
             checks.append(HistoryCheck(endpoint, metric, len(clean) - 1, float(clean[-1]), None, None, None, "not enough history"))
             continue
         point = newest_point(np.array(clean, dtype=float), HISTORY_METRICS.get(metric, True), min_effect)
+        small = metric.endswith("_ms") and abs(point.value - point.regime_mean) < min_delta_ms
         if point.regime_size < MIN_HISTORY:
             decision = "not enough history"
         else:
-            decision = REGRESSION if point.worse_regime else "no change"
+            decision = REGRESSION if point.worse_regime and not small else "no change"
         checks.append(HistoryCheck(endpoint, metric, len(clean) - 1, point.value, point.regime_mean,
                                    None if point.limit is None else float(point.limit), point.change, decision))  # fmt: skip
     return checks
@@ -91,8 +93,8 @@ class GateResult:
         tables = []
         if self.comparisons:
             tables.append({
-                "title": f"Against baseline {self.baseline_id} (block bootstrap, 95% CI)",
-                "columns": ["endpoint", "metric", "baseline", "this run", "change", "95% CI", "decision"],
+                "title": f"Against baseline {self.baseline_id} (block bootstrap, {self.comparisons[0].confidence:.0%} CI)",
+                "columns": ["endpoint", "metric", "baseline", "this run", "change", f"{self.comparisons[0].confidence:.0%} CI", "decision"],
                 "rows": [[c.endpoint, c.metric, _v(c.metric, c.baseline), _v(c.metric, c.current), _chg(c, c.change),
                           f"[{_chg(c, c.low)}, {_chg(c, c.high)}]", c.decision] for c in self.comparisons],
             })  # fmt: skip

@@ -5,8 +5,10 @@ change is estimated with a moving-block bootstrap over intervals: intervals are
 resampled in blocks of consecutive ones (so the autocorrelation inside a run is kept),
 each run independently, and the statistic is recomputed from the resampled merged HDR
 histograms. The decision needs both a confidence interval that excludes "no change" and
-an estimated change of at least the minimum effect (default 5 %), which is what absorbs
-the noise between runs that a single pair of runs cannot measure.
+an estimated change of at least the minimum effect (default 5 %) and, for latencies, of
+at least a minimum delta (default 2 ms): these absorb the noise between runs that a
+single pair of runs cannot measure (two runs of the same build on a shared machine
+differed by 11 % at a 1.5 ms p50).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ REGRESSION, IMPROVEMENT, NO_CHANGE = "regression", "improvement", "no change"
 PERCENTILE_METRICS = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
 METRICS = (*PERCENTILE_METRICS, "error_rate", "rps")
 ERROR_RATE_FLOOR = 0.001  # error-rate changes are absolute; below 0.1 percentage point is noise
+CONFIDENCE = 0.99
+MIN_DELTA_MS = 2.0  # latency changes smaller than this are noise between runs, whatever their ratio
 
 
 @dataclass
@@ -108,6 +112,7 @@ class Comparison:
     high: float | None
     decision: str
     relative: bool = True  # False: change/low/high are absolute (error_rate)
+    confidence: float = CONFIDENCE
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,11 +129,12 @@ class Comparison:
             return f"{100 * v:.2f}%" if self.metric == "error_rate" else f"{v:.1f}"
 
         return (f"{self.endpoint} {self.metric}: {val(self.baseline)} -> {val(self.current)}, "
-                f"change {fmt(self.change)} [95% CI {fmt(self.low)}, {fmt(self.high)}]: {self.decision}")  # fmt: skip
+                f"change {fmt(self.change)} [{self.confidence:.0%} CI {fmt(self.low)}, {fmt(self.high)}]: {self.decision}")  # fmt: skip
 
 
 def compare_series(base: Series, current: Series, metric: str, endpoint: str, min_effect: float = 0.05,
-                   resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> Comparison:  # fmt: skip
+                   resamples: int = 1000, confidence: float = CONFIDENCE, seed: int = 0,
+                   min_delta_ms: float = MIN_DELTA_MS) -> Comparison:  # fmt: skip
     rng = np.random.default_rng(seed)
     if base.n == 0 or current.n == 0:
         return Comparison(endpoint, metric, None, None, None, None, None, NO_CHANGE)
@@ -145,7 +151,7 @@ def compare_series(base: Series, current: Series, metric: str, endpoint: str, mi
         floor = max(ERROR_RATE_FLOOR, min_effect * full_b)
         worse, better = low > 0 and change > floor, high < 0 and change < -floor
         return Comparison(endpoint, metric, full_b, full_c, change, low, high,
-                          REGRESSION if worse else IMPROVEMENT if better else NO_CHANGE, relative=False)  # fmt: skip
+                          REGRESSION if worse else IMPROVEMENT if better else NO_CHANGE, False, confidence)  # fmt: skip
     if not (full_b > 0 and math.isfinite(full_b) and math.isfinite(full_c)):
         return Comparison(endpoint, metric, full_b, full_c, None, None, None, NO_CHANGE)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -153,17 +159,18 @@ def compare_series(base: Series, current: Series, metric: str, endpoint: str, mi
     ratios = ratios[np.isfinite(ratios)]
     change = full_c / full_b - 1
     low, high = (float(v) - 1 for v in np.percentile(ratios, [tail, 100 - tail]))
-    up = low > 0 and change >= min_effect
-    down = high < 0 and change <= -min_effect
+    big_enough = metric not in PERCENTILE_METRICS or abs(full_c - full_b) >= min_delta_ms
+    up = low > 0 and change >= min_effect and big_enough
+    down = high < 0 and change <= -min_effect and big_enough
     if higher_is_worse:
         decision = REGRESSION if up else IMPROVEMENT if down else NO_CHANGE
     else:
         decision = IMPROVEMENT if up else REGRESSION if down else NO_CHANGE
-    return Comparison(endpoint, metric, full_b, full_c, change, low, high, decision)
+    return Comparison(endpoint, metric, full_b, full_c, change, low, high, decision, True, confidence)
 
 
 def compare_runs(base: pd.DataFrame, current: pd.DataFrame, min_effect: float = 0.05, resamples: int = 1000,
-                 metrics: tuple[str, ...] = METRICS, seed: int = 0) -> list[Comparison]:  # fmt: skip
+                 metrics: tuple[str, ...] = METRICS, seed: int = 0, min_delta_ms: float = MIN_DELTA_MS) -> list[Comparison]:  # fmt: skip
     """Overall and per endpoint present in both runs; endpoints only in one run are skipped."""
     results = []
     pairs: list[tuple[str, str | None, str | None]] = [("overall", None, None)]
@@ -173,5 +180,5 @@ def compare_runs(base: pd.DataFrame, current: pd.DataFrame, min_effect: float = 
     for label, method, name in pairs:
         b, c = series_from_intervals(base, method, name), series_from_intervals(current, method, name)
         for metric in metrics:
-            results.append(compare_series(b, c, metric, label, min_effect, resamples, seed=seed))
+            results.append(compare_series(b, c, metric, label, min_effect, resamples, seed=seed, min_delta_ms=min_delta_ms))
     return results

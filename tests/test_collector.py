@@ -4,7 +4,6 @@ and the Locust exporter, beside the embedded scraper on the same run."""
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml

@@ -1,0 +1,216 @@
+"""`loadwise gate`: thresholds, the bootstrap comparison, history and change points, outputs."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from synthetic import make_run
+
+from analysis import histogram
+from analysis.changepoints import change_points, newest_point
+from analysis.regression import REGRESSION, Series, compare_series
+from analysis.thresholds import ThresholdError, parse
+
+
+@pytest.mark.parametrize(
+    ("text", "metric", "limit", "endpoint"),
+    [("p95<300ms", "p95_ms", 300, None), ("p99<=1s", "p99_ms", 1000, None), ("mean<100ms", "mean_ms", 100, None),
+     ("error_rate<1%", "error_rate", 0.01, None), ("rps>=200", "rps", 200, None),
+     ("GET /products/[id]: p95<50ms", "p95_ms", 50, "/products/[id]"), ("/a:b: max < 2 s", "max_ms", 2000, "/a:b")],
+)  # fmt: skip
+def test_threshold_parser_accepts(text, metric, limit, endpoint):
+    t = parse(text)
+    assert (t.metric, t.limit, t.endpoint) == (metric, pytest.approx(limit), endpoint)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [("p95<<300ms", "position 5"), ("p96<3ms", "position 1"), ("error_rate<1", "needs a unit"),
+     ("p95<3kg", "position 6"), ("rps>=20ms", "does not fit"), (": p95<1ms", "expected an endpoint"), ("", "position 1")],
+)  # fmt: skip
+def test_threshold_parser_names_the_mistake(text, where):
+    with pytest.raises(ThresholdError, match=where):
+        parse(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text())
+def test_threshold_parser_never_crashes(text):
+    try:
+        parse(text)
+    except ThresholdError as exc:
+        assert "\n" not in str(exc)
+
+
+def _series(rng, scale=1.0, n=60, per=50):
+    """A run's intervals: lognormal latencies with an autocorrelated (AR(1)) drift, as real runs have."""
+    drift, rows = 0.0, []
+    for _ in range(n):
+        drift = 0.6 * drift + rng.normal(0, 0.05)
+        rows.append(histogram.counts_of_ms(rng.lognormal(np.log(20) + drift, 0.5, per) * scale))
+    dense = np.array(rows)
+    used = np.flatnonzero(dense.sum(axis=0))
+    return Series(dense[:, used].astype(float), histogram.bucket_upper_us(used) / 1000, np.full(n, per, float),
+                  np.zeros(n), 5.0)  # fmt: skip
+
+
+def test_simulated_runs_false_alarms_and_power():
+    rng = np.random.default_rng(2026)
+    trials = 200
+    alarms = sum(compare_series(_series(rng), _series(rng), "p95_ms", "overall", resamples=500, seed=i).decision == REGRESSION
+                 for i in range(trials))  # fmt: skip
+    caught = sum(compare_series(_series(rng), _series(rng, 1.2), "p95_ms", "overall", resamples=500, seed=i).decision == REGRESSION
+                 for i in range(trials))  # fmt: skip
+    print(f"A/A flagged as regression: {alarms}/{trials}; 20% p95 slowdown caught: {caught}/{trials}")
+    assert alarms <= 0.05 * trials
+    assert caught >= 0.95 * trials
+
+
+def test_change_points_find_a_step_and_ignore_one_outlier():
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        step = np.r_[rng.normal(100, 2, 12), rng.normal(112, 2, 10)]
+        found = change_points(step, seed=seed)
+        assert len(found) == 1 and abs(found[0] - 12) <= 1, (seed, found)
+        spike = rng.normal(100, 2, 22)
+        spike[9] = 140
+        assert change_points(spike, seed=seed) == []
+
+
+def test_newest_point_against_the_current_regime():
+    rng = np.random.default_rng(3)
+    history = list(rng.normal(100, 2, 8)) + list(rng.normal(120, 2, 8))  # an old step: the regime is ~120
+    assert newest_point(history + [121.0]).worse_regime is False  # as usual for the new regime
+    assert newest_point(history + [140.0]).worse_regime is True
+    assert newest_point(history + [95.0]).worse_regime is False  # better is not a failure
+    assert newest_point(list(rng.normal(50, 1, 8)) + [40.0], higher_is_worse=False).worse_regime is True  # rps dropped
+
+
+def _history_runs(tmp_path, latencies):
+    paths = []
+    for i, median in enumerate(latencies):
+        run = make_run(tmp_path / f"2026010{i}T000000Z-synthetic", {("GET", "/a"): median, ("GET", "/b"): 3.0},
+                       seconds=30, seed=i)  # fmt: skip
+        info = run.read_info()
+        info.started_at = f"2026-01-0{i + 1}T00:00:00Z"
+        run.write_info(info)
+        paths.append(str(run.path))
+    return paths
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_history_gate_same_on_sqlite_and_postgres(tmp_path, store, request):
+    location = str(tmp_path / "history.db") if store == "sqlite" else request.getfixturevalue("postgres_dsn")
+    if store == "postgres":  # a fresh database per test on the shared server
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS loadwise_points")
+            conn.execute("DROP TABLE IF EXISTS loadwise_runs")
+    paths = _history_runs(tmp_path, [10.0] * 7 + [14.0])
+    outcomes = []
+    for path in paths:
+        result = run_cli("gate", path, "--history", location, "--json")
+        assert result.code in (0, 1), result.stderr
+        outcomes.append(json.loads(result.stdout))
+    assert all(o["passed"] for o in outcomes[:-1])
+    last = outcomes[-1]
+    assert not last["passed"]
+    failed = {(h["endpoint"], h["metric"]) for h in last["history"] if h["decision"] == "regression"}
+    assert ("GET /a", "p95_ms") in failed and ("GET /b", "p95_ms") not in failed
+    listing = run_cli("history", "list", "--history", location)
+    assert listing.code == 0 and len(listing.stdout.strip().splitlines()) == 8
+    trend = run_cli("history", "trend", "--history", location, "--endpoint", "GET /a")
+    assert trend.code == 0 and "p95_ms over 8 run(s)" in trend.stdout
+
+
+def test_history_stores_agree(tmp_path, postgres_dsn):
+    """The two stores give the same decisions for the same runs."""
+    import psycopg
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS loadwise_points")
+        conn.execute("DROP TABLE IF EXISTS loadwise_runs")
+    paths = _history_runs(tmp_path, [10.0, 10.2, 9.9, 10.1, 10.0, 9.8, 13.0])
+    decisions = {}
+    for store in (str(tmp_path / "h.db"), postgres_dsn):
+        for path in paths:
+            out = run_cli("gate", path, "--history", store, "--json")
+        decisions[store] = [(h["endpoint"], h["metric"], h["decision"], round(h["newest"], 6)) for h in json.loads(out.stdout)["history"]]
+    assert decisions[str(tmp_path / "h.db")] == decisions[postgres_dsn]
+
+
+def test_history_writes_are_all_or_nothing(tmp_path, monkeypatch):
+    from analysis import history as history_module
+    from analysis.rundir import RunDir
+
+    run = make_run(tmp_path / "r", {("GET", "/a"): 5.0}, seconds=10)
+    store = history_module.History(str(tmp_path / "h.db"))
+
+    def broken(self, sql, rows):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(history_module._Cursor, "executemany", broken)
+    with pytest.raises(RuntimeError):
+        store.add(RunDir(run.path).read_info(), RunDir(run.path).read_summary())
+    assert store.runs() == []  # the run row was rolled back with the points
+
+
+def test_bad_gate_input_is_exit_2(tmp_path):
+    run = make_run(tmp_path / "r", {("GET", "/a"): 5.0}, seconds=10)
+    cases = [
+        (["gate", str(run.path), "--baseline", str(tmp_path / "missing")], "no such run directory"),
+        (["gate", str(run.path), "--threshold", "p95<"], "position"),
+        (["gate", str(run.path), "--window", "last-step"], "needs a step run"),
+    ]
+    (tmp_path / "corrupt.db").write_text("this is not a database" * 50)
+    cases.append((["gate", str(run.path), "--history", str(tmp_path / "corrupt.db")], "not a usable history database"))
+    empty = tmp_path / "empty"
+    from analysis.rundir import RunDir, RunInfo
+
+    RunDir(empty).create(RunInfo(id="empty", scenario="synthetic", host="http://127.0.0.1:9"))
+    cases.append((["gate", str(empty)], "no requests"))
+    other = make_run(tmp_path / "other", {("GET", "/a"): 5.0}, seconds=10)
+    info = other.read_info()
+    info.scenario = "checkout"
+    other.write_info(info)
+    cases.append((["gate", str(run.path), "--baseline", str(other.path)], "not comparable"))
+    for args, needle in cases:
+        result = run_cli(*args)
+        assert result.code == 2, (args, result.stdout, result.stderr)
+        assert_one_line_error(result, needle)
+    forced = run_cli("gate", str(run.path), "--baseline", str(other.path), "--force")
+    assert forced.code in (0, 1)
+
+
+def test_window_last_step_and_warmup(tmp_path):
+    from analysis.rundir import RunDir
+    from analysis.windows import select, window_summary
+
+    run = make_run(tmp_path / "s", {("GET", "/a"): 5.0}, seconds=60)
+    info = run.read_info()
+    info.shape, info.shape_params = "step", {"users": 10, "duration_s": 60, "steps": 3}
+    intervals = RunDir(run.path).read_intervals()
+    last = select(info, intervals, "last-step")
+    assert last["start"].nunique() == 4  # 40..60 s: intervals 40, 45, 50, 55
+    warm = select(info, intervals, "all", warmup_s=10)
+    assert warm["start"].nunique() == 10
+    assert window_summary(info, warm)["overall"]["rps"] == pytest.approx(20, rel=0.05)
+
+
+def test_ci_workflow_example_is_valid_yaml_and_gates():
+    import yaml
+
+    from conftest import REPO
+
+    workflow = yaml.safe_load((REPO / "deploy/ci/github-actions.yml").read_text())
+    steps = workflow["jobs"]["load-test"]["steps"]
+    commands = " ".join(step.get("run", "") for step in steps)
+    for needle in ("loadwise run", "loadwise gate", "--history", "--junit", "--markdown", "GITHUB_STEP_SUMMARY", "loadwise report"):
+        assert needle in commands
+    assert any("cache/restore" in step.get("uses", "") for step in steps)
+    assert any("upload-artifact" in step.get("uses", "") for step in steps)
