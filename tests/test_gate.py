@@ -1,7 +1,6 @@
 """`loadwise gate`: thresholds, the bootstrap comparison, history and change points, outputs."""
 
 import json
-import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
