@@ -64,10 +64,12 @@ class GateResult:
     baseline_id: str | None = None
     comparisons: list[Comparison] = field(default_factory=list)
     history: list[HistoryCheck] = field(default_factory=list)
+    run_problem: str | None = None  # the run itself did not complete
 
     @property
     def failures(self) -> list[str]:
-        out = [r.describe() for r in self.thresholds if not r.passed]
+        out = [self.run_problem] if self.run_problem else []
+        out += [r.describe() for r in self.thresholds if not r.passed]
         out += [c.describe() for c in self.comparisons if c.decision == REGRESSION]
         out += [h.describe() for h in self.history if h.decision == REGRESSION]
         return out

@@ -221,6 +221,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     summary = windows.window_summary(info, intervals)
     label = args.window + (f", after a {args.warmup:g}s warm-up" if args.warmup else "")
     result = GateResult(run_id=info.id, window=label, thresholds=evaluate(thresholds, summary))
+    if info.status != STATUS_COMPLETED:
+        result.run_problem = f"the run is {info.status}" + (f": {info.status_reason}" if info.status_reason else "")
     if args.baseline:
         base_info, base_intervals = _windowed(args.baseline, args)
         if not args.force and (base_info.scenario, base_info.shape) != (info.scenario, info.shape):

@@ -10,7 +10,7 @@ from analysis.regression import REGRESSION
 
 
 def junit(result: GateResult) -> str:
-    cases: list[tuple[str, str, str | None]] = []  # (classname, name, failure message)
+    cases: list[tuple[str, str, str | None]] = [("loadwise.run", "run completed", result.run_problem)]
     for r in result.thresholds:
         cases.append(("loadwise.thresholds", r.threshold.text, None if r.passed else r.describe()))
     for c in result.comparisons:

@@ -213,3 +213,10 @@ def test_ci_workflow_example_is_valid_yaml_and_gates():
         assert needle in commands
     assert any("cache/restore" in step.get("uses", "") for step in steps)
     assert any("upload-artifact" in step.get("uses", "") for step in steps)
+
+
+def test_an_interrupted_run_does_not_pass_the_gate(tmp_path):
+    run = make_run(tmp_path / "cut", {("GET", "/a"): 5.0}, seconds=10, status="interrupted")
+    result = run_cli("gate", str(run.path), "--json")
+    assert result.code == 1
+    assert json.loads(result.stdout)["failures"][0].startswith("the run is interrupted")
