@@ -19,6 +19,7 @@ from loadwise.commands import (
     EXIT_FAILED,
     EXIT_USAGE,
     UsageError,
+    cmd_advise,
     cmd_capacity,
     cmd_compare,
     cmd_demo,
@@ -29,6 +30,7 @@ from loadwise.commands import (
 )
 from loadwise.config import ConfigError
 from loadwise.durations import parse_duration
+from loadwise.pgadvisor import DbAdvisorError
 from loadwise.runner import RunError
 from scenarios import SCENARIOS
 from scenarios.shapes import SHAPES, ShapeError, shape_parameters
@@ -165,6 +167,26 @@ def build_parser() -> Parser:
     gate.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary (PR comment, CI step summary)")
     _add_verdict_options(gate)
 
+    advise = sub.add_parser("advise", help="recommendations with their evidence: advise db")
+    advisors = advise.add_subparsers(dest="advisor", metavar="ADVISOR", parser_class=Parser, required=True)
+    db = advisors.add_parser(
+        "db", help="indexes to create (and drop) from pg_stat_statements, proven with HypoPG",
+        description="Rank the statements PostgreSQL spent most time on (pg_stat_statements), find the columns they "
+        "filter, join and sort on (PostgreSQL's own grammar, pglast), and measure candidate indexes with HypoPG "
+        "hypothetical indexes on the planner's generic plans. Read-only: only EXPLAIN and HypoPG, in a "
+        "transaction that is rolled back. Needs the pg_stat_statements and hypopg extensions.",
+    )  # fmt: skip
+    db.add_argument("run", metavar="RUN", nargs="?", help="run directory whose summary.json and report get the advice")
+    source = db.add_mutually_exclusive_group()
+    source.add_argument("--dsn", help="postgresql:// URL (prefer --dsn-env: a DSN on a command line is visible to others)")
+    source.add_argument("--dsn-env", metavar="NAME", help="environment variable holding the DSN (default: the profile's db_dsn_env)")
+    db.add_argument("--top", type=int, default=50, help="statements to consider, by total time (default 50)")
+    db.add_argument("--min-cut", type=_fraction, default=0.5, help="keep an index that cuts a statement's cost by at least this (default 50%%)")
+    db.add_argument("--max-indexes", type=int, default=10, help="at most this many recommendations (default 10)")
+    db.add_argument("--profile", help="profile in loadwise.toml (db_dsn_env)")
+    db.add_argument("--config", type=Path, help="configuration file (default ./loadwise.toml)")
+    db.add_argument("--json", action="store_true", help="print one JSON object: indexes, drop, seq_scans")
+
     hist = sub.add_parser("history", help="look at the run history: list, show RUN_ID, trend",
                           description="The run history that `loadwise gate --history` keeps.")
     hist.add_argument("action", choices=["list", "show", "trend"])
@@ -212,7 +234,7 @@ def _add_verdict_options(parser: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "report": cmd_report, "compare": cmd_compare, "capacity": cmd_capacity,
-            "gate": cmd_gate, "history": cmd_history}
+            "gate": cmd_gate, "history": cmd_history, "advise": cmd_advise}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError, CapacityError, HistoryError) as exc:
+    except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError, CapacityError, HistoryError,
+            DbAdvisorError) as exc:  # fmt: skip
         print(f"loadwise {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -289,3 +289,78 @@ def cmd_history(args: argparse.Namespace) -> int:
                 for i, (r, v) in enumerate(present):
                     print(f"{'>' if i in cps else ' '} {r.run_id}  {v:.4g}")
     return EXIT_OK
+
+
+def _dsn(args: argparse.Namespace) -> str:
+    import os
+
+    if args.dsn:
+        return args.dsn
+    name = args.dsn_env or load_profile(args.profile, args.config).settings.get("db_dsn_env")
+    if not name:
+        raise UsageError("no database: give --dsn-env NAME (or --dsn), or db_dsn_env in the profile")
+    value = os.environ.get(str(name))
+    if not value:
+        raise UsageError(f"environment variable {name} is not set")
+    return value
+
+
+def database_block(result: dict[str, Any]) -> dict[str, Any]:
+    """The report's database section (see reports.sections), from the advisor's result."""
+    rows = [[r["table"], ", ".join(r["columns"]), f"{r['cost_before']:.0f} -> {r['cost_after']:.0f}",
+             len(r["statements"]), f"{sum(s['total_ms'] for s in r['statements']):.0f}",
+             f"{(r['size_bytes'] or 0) / 1e6:.1f} MB", r["create_statement"]] for r in result["indexes"]]  # fmt: skip
+    drops = [[d["table"], d["name"], d["reason"], d["drop_statement"]] for d in result["drop"]]
+    headline = (f"{len(result['indexes'])} index(es) to create, {len(result['drop'])} to consider dropping, "
+                f"from {result['statements_considered']} statements")  # fmt: skip
+    return {
+        "headline": headline,
+        "tables": [
+            {"title": "Indexes to create (planner cost of the statements they help, before -> after)",
+             "columns": ["table", "columns", "cost", "statements", "their time ms", "size", "statement"], "rows": rows},
+            {"title": "Indexes to consider dropping", "columns": ["table", "index", "reason", "statement"], "rows": drops},
+            {"title": "Tables read by sequential scans", "columns": ["table", "seq scans", "rows read", "rows per scan"],
+             "rows": [[s["table"], s["seq_scans"], s["rows_read"], s["rows_per_scan"]] for s in result["seq_scans"]]},
+        ],  # fmt: skip
+        "notes": ["Costs are the planner's estimates for generic plans, measured with HypoPG hypothetical indexes."],
+    }
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    from analysis.indexadvisor import IndexAdvisorSettings
+    from loadwise import pgadvisor
+
+    if args.top < 1 or args.max_indexes < 1:
+        raise UsageError("--top and --max-indexes must be at least 1")
+    run_dir = RunDir(args.run) if args.run else None
+    if run_dir is not None:
+        run_dir.read_info()  # a bad RUN fails before any database work
+    settings = IndexAdvisorSettings(top=args.top, min_cut=args.min_cut, max_indexes=args.max_indexes)
+    conn = pgadvisor.connect(_dsn(args))
+    try:
+        result = pgadvisor.advise(conn, settings)
+    finally:
+        conn.close()
+    if run_dir is not None:
+        stored = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
+        stored["database"] = database_block(result) | {"indexes": result["indexes"]}
+        run_dir.write_summary(stored)
+        if (run_dir.path / "report.html").exists():
+            from reports import data, render
+
+            render.write(data.load(str(run_dir.path)))
+    if args.json:
+        print(json.dumps(json_safe(result), indent=2))
+        return EXIT_OK
+    if not result["indexes"]:
+        print(f"no index would cut the cost of the top {result['statements_considered']} statements by {settings.min_cut:.0%}")
+    for r in result["indexes"]:
+        print(f"{r['create_statement']}\n  cost {r['cost_before']:.0f} -> {r['cost_after']:.0f}, "
+              f"size {(r['size_bytes'] or 0) / 1e6:.1f} MB, helps:")  # fmt: skip
+        for s in r["statements"]:
+            print(f"    {s['calls']} calls, {s['total_ms']:.0f} ms total, mean {s['mean_ms']:.2f} ms: {s['query'][:100]}")
+    for d in result["drop"]:
+        print(f"{d['drop_statement']}  -- {d['reason']}")
+    for s in result["seq_scans"][:5]:
+        print(f"table {s['table']}: {s['seq_scans']} sequential scans read {s['rows_read']} rows ({s['rows_per_scan']} per scan)")
+    return EXIT_OK

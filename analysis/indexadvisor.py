@@ -1,0 +1,146 @@
+"""Index advice from measured statement costs: candidates, a greedy choice, what to drop.
+
+Pure: statements with their pg_stat_statements figures and planner costs (with and
+without each hypothetical index) in, recommendations carrying that evidence out. The I/O
+(reading PostgreSQL, HypoPG) lives in `loadwise.pgadvisor`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class IndexAdvisorSettings:
+    """`loadwise advise db` options."""
+
+    top: int = 50  # statements to consider, by total time
+    min_cut: float = 0.5  # keep a candidate when it cuts a statement's planner cost by at least this share
+    max_indexes: int = 10
+    statement_timeout_ms: int = 5000
+
+
+@dataclass
+class Statement:
+    queryid: int
+    query: str
+    calls: int
+    total_ms: float
+    mean_ms: float
+    rows: int
+
+
+@dataclass
+class Effect:
+    """What one candidate index does to one statement's estimated cost."""
+
+    statement: Statement
+    cost_before: float
+    cost_after: float
+
+    @property
+    def cut(self) -> float:
+        return 1 - self.cost_after / self.cost_before if self.cost_before > 0 else 0.0
+
+    @property
+    def benefit_ms(self) -> float:
+        """Time the statement spent, scaled by the planner's cut: what the index may save."""
+        return self.statement.total_ms * self.cut
+
+
+@dataclass
+class Candidate:
+    table: str
+    columns: tuple[str, ...]
+    size_bytes: int | None = None
+    effects: list[Effect] = field(default_factory=list)
+
+    @property
+    def create_statement(self) -> str:
+        cols = ", ".join(_quote(c) for c in self.columns)
+        name = _quote(f"{self.table}_{'_'.join(self.columns)}_idx"[:63])
+        return f"CREATE INDEX CONCURRENTLY {name} ON {_quote(self.table)} ({cols});"
+
+
+def _quote(name: str) -> str:
+    return name if name.isidentifier() and name.islower() else '"' + name.replace('"', '""') + '"'
+
+
+def covered(columns: tuple[str, ...], existing: list[tuple[str, ...]]) -> bool:
+    """An existing index whose leading columns are `columns` serves the same lookups."""
+    return any(index[: len(columns)] == columns for index in existing)
+
+
+def choose(candidates: list[Candidate], settings: IndexAdvisorSettings) -> list[Candidate]:
+    """Greedy: take the index that saves the most statement time, then the next on what
+    is left. A statement already served well by a chosen index counts no more."""
+    pool = [c for c in candidates if any(e.cut >= settings.min_cut for e in c.effects)]
+    chosen: list[Candidate] = []
+    served: dict[int, float] = {}  # queryid -> best cut so far
+    while pool and len(chosen) < settings.max_indexes:
+
+        def gain(c: Candidate) -> float:
+            return sum(e.statement.total_ms * max(e.cut - served.get(e.statement.queryid, 0.0), 0.0)
+                       for e in c.effects if e.cut >= settings.min_cut)  # fmt: skip
+
+        # Prefer fewer columns on ties: a narrower index is cheaper to keep.
+        best = max(pool, key=lambda c: (gain(c), -len(c.columns)))
+        if gain(best) <= 0:
+            break
+        chosen.append(best)
+        pool.remove(best)
+        for e in best.effects:
+            if e.cut >= settings.min_cut:
+                served[e.statement.queryid] = max(served.get(e.statement.queryid, 0.0), e.cut)
+    return chosen
+
+
+def recommendation(candidate: Candidate, settings: IndexAdvisorSettings) -> dict[str, Any]:
+    helped = [e for e in candidate.effects if e.cut >= settings.min_cut]
+    return {
+        "table": candidate.table,
+        "columns": list(candidate.columns),
+        "create_statement": candidate.create_statement,
+        "size_bytes": candidate.size_bytes,
+        "cost_before": sum(e.cost_before for e in helped),
+        "cost_after": sum(e.cost_after for e in helped),
+        "statements": [
+            {"query": e.statement.query, "calls": e.statement.calls, "total_ms": round(e.statement.total_ms, 3),
+             "mean_ms": round(e.statement.mean_ms, 3), "cost_before": e.cost_before, "cost_after": e.cost_after,
+             "cut": round(e.cut, 4)}
+            for e in sorted(helped, key=lambda e: -e.statement.total_ms)
+        ],  # fmt: skip
+    }
+
+
+@dataclass
+class ExistingIndex:
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    unique: bool
+    scans: int
+    size_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def droppable(indexes: list[ExistingIndex]) -> list[dict[str, Any]]:
+    """Unused indexes (no scan since the statistics were reset) and duplicates (one a
+    leading prefix of another on the same table); unique indexes are never suggested."""
+    out = []
+    for index in indexes:
+        if index.unique:
+            continue
+        longer = [o for o in indexes if o is not index and o.table == index.table
+                  and len(o.columns) >= len(index.columns) and o.columns[: len(index.columns)] == index.columns
+                  and (len(o.columns) > len(index.columns) or o.name < index.name)]  # fmt: skip
+        if longer:
+            out.append(index.to_dict() | {"reason": f"duplicate: {longer[0].name} starts with the same columns",
+                                          "drop_statement": f"DROP INDEX CONCURRENTLY {_quote(index.name)};"})  # fmt: skip
+        elif index.scans == 0:
+            out.append(index.to_dict() | {"reason": "unused: no index scan since the statistics were reset",
+                                          "drop_statement": f"DROP INDEX CONCURRENTLY {_quote(index.name)};"})  # fmt: skip
+    return out

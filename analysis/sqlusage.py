@@ -1,0 +1,214 @@
+"""Which columns a statement filters, joins, sorts and groups on, per table, read with
+PostgreSQL's own grammar (pglast). Pure: SQL text in, `TableUsage` out; the catalog (which
+table has which column) is passed in to resolve unqualified names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pglast import ast, parse_sql
+from pglast.enums import A_Expr_Kind, BoolExprType
+
+EQUALITY_OPS = {"="}
+RANGE_OPS = {"<", ">", "<=", ">="}
+
+
+class SqlUsageError(ValueError):
+    pass
+
+
+@dataclass
+class TableUsage:
+    table: str
+    equality: list[str] = field(default_factory=list)
+    range: list[str] = field(default_factory=list)
+    join: list[str] = field(default_factory=list)
+    sort: list[str] = field(default_factory=list)
+    group: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, column: str) -> None:
+        bucket = getattr(self, kind)
+        if column not in bucket:
+            bucket.append(column)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.equality or self.range or self.join or self.sort or self.group)
+
+
+def _strings(fields: Any) -> list[str]:
+    return [f.sval for f in fields if isinstance(f, ast.String)]
+
+
+class _Scope:
+    """Tables visible in one SELECT/UPDATE/DELETE: alias or name -> table."""
+
+    def __init__(self, catalog: dict[str, set[str]]):
+        self.catalog = catalog
+        self.tables: dict[str, str] = {}
+
+    def add_range(self, node: Any) -> None:
+        if isinstance(node, ast.RangeVar):
+            name = node.relname
+            self.tables[node.alias.aliasname if node.alias else name] = name
+            self.tables.setdefault(name, name)
+        elif isinstance(node, ast.JoinExpr):
+            self.add_range(node.larg)
+            self.add_range(node.rarg)
+
+    def resolve(self, ref: Any) -> tuple[str, str] | None:
+        if not isinstance(ref, ast.ColumnRef):
+            return None
+        names = _strings(ref.fields)
+        if len(names) >= 2:
+            table = self.tables.get(names[-2])
+            return (table, names[-1]) if table else None
+        if len(names) == 1:
+            owners = {t for t in set(self.tables.values()) if names[0] in self.catalog.get(t, set())}
+            if len(owners) == 1:
+                return owners.pop(), names[0]
+            if len(set(self.tables.values())) == 1:
+                return next(iter(self.tables.values())), names[0]
+        return None
+
+
+def _is_value(node: Any) -> bool:
+    return isinstance(node, (ast.ParamRef, ast.A_Const, ast.TypeCast, ast.FuncCall)) and not isinstance(node, ast.ColumnRef)
+
+
+def _predicates(node: Any, scope: _Scope, usage: dict[str, TableUsage]) -> None:
+    if node is None:
+        return
+    if isinstance(node, ast.BoolExpr):
+        if node.boolop == BoolExprType.AND_EXPR:
+            for arg in node.args:
+                _predicates(arg, scope, usage)
+        return  # OR and NOT: an index rarely serves them as written
+    if isinstance(node, ast.NullTest):
+        col = scope.resolve(node.arg)
+        if col:
+            usage.setdefault(col[0], TableUsage(col[0])).add("equality", col[1])
+        return
+    if not isinstance(node, ast.A_Expr):
+        return
+    op = _strings(node.name)[0] if node.name else ""
+    left, right = scope.resolve(node.lexpr), scope.resolve(node.rexpr) if not isinstance(node.rexpr, tuple) else None
+    if node.kind == A_Expr_Kind.AEXPR_OP and left and right and left[0] != right[0] and op in EQUALITY_OPS:
+        for table, column in (left, right):
+            usage.setdefault(table, TableUsage(table)).add("join", column)
+        return
+    col = left or right
+    if col is None:
+        return
+    kind = None
+    if node.kind == A_Expr_Kind.AEXPR_OP and op in EQUALITY_OPS:
+        kind = "equality"
+    elif node.kind == A_Expr_Kind.AEXPR_OP and op in RANGE_OPS:
+        kind = "range"
+    elif node.kind == A_Expr_Kind.AEXPR_IN and op == "=":
+        kind = "equality"
+    elif node.kind in (A_Expr_Kind.AEXPR_BETWEEN, A_Expr_Kind.AEXPR_NOT_BETWEEN) and node.kind == A_Expr_Kind.AEXPR_BETWEEN:
+        kind = "range"
+    elif node.kind == A_Expr_Kind.AEXPR_LIKE:
+        kind = "range"  # a prefix LIKE can use a btree (with the right operator class)
+    if kind:
+        usage.setdefault(col[0], TableUsage(col[0])).add(kind, col[1])
+
+
+def _select(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage]) -> None:
+    if stmt.op and stmt.larg is not None:  # UNION / INTERSECT / EXCEPT
+        _select(stmt.larg, catalog, usage)
+        _select(stmt.rarg, catalog, usage)
+        return
+    scope = _Scope(catalog)
+    for item in stmt.fromClause or ():
+        scope.add_range(item)
+        _joins(item, scope, usage)
+    _predicates(stmt.whereClause, scope, usage)
+    for sort in stmt.sortClause or ():
+        col = scope.resolve(sort.node)
+        if col:
+            usage.setdefault(col[0], TableUsage(col[0])).add("sort", col[1])
+    for group in stmt.groupClause or ():
+        col = scope.resolve(group)
+        if col:
+            usage.setdefault(col[0], TableUsage(col[0])).add("group", col[1])
+    for item in stmt.fromClause or ():
+        if isinstance(item, ast.RangeSubselect) and isinstance(item.subquery, ast.SelectStmt):
+            _select(item.subquery, catalog, usage)
+
+
+def _joins(node: Any, scope: _Scope, usage: dict[str, TableUsage]) -> None:
+    if isinstance(node, ast.JoinExpr):
+        _joins(node.larg, scope, usage)
+        _joins(node.rarg, scope, usage)
+        _predicates(node.quals, scope, usage)
+
+
+def analyze(sql: str, catalog: dict[str, set[str]]) -> dict[str, TableUsage]:
+    """Column usage per table of one statement (SELECT, UPDATE or DELETE); {} for others."""
+    try:
+        statements = parse_sql(sql)
+    except Exception as exc:  # pglast.parser.ParseError and friends
+        raise SqlUsageError(f"cannot parse: {exc}") from exc
+    usage: dict[str, TableUsage] = {}
+    for raw in statements:
+        stmt = raw.stmt
+        if isinstance(stmt, ast.SelectStmt):
+            _select(stmt, catalog, usage)
+        elif isinstance(stmt, (ast.UpdateStmt, ast.DeleteStmt)):
+            scope = _Scope(catalog)
+            scope.add_range(stmt.relation)
+            _predicates(stmt.whereClause, scope, usage)
+    return {t: u for t, u in usage.items() if not u.empty}
+
+
+def parameter_count(sql: str) -> int:
+    """Highest $n in a normalized statement."""
+    highest = 0
+
+    def walk(node: Any) -> None:
+        nonlocal highest
+        if isinstance(node, ast.ParamRef):
+            highest = max(highest, node.number)
+        elif isinstance(node, ast.Node):
+            for name in node:
+                walk(getattr(node, name))
+        elif isinstance(node, tuple):
+            for item in node:
+                walk(item)
+
+    for raw in parse_sql(sql):
+        walk(raw.stmt)
+    return highest
+
+
+def candidate_columns(usage: TableUsage, widest: int = 3) -> list[tuple[str, ...]]:
+    """Index column lists worth trying: equality columns first, then one range column, or
+    the sort columns; single columns for each filter and join key."""
+    out: list[tuple[str, ...]] = []
+
+    def add(cols: list[str]) -> None:
+        cols = list(dict.fromkeys(cols))[:widest]
+        if cols and tuple(cols) not in out:
+            out.append(tuple(cols))
+
+    eq, rng, sort = usage.equality, usage.range, usage.sort or usage.group
+    if eq and rng:
+        add(eq + rng[:1])
+    if eq and sort:
+        add(eq + sort)
+    if eq:
+        add(eq)
+    if rng and sort and rng[0] == sort[0]:
+        add(rng[:1])
+    elif rng:
+        add(rng[:1])
+        if sort:
+            add(sort)
+    elif sort and not eq:
+        add(sort)
+    for col in eq + usage.join:
+        add([col])
+    return out

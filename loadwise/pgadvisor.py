@@ -1,0 +1,203 @@
+"""The database index advisor's I/O: PostgreSQL statistics, catalog and HypoPG what-ifs.
+
+Safety: the connection is read-only where the server allows it; everything happens in one
+transaction that is rolled back; only PREPARE, EXPLAIN (never ANALYZE), DEALLOCATE and
+HypoPG functions run, under a statement timeout. Statements from pg_stat_statements are
+planned, never executed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from analysis.indexadvisor import (
+    Candidate,
+    Effect,
+    ExistingIndex,
+    IndexAdvisorSettings,
+    Statement,
+    choose,
+    covered,
+    droppable,
+    recommendation,
+)
+from analysis.redact import redact
+from analysis.sqlusage import SqlUsageError, analyze, candidate_columns, parameter_count
+
+_PLANNABLE = re.compile(r"^\s*(select|update|delete|with)\b", re.IGNORECASE)
+_OURS = re.compile(r"pg_stat_statements|hypopg|pg_catalog|information_schema|pg_prepared|lw_advise_", re.IGNORECASE)
+
+
+class DbAdvisorError(Exception):
+    """Connection, extension or permission problem; one line saying what to do."""
+
+
+def connect(dsn: str) -> Any:
+    import psycopg
+
+    try:
+        conn = psycopg.connect(dsn, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DbAdvisorError(f"cannot connect to {redact(dsn)}: {redact(first)}") from None
+    conn.read_only = True  # BEGIN READ ONLY: the advisor cannot write even by mistake
+    return conn
+
+
+def _check_extensions(cur: Any) -> None:
+    cur.execute("SELECT extname FROM pg_extension")
+    installed = {row[0] for row in cur.fetchall()}
+    for ext, how in (
+        ("pg_stat_statements", "add pg_stat_statements to shared_preload_libraries, restart, then CREATE EXTENSION pg_stat_statements"),
+        ("hypopg", "install HypoPG (e.g. the postgresql-15-hypopg package), then CREATE EXTENSION hypopg"),
+    ):  # fmt: skip
+        if ext not in installed:
+            raise DbAdvisorError(f"extension {ext} is not installed in this database: {how}")
+
+
+def read_statements(cur: Any, top: int) -> list[Statement]:
+    cur.execute(
+        "SELECT queryid, query, calls, total_exec_time, mean_exec_time, rows FROM pg_stat_statements"
+        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " ORDER BY total_exec_time DESC LIMIT %s",
+        (top * 4,),
+    )
+    out = []
+    for queryid, query, calls, total, mean, rows in cur.fetchall():
+        if _PLANNABLE.match(query) and not _OURS.search(query):
+            out.append(Statement(int(queryid), query, int(calls), float(total), float(mean), int(rows)))
+    return out[:top]
+
+
+def read_catalog(cur: Any) -> dict[str, set[str]]:
+    cur.execute(
+        "SELECT c.relname, a.attname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = c.oid WHERE c.relkind IN ('r', 'p') AND a.attnum > 0"
+        " AND NOT a.attisdropped AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        " AND n.nspname = ANY (current_schemas(false))"
+    )
+    catalog: dict[str, set[str]] = {}
+    for table, column in cur.fetchall():
+        catalog.setdefault(table, set()).add(column)
+    return catalog
+
+
+def read_indexes(cur: Any) -> list[ExistingIndex]:
+    cur.execute(
+        "SELECT i.indexrelid::regclass::text, t.relname, i.indisunique OR i.indisprimary,"
+        " COALESCE(s.idx_scan, 0), pg_relation_size(i.indexrelid),"
+        " ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)"
+        "       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord)"
+        " FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
+        " LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = i.indexrelid"
+        " WHERE n.nspname = ANY (current_schemas(false))"
+    )
+    return [ExistingIndex(name, table, tuple(cols), bool(unique), int(scans), int(size))
+            for name, table, unique, scans, size, cols in cur.fetchall()]  # fmt: skip
+
+
+def seq_scans(cur: Any, limit: int = 10) -> list[dict[str, Any]]:
+    cur.execute(
+        "SELECT relname, seq_scan, seq_tup_read, COALESCE(idx_scan, 0), n_live_tup FROM pg_stat_user_tables"
+        " WHERE seq_scan > 0 ORDER BY seq_tup_read DESC LIMIT %s",
+        (limit,),
+    )
+    return [{"table": t, "seq_scans": int(s), "rows_read": int(r), "index_scans": int(i), "live_rows": int(n),
+             "rows_per_scan": round(r / s, 1)} for t, s, r, i, n in cur.fetchall()]  # fmt: skip
+
+
+def _cost(cur: Any, query: str, params: int) -> float:
+    """Estimated total cost of the statement's generic plan (parameters unknown)."""
+    cur.execute(f"PREPARE lw_advise_stmt AS {query}")
+    try:
+        args = "(" + ", ".join(["NULL"] * params) + ")" if params else ""
+        cur.execute(f"EXPLAIN (FORMAT JSON) EXECUTE lw_advise_stmt{args}")
+        plan = cur.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return float(plan[0]["Plan"]["Total Cost"])
+    finally:
+        cur.execute("DEALLOCATE lw_advise_stmt")
+
+
+def advise(conn: Any, settings: IndexAdvisorSettings) -> dict[str, Any]:
+    """Recommendations with their evidence; the connection is left as it was found."""
+    import psycopg
+
+    skipped: list[dict[str, str]] = []
+    candidates: dict[tuple[str, tuple[str, ...]], Candidate] = {}
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(settings.statement_timeout_ms),))
+            cur.execute("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
+            _check_extensions(cur)
+            statements = read_statements(cur, settings.top)
+            catalog = read_catalog(cur)
+            existing = read_indexes(cur)
+            by_table: dict[str, list[tuple[str, ...]]] = {}
+            for index in existing:
+                by_table.setdefault(index.table, []).append(index.columns)
+            for statement in statements:
+                try:
+                    usage = analyze(statement.query, catalog)
+                    params = parameter_count(statement.query)
+                except SqlUsageError as exc:
+                    skipped.append({"query": statement.query, "reason": str(exc)})
+                    continue
+                if not usage:
+                    continue
+                try:
+                    with conn.transaction():  # a savepoint: one bad statement does not end the analysis
+                        before = _cost(cur, statement.query, params)
+                        for table, table_usage in usage.items():
+                            for columns in candidate_columns(table_usage):
+                                if covered(columns, by_table.get(table, [])):
+                                    continue
+                                ddl = f"CREATE INDEX ON {table} ({', '.join(columns)})"
+                                cur.execute("SELECT indexrelid FROM hypopg_create_index(%s)", (ddl,))
+                                oid = cur.fetchone()[0]
+                                try:
+                                    after = _cost(cur, statement.query, params)
+                                    cur.execute("SELECT hypopg_relation_size(%s)", (oid,))
+                                    size = int(cur.fetchone()[0])
+                                finally:
+                                    cur.execute("SELECT hypopg_drop_index(%s)", (oid,))
+                                candidate = candidates.setdefault((table, columns), Candidate(table, columns, size))
+                                candidate.effects.append(Effect(statement, before, after))
+                except psycopg.Error as exc:
+                    skipped.append({"query": statement.query, "reason": redact(str(exc).strip().splitlines()[0])})
+            dead = droppable(existing)
+            scans = seq_scans(cur)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise DbAdvisorError(f"permission denied: {str(exc).strip().splitlines()[0]} (the advisor needs pg_read_all_stats)") from None
+    except psycopg.OperationalError as exc:
+        raise DbAdvisorError(f"database error: {redact(str(exc).strip().splitlines()[0])}") from None
+    finally:
+        _leave_clean(conn)
+    chosen = choose(list(candidates.values()), settings)
+    return {
+        "indexes": [recommendation(c, settings) for c in chosen],
+        "drop": dead,
+        "seq_scans": scans,
+        "statements_considered": len(statements),
+        "skipped": skipped,
+        "settings": vars(settings),
+    }
+
+
+def _leave_clean(conn: Any) -> None:
+    """Roll back; hypothetical indexes and prepared statements are per session, drop them too."""
+    try:
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("SELECT hypopg_reset()") if _has_hypopg(cur) else None
+            cur.execute("DEALLOCATE ALL")
+        conn.rollback()
+    except Exception:
+        pass
+
+
+def _has_hypopg(cur: Any) -> bool:
+    cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'hypopg'")
+    return cur.fetchone() is not None
