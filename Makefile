@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.recorder_overhead
 	$(PY) -m benchmarks.report_render
 	$(PY) -m benchmarks.capacity_fit
+	$(PY) -m benchmarks.db_advisor
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

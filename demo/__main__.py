@@ -1,5 +1,6 @@
 """`python -m demo --port P [--workers N] [--db DSN] [--cache redis://HOST:PORT]
-[--inject-latency ROUTE=MS] [--rows N]`: serve the demo shop on 127.0.0.1:P until SIGTERM."""
+[--inject-latency ROUTE=MS] [--rows N] [--log-statements FILE]`: serve the demo shop on
+127.0.0.1:P until SIGTERM."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="add MS milliseconds to every request of ROUTE (e.g. /products/{id}=50); repeatable",
     )
+    parser.add_argument("--log-statements", metavar="FILE", help="append every read statement and its duration to FILE (JSON lines)")
     parser.add_argument("--rows", type=int, default=20000, help=f"products to seed (orders are 5x; minimum {MIN_ROWS})")
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        os.environ[SETTINGS_ENV] = Settings(dsn, args.cache, args.inject_latency).to_env()
+        os.environ[SETTINGS_ENV] = Settings(dsn, args.cache, args.inject_latency, args.log_statements).to_env()
         # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally`
         # (removing the temp database) instead of dying on the default handler.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -32,6 +32,7 @@ class Settings:
     dsn: str
     cache_url: str | None = None
     inject_latency_ms: dict[str, float] = field(default_factory=dict)
+    statement_log: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -48,7 +49,7 @@ def normalize_route(route: str) -> str:
 
 class Shop:
     def __init__(self, settings: Settings):
-        self.store = Store(settings.dsn)
+        self.store = Store(settings.dsn, settings.statement_log)
         self.cache = None
         if settings.cache_url:
             import redis

@@ -7,9 +7,11 @@ capacity models need something true to find.
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -43,10 +45,13 @@ def table_sizes(rows: int) -> dict[str, int]:
 class Store:
     """Thread-safe access to the shop database (one connection per thread)."""
 
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str, statement_log: str | None = None):
         self.dsn = dsn
         self.is_postgres = dsn.startswith(("postgresql://", "postgres://"))
         self._local = threading.local()
+        # One JSON line per executed read statement (text with ? placeholders, duration):
+        # what `loadwise advise db --sqlite` reads, as PostgreSQL's pg_stat_statements is read.
+        self.statement_log = statement_log
 
     @staticmethod
     def sqlite_path(dsn: str) -> str:
@@ -73,9 +78,15 @@ class Store:
         return sql.replace("?", "%s") if self.is_postgres else sql
 
     def _query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        started = time.perf_counter()
         cur = self.conn.execute(self._sql(sql), params)
         columns = [c[0] for c in cur.description]
-        return [dict(zip(columns, row)) for row in cur.fetchall()]
+        rows = [dict(zip(columns, row)) for row in cur.fetchall()]
+        if self.statement_log:
+            line = json.dumps({"sql": sql, "ms": round((time.perf_counter() - started) * 1000, 3)}) + "\n"
+            with open(self.statement_log, "a", encoding="utf-8") as log:  # O_APPEND: whole lines from every worker
+                log.write(line)
+        return rows
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:

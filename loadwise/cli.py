@@ -31,6 +31,7 @@ from loadwise.commands import (
 from loadwise.config import ConfigError
 from loadwise.durations import parse_duration
 from loadwise.pgadvisor import DbAdvisorError
+from loadwise.sqliteadvisor import SqliteAdvisorError
 from loadwise.runner import RunError
 from scenarios import SCENARIOS
 from scenarios.shapes import SHAPES, ShapeError, shape_parameters
@@ -180,6 +181,8 @@ def build_parser() -> Parser:
     source = db.add_mutually_exclusive_group()
     source.add_argument("--dsn", help="postgresql:// URL (prefer --dsn-env: a DSN on a command line is visible to others)")
     source.add_argument("--dsn-env", metavar="NAME", help="environment variable holding the DSN (default: the profile's db_dsn_env)")
+    source.add_argument("--sqlite", type=Path, metavar="FILE", help="a SQLite database instead (with --statements)")
+    db.add_argument("--statements", type=Path, metavar="LOG", help="with --sqlite: statement log (JSON lines of sql and ms; the demo's --log-statements)")
     db.add_argument("--top", type=int, default=50, help="statements to consider, by total time (default 50)")
     db.add_argument("--min-cut", type=_fraction, default=0.5, help="keep an index that cuts a statement's cost by at least this (default 50%%)")
     db.add_argument("--max-indexes", type=int, default=10, help="at most this many recommendations (default 10)")
@@ -246,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError, CapacityError, HistoryError,
-            DbAdvisorError) as exc:  # fmt: skip
+            DbAdvisorError, SqliteAdvisorError) as exc:  # fmt: skip
         print(f"loadwise {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

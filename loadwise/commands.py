@@ -309,7 +309,8 @@ def database_block(result: dict[str, Any]) -> dict[str, Any]:
     """The report's database section (see reports.sections), from the advisor's result."""
     rows = [[r["table"], ", ".join(r["columns"]), f"{r['cost_before']:.0f} -> {r['cost_after']:.0f}",
              len(r["statements"]), f"{sum(s['total_ms'] for s in r['statements']):.0f}",
-             f"{(r['size_bytes'] or 0) / 1e6:.1f} MB", r["create_statement"]] for r in result["indexes"]]  # fmt: skip
+             "–" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e6:.1f} MB", r["create_statement"]]
+            for r in result["indexes"]]  # fmt: skip
     drops = [[d["table"], d["name"], d["reason"], d["drop_statement"]] for d in result["drop"]]
     headline = (f"{len(result['indexes'])} index(es) to create, {len(result['drop'])} to consider dropping, "
                 f"from {result['statements_considered']} statements")  # fmt: skip
@@ -336,11 +337,18 @@ def cmd_advise(args: argparse.Namespace) -> int:
     if run_dir is not None:
         run_dir.read_info()  # a bad RUN fails before any database work
     settings = IndexAdvisorSettings(top=args.top, min_cut=args.min_cut, max_indexes=args.max_indexes)
-    conn = pgadvisor.connect(_dsn(args))
-    try:
-        result = pgadvisor.advise(conn, settings)
-    finally:
-        conn.close()
+    if args.sqlite:
+        from loadwise import sqliteadvisor
+
+        if not args.statements:
+            raise UsageError("--sqlite needs --statements LOG (the demo writes one with --log-statements)")
+        result = sqliteadvisor.advise(args.sqlite, args.statements, settings)
+    else:
+        conn = pgadvisor.connect(_dsn(args))
+        try:
+            result = pgadvisor.advise(conn, settings)
+        finally:
+            conn.close()
     if run_dir is not None:
         stored = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
         stored["database"] = database_block(result) | {"indexes": result["indexes"]}
@@ -355,8 +363,9 @@ def cmd_advise(args: argparse.Namespace) -> int:
     if not result["indexes"]:
         print(f"no index would cut the cost of the top {result['statements_considered']} statements by {settings.min_cut:.0%}")
     for r in result["indexes"]:
-        print(f"{r['create_statement']}\n  cost {r['cost_before']:.0f} -> {r['cost_after']:.0f}, "
-              f"size {(r['size_bytes'] or 0) / 1e6:.1f} MB, helps:")  # fmt: skip
+        size = "size unknown" if r["size_bytes"] is None else f"size {r['size_bytes'] / 1e6:.1f} MB"
+        unit = result.get("cost_unit", "planner cost")
+        print(f"{r['create_statement']}\n  {unit} {r['cost_before']:.0f} -> {r['cost_after']:.0f}, {size}, helps:")
         for s in r["statements"]:
             print(f"    {s['calls']} calls, {s['total_ms']:.0f} ms total, mean {s['mean_ms']:.2f} ms: {s['query'][:100]}")
     for d in result["drop"]:

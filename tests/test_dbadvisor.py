@@ -169,3 +169,26 @@ def test_clear_errors(postgres_dsn, tmp_path):
     assert_one_line_error(bare, "extension pg_stat_statements is not installed", "CREATE EXTENSION")
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_sqlite_advisor_on_the_demo_targets_statement_log(tmp_path):
+    from loadwise.demo_target import DemoTarget
+
+    db, log = tmp_path / "shop.db", tmp_path / "statements.jsonl"
+    with DemoTarget(rows=20000, extra_args=["--db", f"sqlite:///{db}", "--log-statements", str(log)]) as shop:
+        run = run_cli("run", "browse", "--host", shop.url, "--users", "6", "--spawn-rate", "6", "--duration", "5s",
+                      "--out", str(tmp_path))
+        assert run.code == 0, run.stderr
+    before = db.stat().st_mtime
+    out = run_cli("advise", "db", "--sqlite", str(db), "--statements", str(log), "--json", run.last_line)
+    assert out.code == 0, out.stderr
+    result = json.loads(out.stdout)
+    found = {(r["table"], tuple(r["columns"])) for r in result["indexes"]}
+    assert ("orders", ("customer_id",)) in found or ("orders", ("customer_id", "created_at")) in found, found
+    assert ("products", ("category",)) in found or ("products", ("category", "price")) in found, found
+    for rec in result["indexes"]:
+        assert rec["cost_after"] < rec["cost_before"] and rec["create_statement"].startswith("CREATE INDEX")
+    assert db.stat().st_mtime == before  # opened read-only
+    bad = run_cli("advise", "db", "--sqlite", str(db), "--statements", str(tmp_path / "none.jsonl"))
+    assert bad.code == 2
+    assert_one_line_error(bad, "no such statement log")

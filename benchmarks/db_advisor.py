@@ -1,0 +1,50 @@
+"""Advising over 1,000 distinct statements on a throwaway PostgreSQL (needs PostgreSQL with
+HypoPG installed, as `make test` does): prints the time and how many indexes it chose."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from services import Postgres  # noqa: E402
+
+from analysis.indexadvisor import IndexAdvisorSettings  # noqa: E402
+from loadwise import pgadvisor  # noqa: E402
+
+TABLES, COLUMNS, STATEMENTS = 12, 6, 1000
+
+
+def main() -> None:
+    server = Postgres().start()
+    try:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION pg_stat_statements; CREATE EXTENSION hypopg")
+            for t in range(TABLES):
+                cols = ", ".join(f"c{c} int" for c in range(COLUMNS))
+                conn.execute(f"CREATE TABLE t{t} (id int PRIMARY KEY, {cols})")
+                values = ", ".join(f"(g * {c + 3} + {t}) % {50 + 40 * c}" for c in range(COLUMNS))
+                conn.execute(f"INSERT INTO t{t} SELECT g, {values} FROM generate_series(1, 20000) g")
+            conn.execute("ANALYZE")
+            conn.execute("SELECT pg_stat_statements_reset()")
+            shapes = itertools.product(range(TABLES), itertools.permutations(range(COLUMNS), 3))
+            for n, (t, (a, b, c)) in enumerate(itertools.islice(shapes, STATEMENTS)):
+                conn.execute(f"SELECT id FROM t{t} WHERE c{a} = %s AND c{b} > %s ORDER BY c{c} LIMIT 10", (n % 7, n % 11)).fetchall()
+        conn = pgadvisor.connect(server.dsn)
+        started = time.perf_counter()
+        result = pgadvisor.advise(conn, IndexAdvisorSettings(top=STATEMENTS, max_indexes=25))
+        elapsed = time.perf_counter() - started
+        conn.close()
+        print(f"db advisor: {result['statements_considered']} distinct statements advised in {elapsed:.1f} s "
+              f"(goal < 30 s: {'met' if elapsed < 30 else 'NOT met'}); {len(result['indexes'])} indexes chosen, "
+              f"{len(result['skipped'])} statements skipped")  # fmt: skip
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
