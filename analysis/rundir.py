@@ -28,6 +28,7 @@ METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
 REPORT_HTML = "report.html"
 LOCUST_LOG = "locust.log"
+DB_STATEMENTS_JSON = "db_statements.json"
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
@@ -164,6 +165,12 @@ class RunDir:
         tmp = self.path / f".{METRICS_CSV}.tmp"
         out.to_csv(tmp, index=False)
         os.replace(tmp, self.path / METRICS_CSV)
+
+    def write_json(self, name: str, data: Any) -> None:
+        _write_atomic(self.path / name, json.dumps(json_safe(data), indent=2) + "\n")
+
+    def read_json(self, name: str) -> Any:
+        return self._read_json(name)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         _write_atomic(self.path / SUMMARY_JSON, json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")

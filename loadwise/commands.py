@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analysis.rundir import STATUS_COMPLETED, RunDir, json_safe
+from analysis.rundir import DB_STATEMENTS_JSON, STATUS_COMPLETED, RunDir, json_safe
 from analysis.thresholds import Threshold, evaluate
 from analysis.thresholds import parse as parse_threshold
 from capacity.planning import CapacitySettings
@@ -59,6 +59,7 @@ def _spec(args: argparse.Namespace, host: str, profile: Profile, scenario: str) 
         scrape_urls=args.scrape or scrape_urls(profile),
         prometheus=prometheus_settings(profile, args.prometheus),
         exporter_port=exporter_port,
+        db_dsn=_profile_dsn(profile),
     )
 
 
@@ -291,6 +292,19 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _profile_dsn(profile: Profile) -> str | None:
+    """The DSN from the environment variable the profile names, if it names one."""
+    import os
+
+    name = profile.settings.get("db_dsn_env")
+    if not name:
+        return None
+    value = os.environ.get(str(name))
+    if not value:
+        raise UsageError(f"the profile's db_dsn_env names {name}, which is not set")
+    return value
+
+
 def _dsn(args: argparse.Namespace) -> str:
     import os
 
@@ -328,7 +342,7 @@ def database_block(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
-    from analysis.indexadvisor import IndexAdvisorSettings
+    from analysis.indexadvisor import IndexAdvisorSettings, Statement
     from loadwise import pgadvisor
 
     if args.top < 1 or args.max_indexes < 1:
@@ -344,11 +358,20 @@ def cmd_advise(args: argparse.Namespace) -> int:
             raise UsageError("--sqlite needs --statements LOG (the demo writes one with --log-statements)")
         result = sqliteadvisor.advise(args.sqlite, args.statements, settings)
     else:
+        window = None
+        if run_dir is not None and (run_dir.path / DB_STATEMENTS_JSON).exists():
+            recorded = run_dir.read_json(DB_STATEMENTS_JSON)
+            if recorded.get("problem"):
+                print(f"note: the run's statements were not recorded ({recorded['problem']}); using all statistics", file=sys.stderr)
+            else:
+                window = [Statement(s["queryid"], s["query"], s["calls"], s["total_ms"], s["mean_ms"], s["rows"])
+                          for s in recorded["statements"][: args.top]]  # fmt: skip
         conn = pgadvisor.connect(_dsn(args))
         try:
-            result = pgadvisor.advise(conn, settings)
+            result = pgadvisor.advise(conn, settings, window)
         finally:
             conn.close()
+        result["window"] = "the run (pg_stat_statements at its start and end)" if window is not None else "since the statistics were reset"
     if run_dir is not None:
         stored = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
         stored["database"] = database_block(result) | {"indexes": result["indexes"]}

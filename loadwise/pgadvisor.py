@@ -121,8 +121,9 @@ def _cost(cur: Any, query: str, params: int) -> float:
         cur.execute("DEALLOCATE lw_advise_stmt")
 
 
-def advise(conn: Any, settings: IndexAdvisorSettings) -> dict[str, Any]:
-    """Recommendations with their evidence; the connection is left as it was found."""
+def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement] | None = None) -> dict[str, Any]:
+    """Recommendations with their evidence; the connection is left as it was found.
+    `statements` (e.g. a run's window) replaces the cumulative pg_stat_statements."""
     import psycopg
 
     skipped: list[dict[str, str]] = []
@@ -132,7 +133,8 @@ def advise(conn: Any, settings: IndexAdvisorSettings) -> dict[str, Any]:
             cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(settings.statement_timeout_ms),))
             cur.execute("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
             _check_extensions(cur)
-            statements = read_statements(cur, settings.top)
+            if statements is None:
+                statements = read_statements(cur, settings.top)
             catalog = read_catalog(cur)
             existing = read_indexes(cur)
             by_table: dict[str, list[tuple[str, ...]]] = {}
@@ -201,3 +203,36 @@ def _leave_clean(conn: Any) -> None:
 def _has_hypopg(cur: Any) -> bool:
     cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'hypopg'")
     return cur.fetchone() is not None
+
+
+def snapshot(dsn: str) -> dict[int, tuple[str, int, float, int]]:
+    """pg_stat_statements now: queryid -> (query, calls, total ms, rows). Read-only."""
+    conn = connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            _check_extensions(cur)
+            cur.execute(
+                "SELECT queryid, query, calls, total_exec_time, rows FROM pg_stat_statements"
+                " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            return {int(q): (text, int(c), float(t), int(r)) for q, text, c, t, r in cur.fetchall()}
+    except Exception as exc:
+        if isinstance(exc, DbAdvisorError):
+            raise
+        raise DbAdvisorError(f"cannot read pg_stat_statements: {redact(str(exc).strip().splitlines()[0])}") from None
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def window(start: dict[int, tuple[str, int, float, int]], end: dict[int, tuple[str, int, float, int]]) -> list[dict[str, Any]]:
+    """What ran between two snapshots (a reset in between counts from zero)."""
+    out = []
+    for queryid, (query, calls, total, rows) in end.items():
+        _, c0, t0, r0 = start.get(queryid, (query, 0, 0.0, 0))
+        if calls < c0:  # statistics were reset during the run
+            c0, t0, r0 = 0, 0.0, 0
+        if calls - c0 > 0 and _PLANNABLE.match(query) and not _OURS.search(query):
+            out.append({"queryid": queryid, "query": query, "calls": calls - c0, "total_ms": total - t0,
+                        "mean_ms": (total - t0) / (calls - c0), "rows": rows - r0})  # fmt: skip
+    return sorted(out, key=lambda s: -s["total_ms"])

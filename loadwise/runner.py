@@ -23,6 +23,7 @@ from analysis import metrics
 from analysis import summary as summaries
 from analysis.redact import redact
 from analysis.rundir import (
+    DB_STATEMENTS_JSON,
     LOCUST_LOG,
     RUN_JSON,
     STATUS_FAILED,
@@ -66,6 +67,7 @@ class RunSpec:
     scrape_urls: list[str] = field(default_factory=list)
     prometheus: PrometheusSettings | None = None
     exporter_port: int | None = None
+    db_dsn: str | None = None  # snapshot pg_stat_statements at start and end (never stored)
 
 
 @dataclass
@@ -221,6 +223,7 @@ def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     scraper = Scraper(spec.scrape_urls, spec.interval_s).start() if spec.scrape_urls else None
+    db_start = _db_snapshot(spec.db_dsn)
     try:
         port = free_port() if spec.workers else None
         main = procs.start_main(locust_args(spec, path, "master" if spec.workers else "local", port))
@@ -248,7 +251,30 @@ def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
             display.close()
     result = _finish(run_dir, main.returncode, interrupted.is_set())
     _collect(run_dir, spec, scraper)
+    if spec.db_dsn:
+        _store_db_window(run_dir, db_start, _db_snapshot(spec.db_dsn))
     return result
+
+
+def _db_snapshot(dsn: str | None) -> Any:
+    """pg_stat_statements at one moment, or the reason it could not be read."""
+    if not dsn:
+        return None
+    from loadwise.pgadvisor import DbAdvisorError, snapshot
+
+    try:
+        return snapshot(dsn)
+    except DbAdvisorError as exc:
+        return str(exc)
+
+
+def _store_db_window(run_dir: RunDir, start: Any, end: Any) -> None:
+    """The run's statements (pg_stat_statements difference) into db_statements.json."""
+    from loadwise.pgadvisor import window
+
+    problem = start if isinstance(start, str) else end if isinstance(end, str) else None
+    payload = {"problem": problem, "statements": [] if problem else window(start, end)}
+    run_dir.write_json(DB_STATEMENTS_JSON, payload)
 
 
 def _epoch(iso: str) -> float:

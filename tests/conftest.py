@@ -46,7 +46,7 @@ class CliResult:
         return lines[-1] if lines else ""
 
 
-def run_cli(*args: str, timeout: float = 120, cwd: Path | None = None) -> CliResult:
+def run_cli(*args: str, timeout: float = 120, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
     """`python -m loadwise ARGS`, bounded in time."""
     proc = subprocess.run(
         [sys.executable, "-m", "loadwise", *args],
@@ -54,7 +54,7 @@ def run_cli(*args: str, timeout: float = 120, cwd: Path | None = None) -> CliRes
         text=True,
         timeout=timeout,
         cwd=cwd or REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

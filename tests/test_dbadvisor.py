@@ -138,14 +138,17 @@ def test_advisor_finds_the_demo_targets_unindexed_filter(postgres_dsn, tmp_path)
     dsn = postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION pg_stat_statements; CREATE EXTENSION hypopg")
+    (tmp_path / "loadwise.toml").write_text('[profiles.pg]\ndb_dsn_env = "LW_TEST_SHOP_DSN"\n')
     with DemoTarget(rows=5000, extra_args=["--db", dsn]) as shop:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("SELECT pg_stat_statements_reset()")
-        run = run_cli("run", "browse", "--host", shop.url, "--users", "6", "--spawn-rate", "6", "--duration", "6s",
-                      "--out", str(tmp_path))
+        run = run_cli("run", "browse", "--host", shop.url, "--profile", "pg", "--users", "6", "--spawn-rate", "6",
+                      "--duration", "6s", "--out", str(tmp_path), cwd=tmp_path, env={"LW_TEST_SHOP_DSN": dsn})
         assert run.code == 0, run.stderr
+    window = json.loads((Path(run.last_line) / "db_statements.json").read_text())
+    assert window["problem"] is None and any("FROM orders" in s["query"] for s in window["statements"])
+    assert dsn not in (Path(run.last_line) / "run.json").read_text()  # the DSN itself is never stored
     out = run_cli("advise", "db", "--dsn", dsn, "--json", run.last_line)
     assert out.code == 0, out.stderr
+    assert json.loads(out.stdout)["window"].startswith("the run")
     found = {(r["table"], r["columns"][0]) for r in json.loads(out.stdout)["indexes"]}
     assert ("orders", "customer_id") in found or ("products", "category") in found, found
     summary = json.loads((Path(run.last_line) / "summary.json").read_text())

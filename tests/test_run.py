@@ -45,7 +45,8 @@ def test_local_run_counts_every_request_the_server_served(target, tmp_path):
 def test_distributed_run_merges_worker_histograms(target, tmp_path):
     before = served_requests(target)
     result = run_cli("run", "browse", "--host", target.url, "--workers", "2", "--users", "10",
-                     "--duration", "8s", "--shape", "step", "--shape-param", "steps=2", "--out", str(tmp_path))
+                     "--duration", "8s", "--shape", "step", "--shape-param", "steps=2", "--interval", "1",
+                     "--out", str(tmp_path))
     assert result.code == 0, result.stderr + result.stdout
     info, intervals, summary = _check_complete_run_dir(Path(result.last_line))
     assert info["workers"] == 2 and info["shape"] == "step" and info["shape_params"]["steps"] == 2
