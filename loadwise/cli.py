@@ -30,6 +30,7 @@ from loadwise.commands import (
 )
 from loadwise.config import ConfigError
 from loadwise.durations import parse_duration
+from autoscaling.cluster import ClusterError
 from loadwise.pgadvisor import DbAdvisorError
 from loadwise.sqliteadvisor import SqliteAdvisorError
 from loadwise.runner import RunError
@@ -190,6 +191,31 @@ def build_parser() -> Parser:
     db.add_argument("--config", type=Path, help="configuration file (default ./loadwise.toml)")
     db.add_argument("--json", action="store_true", help="print one JSON object: indexes, drop, seq_scans")
 
+    hpa = advisors.add_parser(
+        "hpa", help="HorizontalPodAutoscaler settings proven on a simulator of the HPA controller",
+        description="Replay a traffic trace through a simulator of the Kubernetes HPA controller with the per-pod "
+        "capacity and CPU per request this run measured, search targets, minReplicas and behaviors, and keep the "
+        "cheapest setting whose SLO-violation time stays within the budget. Prints it beside the current settings "
+        "(or the 80%% CPU default) and writes a validated autoscaling/v2 manifest.",
+    )  # fmt: skip
+    hpa.add_argument("run", metavar="RUN", help="run directory (its capacity analysis and server CPU metrics)")
+    hpa.add_argument("--trace", default="spike", help="diurnal, spike, ramp, run (this run's own load), or FILE.csv (timestamp,rps)")
+    hpa.add_argument("--peak-rps", type=float, help="peak of the synthetic traces (default: 10 pods at capacity)")
+    hpa.add_argument("--capacity-rps", type=float, help="SLO-bound requests/s per pod (default: from `loadwise capacity`)")
+    hpa.add_argument("--cpu-per-request", type=float, help="CPU seconds per request (default: measured by the collector)")
+    hpa.add_argument("--cpu-request", type=float, default=0.5, help="CPU cores each pod requests (default 0.5)")
+    hpa.add_argument("--startup", type=_duration_or_zero, default=30.0, help="pod start-up time before serving (default 30s)")
+    hpa.add_argument("--budget", type=_fraction, default=0.001, help="share of the trace the SLO may be broken (default 0.1%%)")
+    hpa.add_argument("--current-min", type=int, default=1, help="current minReplicas (default 1; or read from the cluster)")
+    hpa.add_argument("--current-max", type=int, default=20, help="current maxReplicas (default 20)")
+    hpa.add_argument("--current-target", type=_fraction, default=0.8, help="current CPU utilization target (default 80%%)")
+    hpa.add_argument("--namespace", help="read the current HPA and Deployment from this namespace (with --deployment)")
+    hpa.add_argument("--deployment", help="the Deployment the HPA scales (also the manifest's name)")
+    hpa.add_argument("--api-url", help="Kubernetes API URL (default: kubeconfig or in-cluster config)")
+    hpa.add_argument("-o", "--output", type=Path, help="write the recommended HPA manifest here (YAML)")
+    hpa.add_argument("--json", action="store_true", help="one object with recommended and current (replica_hours, "
+                     "slo_violation_seconds, peak_replicas, manifest)")
+
     hist = sub.add_parser("history", help="look at the run history: list, show RUN_ID, trend",
                           description="The run history that `loadwise gate --history` keeps.")
     hist.add_argument("action", choices=["list", "show", "trend"])
@@ -249,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError, CapacityError, HistoryError,
-            DbAdvisorError, SqliteAdvisorError) as exc:  # fmt: skip
+            DbAdvisorError, SqliteAdvisorError, ClusterError) as exc:  # fmt: skip
         print(f"loadwise {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

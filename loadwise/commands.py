@@ -342,6 +342,8 @@ def database_block(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
+    if args.advisor == "hpa":
+        return cmd_advise_hpa(args)
     from analysis.indexadvisor import IndexAdvisorSettings, Statement
     from loadwise import pgadvisor
 
@@ -395,4 +397,124 @@ def cmd_advise(args: argparse.Namespace) -> int:
         print(f"{d['drop_statement']}  -- {d['reason']}")
     for s in result["seq_scans"][:5]:
         print(f"table {s['table']}: {s['seq_scans']} sequential scans read {s['rows_read']} rows ({s['rows_per_scan']} per scan)")
+    return EXIT_OK
+
+
+def _measured_cpu_per_request(run_dir: RunDir) -> float | None:
+    """CPU seconds per request: server CPU over server request rate, on intervals with load."""
+    from analysis.align import align
+
+    metrics = run_dir.read_metrics()
+    if metrics.empty:
+        return None
+    source = "prometheus" if "prometheus" in set(metrics["source"]) else "scrape"
+    frame = align(run_dir.read_intervals(), metrics, source=source)
+    if not {"cpu_cores", "server_rps"} <= set(frame.columns):
+        return None
+    busy = frame[(frame["server_rps"] > 0) & frame["cpu_cores"].notna()]
+    if busy.empty:
+        return None
+    return float(busy["cpu_cores"].sum() / busy["server_rps"].sum())
+
+
+def _trace(args: argparse.Namespace, run_dir: RunDir, capacity: float) -> Any:
+    from autoscaling import traces
+
+    peak = args.peak_rps or 10 * capacity
+    if args.trace == "diurnal":
+        return traces.diurnal(peak)
+    if args.trace == "spike":
+        return traces.spike(peak)
+    if args.trace == "ramp":
+        return traces.ramp(peak)
+    if args.trace == "run":
+        from analysis.align import client_frame
+
+        frame = client_frame(run_dir.read_intervals())
+        if len(frame) < 2:
+            raise UsageError("--trace run: the run has fewer than two intervals")
+        seconds = [t.timestamp() for t in frame.index]
+        import numpy as np
+
+        return traces.from_series("run", np.array(seconds), frame["rps"].to_numpy(float))
+    if args.trace.endswith(".csv"):
+        return traces.from_csv(Path(args.trace))
+    raise UsageError(f"--trace {args.trace!r}: use diurnal, spike, ramp, run or a .csv file")
+
+
+def cmd_advise_hpa(args: argparse.Namespace) -> int:
+    from autoscaling import cluster, manifest
+    from autoscaling.hpa import HPASpec, PodModel, simulate
+    from autoscaling.recommend import HpaSettings, recommend, sim_step
+    from autoscaling.traces import TraceError
+
+    run_dir = RunDir(args.run)
+    run_dir.read_info()
+    summary = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
+    capacity = args.capacity_rps
+    if capacity is None:
+        slo = (summary.get("capacity") or {}).get("slo") or {}
+        replicas = ((summary.get("capacity") or {}).get("settings") or {}).get("replicas_in_run", 1)
+        if not slo.get("capacity_rps"):
+            raise UsageError("no per-pod capacity: run `loadwise capacity RUN --slo 'p95<...'` first, or pass --capacity-rps")
+        capacity = slo["capacity_rps"] / replicas
+    cpu = args.cpu_per_request or _measured_cpu_per_request(run_dir)
+    if not cpu:
+        raise UsageError("no CPU per request: run with --scrape or --prometheus so the server's CPU is collected, or pass --cpu-per-request")
+    current_state = None
+    if args.namespace or args.deployment:
+        if not (args.namespace and args.deployment):
+            raise UsageError("--namespace and --deployment go together")
+        current_state = cluster.read(args.namespace, args.deployment, args.api_url)
+    cpu_request = (current_state.cpu_request if current_state and current_state.cpu_request else args.cpu_request)
+    pod = PodModel(cpu_per_request=cpu, capacity_rps=capacity, cpu_request=cpu_request, startup_s=args.startup)
+    try:
+        current = (current_state.hpa if current_state and current_state.hpa else
+                   HPASpec(args.current_min, args.current_max, "cpu", args.current_target))  # fmt: skip
+        trace = _trace(args, run_dir, capacity)
+    except (ValueError, TraceError) as exc:
+        raise UsageError(str(exc)) from None
+    result = recommend(pod, trace, current, HpaSettings(violation_budget=args.budget))
+    name = args.deployment or "my-service"
+    docs = {}
+    for key, cand in (("recommended", result.recommended), ("current", result.current)):
+        try:
+            docs[key] = manifest.to_yaml(manifest.hpa_manifest(cand.spec, name, args.namespace, cpu_request))
+        except manifest.ManifestError as exc:
+            raise UsageError(str(exc)) from None
+    if args.output:
+        args.output.write_text(docs["recommended"], encoding="utf-8")
+    out = {
+        "trace": trace.name, "peak_rps": trace.peak_rps, "duration_s": trace.duration_s, "budget_s": result.budget_s,
+        "per_pod_capacity_rps": capacity, "cpu_per_request_s": cpu, "cpu_request_cores": cpu_request,
+        "startup_s": args.startup, "settings_searched": result.searched, "notes": result.notes,
+        "recommended": result.recommended.evidence() | {"manifest": docs["recommended"]},
+        "current": result.current.evidence() | {"manifest": docs["current"]},
+    }  # fmt: skip
+    step = sim_step(trace.duration_s)
+    rec_sim = simulate(result.recommended.spec, pod, trace.rps, trace.duration_s, step_s=step)
+    cur_sim = simulate(result.current.spec, pod, trace.rps, trace.duration_s, step_s=step)
+    every = max(1, len(rec_sim.times) // 400)
+    summary["hpa"] = {k: v for k, v in out.items() if k not in ("recommended", "current")} | {
+        "recommended": result.recommended.evidence(), "current": result.current.evidence(),
+        "series": {"t": rec_sim.times[::every], "load": rec_sim.load[::every],
+                   "recommended": rec_sim.replicas[::every], "current": cur_sim.replicas[::every]},
+    }  # fmt: skip
+    run_dir.write_summary(summary)
+    if (run_dir.path / "report.html").exists():
+        from reports import data, render
+
+        render.write(data.load(str(run_dir.path)))
+    if args.json:
+        print(json.dumps(json_safe(out), indent=2))
+        return EXIT_OK
+    print(f"trace {trace.name}: peak {trace.peak_rps:.0f} req/s over {trace.duration_s / 3600:.1f} h; per pod "
+          f"{capacity:.1f} req/s within the SLO, {cpu * 1000:.2f} ms CPU per request, {cpu_request:g} cores requested")  # fmt: skip
+    for key in ("recommended", "current"):
+        e = out[key]
+        print(f"{key:<12} target {e['target']:.0%} min {e['min_replicas']} max {e['max_replicas']} ({e['behavior']}): "
+              f"{e['replica_hours']:.1f} replica-hours, SLO broken {e['slo_violation_seconds']:.0f} s, peak {e['peak_replicas']} replicas")  # fmt: skip
+    for note in result.notes:
+        print(f"note: {note}")
+    print(docs["recommended"], end="")
     return EXIT_OK

@@ -1,0 +1,201 @@
+"""The HPA simulator's documented rules, the recommender, manifests, and the cluster path."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+from conftest import assert_one_line_error, run_cli
+from synthetic import make_run
+
+from autoscaling import cluster
+from autoscaling.hpa import DEFAULT_SCALE_DOWN, HPAController, HPASpec, PodModel, Policy, ScalingRules, simulate
+from autoscaling.manifest import ManifestError, hpa_manifest, to_yaml, validate
+from autoscaling.recommend import HpaSettings, recommend
+from autoscaling.traces import diurnal, spike
+
+POD = PodModel(cpu_per_request=0.004, capacity_rps=100, cpu_request=0.5, idle_cpu=0.0, startup_s=30)
+NO_LIMITS = ScalingRules(0.0, (Policy("Percent", 1000, 15.0),), "Max")
+
+
+def _controller(spec: HPASpec, replicas: int) -> HPAController:
+    return HPAController(spec, replicas)
+
+
+def test_tolerance_holds_replicas():
+    c = _controller(HPASpec(1, 50, target=0.8, scale_up=NO_LIMITS, scale_down=ScalingRules(0, DEFAULT_SCALE_DOWN.policies)), 10)
+    # 10 pods at 108 % of the target: within the 0.1 tolerance, no change
+    rps_at = lambda ratio: ratio * 0.8 * 0.5 / 0.004 * 10  # noqa: E731
+    assert c.desired(15, rps_at(1.08), 10, POD) == 10
+    assert c.desired(30, rps_at(0.92), 10, POD) == 10
+    assert c.desired(45, rps_at(1.2), 10, POD) == 12  # ceil(10 × 1.2)
+
+
+def test_stabilization_delays_scale_down_by_the_window():
+    spec = HPASpec(1, 50, target=0.8, scale_up=NO_LIMITS, scale_down=ScalingRules(60.0, (Policy("Percent", 100, 15.0),)))
+    c = _controller(spec, 10)
+    on_target, half = 10 * 0.8 * 0.5 / 0.004, 5 * 0.8 * 0.5 / 0.004  # load for 10 pods, then for 5
+    assert c.desired(0, on_target, 10, POD) == 10
+    held = [c.desired(t, half, 10, POD) for t in (15, 30, 45, 60)]
+    assert held == [10, 10, 10, 10]  # the recommendation of 10 made at t=0 is inside the 60 s window
+    assert c.desired(75, half, 10, POD) == 5  # it has left the window: scale down
+
+
+def test_percent_and_pods_policies_cap_the_change_and_select_policy_picks():
+    up_max = ScalingRules(0.0, (Policy("Pods", 2, 60.0), Policy("Percent", 50, 60.0)), "Max")
+    up_min = ScalingRules(0.0, (Policy("Pods", 2, 60.0), Policy("Percent", 50, 60.0)), "Min")
+    huge = 100_000.0
+    assert _controller(HPASpec(1, 100, scale_up=up_max), 10).desired(0, huge, 10, POD) == 15  # max(+2, +50 %)
+    assert _controller(HPASpec(1, 100, scale_up=up_min), 10).desired(0, huge, 10, POD) == 12  # min(+2, +50 %)
+    c = _controller(HPASpec(1, 100, scale_up=up_min), 10)
+    c.desired(0, huge, 10, POD)
+    assert c.desired(15, huge, 12, POD) == 12  # the period's budget is spent
+    disabled = ScalingRules(0.0, (Policy("Pods", 2, 60.0),), "Disabled")
+    assert _controller(HPASpec(1, 100, scale_up=disabled), 10).desired(0, huge, 10, POD) == 10
+
+
+def test_pods_not_ready_count_as_idle_when_scaling_up():
+    c = _controller(HPASpec(1, 100, scale_up=NO_LIMITS), 10)
+    # 5 ready pods carry 10 pods' worth of target load: with the 5 starting pods counted
+    # as idle the average is on target, so no further scale-up
+    rps = 10 * 0.8 * 0.5 / 0.004
+    assert c.desired(0, rps, 5, POD) == 10
+    assert c.desired(15, rps, 10, POD) == 10
+
+
+def test_simulation_accounts_replica_time_and_violations():
+    result = simulate(HPASpec(2, 2), POD, lambda t: 300.0, 600, step_s=1.0)
+    assert result.replica_hours == pytest.approx(2 * 600 / 3600)
+    assert result.violation_seconds == pytest.approx(600)  # 150 req/s per pod > 100 capacity, no room to scale
+
+
+@pytest.mark.parametrize("trace", [spike(1500), diurnal(1500)])
+def test_recommendation_against_the_80_percent_default(trace):
+    result = recommend(POD, trace, HPASpec(1, 30, "cpu", 0.8), HpaSettings())
+    rec, cur = result.recommended.result, result.current.result
+    print(f"{trace.name}: recommended {rec.replica_hours:.1f} replica-h, {rec.violation_seconds:.0f} s over SLO; "
+          f"80% default {cur.replica_hours:.1f} replica-h, {cur.violation_seconds:.0f} s over SLO")
+    assert rec.violation_seconds <= cur.violation_seconds
+    if rec.replica_seconds > cur.replica_seconds:
+        assert any("more replica-hours" in note for note in result.notes)  # says why
+
+
+def test_manifests_validate_and_broken_ones_are_refused(tmp_path):
+    text = to_yaml(hpa_manifest(HPASpec(2, 10, "cpu", 0.65), "shop", "prod", 0.5))
+    doc = yaml.safe_load(text)
+    assert doc["apiVersion"] == "autoscaling/v2" and doc["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 65
+    broken = dict(doc, spec=dict(doc["spec"], minReplicas=12))
+    with pytest.raises(ManifestError, match="above maxReplicas"):
+        validate(broken)
+    with pytest.raises(ManifestError, match="schema"):
+        validate(dict(doc, spec=dict(doc["spec"], maxReplicas="ten")))
+
+
+RECORDED = {
+    "/apis/apps/v1/namespaces/shop/deployments/api": (200, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "shop"},
+        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "api"}}, "template": {
+            "metadata": {"labels": {"app": "api"}},
+            "spec": {"containers": [{"name": "api", "image": "shop:1", "resources": {"requests": {"cpu": "250m"}}}]}}}}),
+    "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/api": (200, {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "api", "namespace": "shop"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}, "minReplicas": 3,
+                 "maxReplicas": 12, "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                 "target": {"type": "Utilization", "averageUtilization": 75}}}],
+                 "behavior": {"scaleDown": {"stabilizationWindowSeconds": 120,
+                              "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}}}),
+    "/apis/apps/v1/namespaces/locked/deployments/api": (403, {
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+        "message": 'deployments.apps "api" is forbidden: User "ci" cannot get resource "deployments"'}),
+}  # fmt: skip
+
+
+@pytest.fixture
+def fake_api():
+    """A local HTTP server answering with recorded Kubernetes API responses. No API server
+    can run on this machine; the real `kubernetes` client talks HTTP to this one."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            status, body = RECORDED.get(self.path.split("?")[0], (404, {
+                "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}))
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_cluster_reads_hpa_and_deployment_and_explains_errors(fake_api):
+    state = cluster.read("shop", "api", fake_api)
+    assert state.replicas == 4 and state.cpu_request == 0.25
+    assert (state.hpa.min_replicas, state.hpa.max_replicas, state.hpa.target) == (3, 12, 0.75)
+    assert state.hpa.scale_down.stabilization_window_s == 120 and state.hpa.scale_down.policies[0].type == "Pods"
+    with pytest.raises(cluster.ClusterError, match="deployment shop/web not found"):
+        cluster.read("shop", "web", fake_api)
+    with pytest.raises(cluster.ClusterError, match="forbidden"):
+        cluster.read("locked", "api", fake_api)
+
+
+def _advisable_run(tmp_path):
+    import pandas as pd
+
+    from analysis.metrics import to_frame
+    from analysis.rundir import RunDir
+
+    run = make_run(tmp_path / "r", {("GET", "/a"): 5.0}, seconds=60)
+    intervals = RunDir(run.path).read_intervals()
+    rows = []
+    for start in sorted(intervals["start"].unique()):
+        t = pd.Timestamp(start).timestamp() + 5.0
+        rows += [{"timestamp": t, "source": "scrape", "series": "cpu_cores", "labels": "{}", "value": 0.08},
+                 {"timestamp": t, "source": "scrape", "series": "server_rps", "labels": "{}", "value": 20.0}]
+    run.write_metrics(to_frame(rows))
+    summary = run.read_summary()
+    summary["capacity"] = {"slo": {"capacity_rps": 80.0}, "settings": {"replicas_in_run": 1}}
+    run.write_summary(summary)
+    return run
+
+
+def test_advise_hpa_command_end_to_end(tmp_path, fake_api):
+    run = _advisable_run(tmp_path)
+    out_file = tmp_path / "hpa.yaml"
+    result = run_cli("advise", "hpa", str(run.path), "--trace", "spike", "--peak-rps", "600", "--json", "-o", str(out_file),
+                     "--namespace", "shop", "--deployment", "api", "--api-url", fake_api)
+    assert result.code == 0, result.stderr
+    out = json.loads(result.stdout)
+    for key in ("recommended", "current"):
+        assert {"replica_hours", "slo_violation_seconds", "peak_replicas", "manifest"} <= set(out[key])
+        validate(yaml.safe_load(out[key]["manifest"]))
+    assert out["cpu_per_request_s"] == pytest.approx(0.004) and out["per_pod_capacity_rps"] == 80
+    assert out["current"]["min_replicas"] == 3 and out["cpu_request_cores"] == 0.25  # read from the cluster
+    assert yaml.safe_load(out_file.read_text())["kind"] == "HorizontalPodAutoscaler"
+    assert "hpa" in json.loads((run.path / "summary.json").read_text())
+    page = run_cli("report", str(run.path))
+    html = (run.path / "report.html").read_text()
+    assert page.code == 0 and "Autoscaling (HPA)" in html and "replica-hours and" in html
+
+
+def test_advise_hpa_bad_input(tmp_path, fake_api):
+    run = _advisable_run(tmp_path)
+    bad = run_cli("advise", "hpa", str(run.path), "--current-min", "9", "--current-max", "3")
+    assert bad.code == 2
+    assert_one_line_error(bad, "minReplicas 9 must be between 1 and maxReplicas 3")
+    denied = run_cli("advise", "hpa", str(run.path), "--namespace", "locked", "--deployment", "api", "--api-url", fake_api)
+    assert denied.code == 2
+    assert_one_line_error(denied, "forbidden")
+    no_cap = make_run(tmp_path / "plain", {("GET", "/a"): 5.0}, seconds=20)
+    missing = run_cli("advise", "hpa", str(no_cap.path))
+    assert missing.code == 2
+    assert_one_line_error(missing, "no per-pod capacity")
