@@ -93,3 +93,30 @@ def _explain(exc: Any, what: str) -> str:
     if exc.status == 403:
         return f"forbidden to read {what}: the service account needs get on it"
     return f"reading {what} failed: HTTP {exc.status} {exc.reason}"
+
+
+def apply_hpa(manifest: dict[str, Any], namespace: str, host: str | None = None, for_real: bool = False) -> list[str]:
+    """Server-side dry run of the HPA (create or replace); then, if `for_real`, the change.
+    Returns what was done, one line each."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api = client.AutoscalingV2Api(api_client(host))
+    name = manifest["metadata"]["name"]
+    done = []
+    for dry in (True, False) if for_real else (True,):
+        mode = {"dry_run": "All"} if dry else {}
+        try:
+            try:
+                api.read_namespaced_horizontal_pod_autoscaler(name, namespace)
+                api.replace_namespaced_horizontal_pod_autoscaler(name, namespace, manifest, field_manager="loadwise", **mode)
+                verb = "replaced"
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                api.create_namespaced_horizontal_pod_autoscaler(namespace, manifest, field_manager="loadwise", **mode)
+                verb = "created"
+        except ApiException as exc:
+            raise ClusterError(_explain(exc, f"HPA {namespace}/{name}") + (" (dry run)" if dry else "")) from None
+        done.append(f"HPA {namespace}/{name} {verb}" + (" (server-side dry run: accepted)" if dry else ""))
+    return done

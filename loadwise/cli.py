@@ -213,6 +213,8 @@ def build_parser() -> Parser:
     hpa.add_argument("--deployment", help="the Deployment the HPA scales (also the manifest's name)")
     hpa.add_argument("--api-url", help="Kubernetes API URL (default: kubeconfig or in-cluster config)")
     hpa.add_argument("-o", "--output", type=Path, help="write the recommended HPA manifest here (YAML)")
+    hpa.add_argument("--apply", action="store_true", help="send the recommended HPA to the cluster as a server-side dry run")
+    hpa.add_argument("--yes", action="store_true", help="with --apply: after the dry run succeeds, apply it for real")
     hpa.add_argument("--json", action="store_true", help="one object with recommended and current (replica_hours, "
                      "slo_violation_seconds, peak_replicas, manifest)")
 

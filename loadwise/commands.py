@@ -484,18 +484,30 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
     if args.output:
         args.output.write_text(docs["recommended"], encoding="utf-8")
+    applied: list[str] = []
+    if args.yes and not args.apply:
+        raise UsageError("--yes goes with --apply")
+    if args.apply:
+        if not (args.namespace and args.deployment):
+            raise UsageError("--apply needs --namespace and --deployment")
+        import yaml
+
+        applied = cluster.apply_hpa(yaml.safe_load(docs["recommended"]), args.namespace, args.api_url, for_real=args.yes)
+        if not args.yes:
+            applied.append("not applied: the dry run passed; add --yes to apply it")
     out = {
         "trace": trace.name, "peak_rps": trace.peak_rps, "duration_s": trace.duration_s, "budget_s": result.budget_s,
         "per_pod_capacity_rps": capacity, "cpu_per_request_s": cpu, "cpu_request_cores": cpu_request,
         "startup_s": args.startup, "settings_searched": result.searched, "notes": result.notes,
         "recommended": result.recommended.evidence() | {"manifest": docs["recommended"]},
         "current": result.current.evidence() | {"manifest": docs["current"]},
+        "applied": applied,
     }  # fmt: skip
     step = sim_step(trace.duration_s)
     rec_sim = simulate(result.recommended.spec, pod, trace.rps, trace.duration_s, step_s=step)
     cur_sim = simulate(result.current.spec, pod, trace.rps, trace.duration_s, step_s=step)
     every = max(1, len(rec_sim.times) // 400)
-    summary["hpa"] = {k: v for k, v in out.items() if k not in ("recommended", "current")} | {
+    summary["hpa"] = {k: v for k, v in out.items() if k not in ("recommended", "current", "applied")} | {
         "recommended": result.recommended.evidence(), "current": result.current.evidence(),
         "series": {"t": rec_sim.times[::every], "load": rec_sim.load[::every],
                    "recommended": rec_sim.replicas[::every], "current": cur_sim.replicas[::every]},
@@ -516,5 +528,7 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
               f"{e['replica_hours']:.1f} replica-hours, SLO broken {e['slo_violation_seconds']:.0f} s, peak {e['peak_replicas']} replicas")  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")
+    for line in applied:
+        print(line)
     print(docs["recommended"], end="")
     return EXIT_OK

@@ -116,7 +116,22 @@ def fake_api():
     """A local HTTP server answering with recorded Kubernetes API responses. No API server
     can run on this machine; the real `kubernetes` client talks HTTP to this one."""
 
+    calls: list[tuple[str, str]] = []
+
     class Handler(BaseHTTPRequestHandler):
+        def _write(self):  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b"{}"
+            calls.append((self.command, self.path))
+            payload = body if self.path.split("?")[0].startswith("/apis/autoscaling") else b"{}"
+            self.send_response(200 if self.command == "PUT" else 201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_PUT = do_POST = _write
+
         def do_GET(self):  # noqa: N802
             status, body = RECORDED.get(self.path.split("?")[0], (404, {
                 "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}))
@@ -132,12 +147,14 @@ def fake_api():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    Handler.calls = calls
+    yield f"http://127.0.0.1:{server.server_address[1]}", calls
     server.shutdown()
     server.server_close()
 
 
 def test_cluster_reads_hpa_and_deployment_and_explains_errors(fake_api):
+    fake_api, _ = fake_api
     state = cluster.read("shop", "api", fake_api)
     assert state.replicas == 4 and state.cpu_request == 0.25
     assert (state.hpa.min_replicas, state.hpa.max_replicas, state.hpa.target) == (3, 12, 0.75)
@@ -169,6 +186,7 @@ def _advisable_run(tmp_path):
 
 
 def test_advise_hpa_command_end_to_end(tmp_path, fake_api):
+    fake_api, calls = fake_api
     run = _advisable_run(tmp_path)
     out_file = tmp_path / "hpa.yaml"
     result = run_cli("advise", "hpa", str(run.path), "--trace", "spike", "--peak-rps", "600", "--json", "-o", str(out_file),
@@ -180,6 +198,7 @@ def test_advise_hpa_command_end_to_end(tmp_path, fake_api):
         validate(yaml.safe_load(out[key]["manifest"]))
     assert out["cpu_per_request_s"] == pytest.approx(0.004) and out["per_pod_capacity_rps"] == 80
     assert out["current"]["min_replicas"] == 3 and out["cpu_request_cores"] == 0.25  # read from the cluster
+    assert calls == []  # nothing sent without --apply
     assert yaml.safe_load(out_file.read_text())["kind"] == "HorizontalPodAutoscaler"
     assert "hpa" in json.loads((run.path / "summary.json").read_text())
     page = run_cli("report", str(run.path))
@@ -188,6 +207,7 @@ def test_advise_hpa_command_end_to_end(tmp_path, fake_api):
 
 
 def test_advise_hpa_bad_input(tmp_path, fake_api):
+    fake_api, _ = fake_api
     run = _advisable_run(tmp_path)
     bad = run_cli("advise", "hpa", str(run.path), "--current-min", "9", "--current-max", "3")
     assert bad.code == 2
@@ -199,3 +219,17 @@ def test_advise_hpa_bad_input(tmp_path, fake_api):
     missing = run_cli("advise", "hpa", str(no_cap.path))
     assert missing.code == 2
     assert_one_line_error(missing, "no per-pod capacity")
+
+
+def test_apply_is_a_server_side_dry_run_until_yes(tmp_path, fake_api):
+    fake_api, calls = fake_api
+    run = _advisable_run(tmp_path)
+    base = ["advise", "hpa", str(run.path), "--namespace", "shop", "--deployment", "api", "--api-url", fake_api, "--apply"]
+    dry = run_cli(*base)
+    assert dry.code == 0, dry.stderr
+    assert [(m, "dryRun=All" in p) for m, p in calls] == [("PUT", True)]
+    assert "not applied" in dry.stdout
+    calls.clear()
+    real = run_cli(*base, "--yes")
+    assert real.code == 0, real.stderr
+    assert [(m, "dryRun=All" in p) for m, p in calls] == [("PUT", True), ("PUT", False)]
