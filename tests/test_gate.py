@@ -89,6 +89,15 @@ def test_newest_point_against_the_current_regime():
     assert newest_point(list(rng.normal(50, 1, 8)) + [40.0], higher_is_worse=False).worse_regime is True  # rps dropped
 
 
+def _gate_json(capsys, *args):
+    """`loadwise gate ... --json` in this process (dozens of calls; a subprocess each is slow)."""
+    from loadwise.cli import main
+
+    capsys.readouterr()
+    code = main(["gate", *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
 def _history_runs(tmp_path, latencies):
     paths = []
     for i, median in enumerate(latencies):
@@ -102,7 +111,7 @@ def _history_runs(tmp_path, latencies):
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
-def test_history_gate_same_on_sqlite_and_postgres(tmp_path, store, request):
+def test_history_gate_same_on_sqlite_and_postgres(tmp_path, store, request, capsys):
     location = str(tmp_path / "history.db") if store == "sqlite" else request.getfixturevalue("postgres_dsn")
     if store == "postgres":  # a fresh database per test on the shared server
         import psycopg
@@ -113,9 +122,9 @@ def test_history_gate_same_on_sqlite_and_postgres(tmp_path, store, request):
     paths = _history_runs(tmp_path, [10.0] * 7 + [14.0])
     outcomes = []
     for path in paths:
-        result = run_cli("gate", path, "--history", location, "--json")
-        assert result.code in (0, 1), result.stderr
-        outcomes.append(json.loads(result.stdout))
+        code, out = _gate_json(capsys, path, "--history", location)
+        assert code in (0, 1)
+        outcomes.append(out)
     assert all(o["passed"] for o in outcomes[:-1])
     last = outcomes[-1]
     assert not last["passed"]
@@ -127,7 +136,7 @@ def test_history_gate_same_on_sqlite_and_postgres(tmp_path, store, request):
     assert trend.code == 0 and "p95_ms over 8 run(s)" in trend.stdout
 
 
-def test_history_stores_agree(tmp_path, postgres_dsn):
+def test_history_stores_agree(tmp_path, postgres_dsn, capsys):
     """The two stores give the same decisions for the same runs."""
     import psycopg
 
@@ -138,8 +147,8 @@ def test_history_stores_agree(tmp_path, postgres_dsn):
     decisions = {}
     for store in (str(tmp_path / "h.db"), postgres_dsn):
         for path in paths:
-            out = run_cli("gate", path, "--history", store, "--json")
-        decisions[store] = [(h["endpoint"], h["metric"], h["decision"], round(h["newest"], 6)) for h in json.loads(out.stdout)["history"]]
+            _, out = _gate_json(capsys, path, "--history", store)
+        decisions[store] = [(h["endpoint"], h["metric"], h["decision"], round(h["newest"], 6)) for h in out["history"]]
     assert decisions[str(tmp_path / "h.db")] == decisions[postgres_dsn]
 
 
