@@ -38,6 +38,17 @@ def _key_values(items: list[str], option: str) -> dict[str, str]:
     return out
 
 
+def _store(run_dir: RunDir, **entries: Any) -> None:
+    """Add analysis results to the run's summary.json and keep its report (if any) in step."""
+    stored = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
+    stored.update(entries)
+    run_dir.write_summary(stored)
+    if (run_dir.path / "report.html").exists():
+        from reports import data, render
+
+        render.write(data.load(str(run_dir.path)))
+
+
 def _spec(args: argparse.Namespace, host: str, profile: Profile, scenario: str) -> RunSpec:
     exporter_port = args.exporter_port if args.exporter_port is not None else profile.settings.get("exporter_port")
     if exporter_port is not None and not (isinstance(exporter_port, int) and 0 < exporter_port < 65536):
@@ -172,8 +183,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         margin=args.margin, knee_fraction=args.knee_fraction, replicas_in_run=args.replicas_in_run, model=args.model,
     ))  # fmt: skip
     print(json.dumps(json_safe(plan.to_dict()), indent=2) if args.json else capacity_report.plan_text(plan))
-    report_html = Path(args.run) / "report.html"
-    if report_html.exists():  # keep the report in step with summary.json
+    if (Path(args.run) / "report.html").exists():  # summary.json was updated by analyze()
         from reports import data, render
 
         render.write(data.load(args.run))
@@ -236,15 +246,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         with History(args.history) as store:
             store.add(info, summary)
             result.history = history_checks(_history_series(store, info, summary), args.min_effect, args.min_delta)
-    run_dir = RunDir(args.run)
-    stored = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
-    stored["regression"] = result.report_block()
-    stored["gate"] = result.to_dict()
-    run_dir.write_summary(stored)
-    if (run_dir.path / "report.html").exists():
-        from reports import data, render
-
-        render.write(data.load(args.run))
+    _store(RunDir(args.run), regression=result.report_block(), gate=result.to_dict())
     if args.junit:
         args.junit.write_text(gate_formats.junit(result), encoding="utf-8")
     if args.markdown:
@@ -375,13 +377,7 @@ def cmd_advise(args: argparse.Namespace) -> int:
             conn.close()
         result["window"] = "the run (pg_stat_statements at its start and end)" if window is not None else "since the statistics were reset"
     if run_dir is not None:
-        stored = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
-        stored["database"] = database_block(result) | {"indexes": result["indexes"]}
-        run_dir.write_summary(stored)
-        if (run_dir.path / "report.html").exists():
-            from reports import data, render
-
-            render.write(data.load(str(run_dir.path)))
+        _store(run_dir, database=database_block(result) | {"indexes": result["indexes"]})
     if args.json:
         print(json.dumps(json_safe(result), indent=2))
         return EXIT_OK
@@ -507,16 +503,11 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
     rec_sim = simulate(result.recommended.spec, pod, trace.rps, trace.duration_s, step_s=step)
     cur_sim = simulate(result.current.spec, pod, trace.rps, trace.duration_s, step_s=step)
     every = max(1, len(rec_sim.times) // 400)
-    summary["hpa"] = {k: v for k, v in out.items() if k not in ("recommended", "current", "applied")} | {
+    _store(run_dir, hpa={k: v for k, v in out.items() if k not in ("recommended", "current", "applied")} | {
         "recommended": result.recommended.evidence(), "current": result.current.evidence(),
         "series": {"t": rec_sim.times[::every], "load": rec_sim.load[::every],
                    "recommended": rec_sim.replicas[::every], "current": cur_sim.replicas[::every]},
-    }  # fmt: skip
-    run_dir.write_summary(summary)
-    if (run_dir.path / "report.html").exists():
-        from reports import data, render
-
-        render.write(data.load(str(run_dir.path)))
+    })  # fmt: skip
     if args.json:
         print(json.dumps(json_safe(out), indent=2))
         return EXIT_OK
