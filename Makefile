@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.report_render
 	$(PY) -m benchmarks.capacity_fit
 	$(PY) -m benchmarks.db_advisor
+	$(PY) -m benchmarks.cache_mrc
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -29,6 +29,7 @@ SUMMARY_JSON = "summary.json"
 REPORT_HTML = "report.html"
 LOCUST_LOG = "locust.log"
 DB_STATEMENTS_JSON = "db_statements.json"
+KEYS_CSV = "keys.csv"
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
@@ -88,6 +89,7 @@ class RunInfo:
     status: str = STATUS_RUNNING
     status_reason: str | None = None
     collector: dict[str, Any] = field(default_factory=dict)  # sources, series collected, what could not be had
+    key_sample: dict[str, Any] = field(default_factory=dict)  # cacheable endpoints' sampled keys: endpoints, rate
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInfo:
@@ -165,6 +167,14 @@ class RunDir:
         tmp = self.path / f".{METRICS_CSV}.tmp"
         out.to_csv(tmp, index=False)
         os.replace(tmp, self.path / METRICS_CSV)
+
+    def write_key_sample(self, entries: list[tuple[float, str]]) -> None:
+        tmp = self.path / f".{KEYS_CSV}.tmp"
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["timestamp", "key"])
+            writer.writerows((f"{t:.3f}", k) for t, k in entries)
+        os.replace(tmp, self.path / KEYS_CSV)
 
     def write_json(self, name: str, data: Any) -> None:
         _write_atomic(self.path / name, json.dumps(json_safe(data), indent=2) + "\n")

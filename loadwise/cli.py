@@ -31,6 +31,7 @@ from loadwise.commands import (
 from loadwise.config import ConfigError
 from loadwise.durations import parse_duration
 from autoscaling.cluster import ClusterError
+from loadwise.cacheadvisor import CacheAdvisorError
 from loadwise.pgadvisor import DbAdvisorError
 from loadwise.sqliteadvisor import SqliteAdvisorError
 from loadwise.runner import RunError
@@ -74,6 +75,8 @@ def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: 
     parser.add_argument("--prometheus", metavar="URL", help="after the run, pull the target's metrics from this Prometheus (range queries)")
     parser.add_argument("--scrape", action="append", default=[], metavar="URL", help="scrape this /metrics URL every interval during the run; repeatable")
     parser.add_argument("--exporter-port", type=int, metavar="PORT", help="serve the run's own metrics for Prometheus on 127.0.0.1:PORT")
+    parser.add_argument("--cache-endpoint", action="append", default=[], metavar="NAME",
+                        help="sample request keys of this endpoint (e.g. '/products/[id]') for `advise cache`; repeatable")
 
 
 def build_parser() -> Parser:
@@ -218,6 +221,21 @@ def build_parser() -> Parser:
     hpa.add_argument("--json", action="store_true", help="one object with recommended and current (replica_hours, "
                      "slo_violation_seconds, peak_replicas, manifest)")
 
+    cache = advisors.add_parser(
+        "cache", help="cache size and TTL from miss-ratio curves, and a live Redis's figures",
+        description="Build the LRU miss-ratio curve of a key trace (exact Mattson stack distances, or SHARDS "
+        "sampling for long traces) and recommend a size (the knee, or --target-hit-ratio), a TTL range from "
+        "reuse times, and the expected effect; with --redis, report its hit ratio, evictions and memory and "
+        "advise maxmemory and the eviction policy.",
+    )  # fmt: skip
+    cache.add_argument("run", metavar="RUN", nargs="?", help="run directory with a key sample (run with --cache-endpoint)")
+    cache.add_argument("--trace", type=Path, metavar="FILE.csv", help="timestamp,key[,size] from any access log")
+    cache.add_argument("--redis", metavar="URL", help="redis://HOST:PORT to read INFO and CONFIG from")
+    cache.add_argument("--target-hit-ratio", type=_fraction, help="size for this hit ratio instead of the knee")
+    cache.add_argument("--max-staleness", type=_duration_or_zero, default=300.0, help="longest an entry may be stale (default 300s)")
+    cache.add_argument("--hit-latency", type=_ms, default=1.0, help="latency of a cache hit (default 1ms)")
+    cache.add_argument("--json", action="store_true", help="one object: mrc (size, hit_ratio points), recommended, redis")
+
     hist = sub.add_parser("history", help="look at the run history: list, show RUN_ID, trend",
                           description="The run history that `loadwise gate --history` keeps.")
     hist.add_argument("action", choices=["list", "show", "trend"])
@@ -277,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError, CapacityError, HistoryError,
-            DbAdvisorError, SqliteAdvisorError, ClusterError) as exc:  # fmt: skip
+            DbAdvisorError, SqliteAdvisorError, ClusterError, CacheAdvisorError) as exc:  # fmt: skip
         print(f"loadwise {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

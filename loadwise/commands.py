@@ -71,6 +71,7 @@ def _spec(args: argparse.Namespace, host: str, profile: Profile, scenario: str) 
         prometheus=prometheus_settings(profile, args.prometheus),
         exporter_port=exporter_port,
         db_dsn=_profile_dsn(profile),
+        cache_endpoints=args.cache_endpoint,
     )
 
 
@@ -346,6 +347,8 @@ def database_block(result: dict[str, Any]) -> dict[str, Any]:
 def cmd_advise(args: argparse.Namespace) -> int:
     if args.advisor == "hpa":
         return cmd_advise_hpa(args)
+    if args.advisor == "cache":
+        return cmd_advise_cache(args)
     from analysis.indexadvisor import IndexAdvisorSettings, Statement
     from loadwise import pgadvisor
 
@@ -522,4 +525,59 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
     for line in applied:
         print(line)
     print(docs["recommended"], end="")
+    return EXIT_OK
+
+
+def cmd_advise_cache(args: argparse.Namespace) -> int:
+    from loadwise import cacheadvisor
+
+    if not (args.run or args.trace or args.redis):
+        raise UsageError("give RUN, --trace FILE.csv or --redis URL")
+    settings = cacheadvisor.CacheSettings(args.target_hit_ratio, args.max_staleness, args.hit_latency)
+    out: dict[str, Any] = {}
+    run_dir = RunDir(args.run) if args.run else None
+    if args.trace or run_dir is not None:
+        miss_latency, rate = None, 1.0
+        if args.trace:
+            trace = cacheadvisor.read_trace(args.trace)
+        else:
+            info = run_dir.read_info()
+            if not info.key_sample:
+                raise UsageError(f"{args.run}: no key sample: run with --cache-endpoint NAME (e.g. '/products/[id]')")
+            trace = cacheadvisor.read_trace(run_dir.path / "keys.csv")
+            rate = float(info.key_sample.get("rate", 1.0))
+            endpoints = {f"{e['method']} {e['name']}": e for e in run_dir.read_summary().get("endpoints", [])}
+            means = [e["mean_ms"] for label, e in endpoints.items() if label.split(" ", 1)[1] in info.key_sample["endpoints"]]
+            miss_latency = float(means[0]) if means and means[0] is not None else None
+        out = cacheadvisor.analyze(trace, settings, miss_latency, rate)
+    if args.redis:
+        out["redis"] = cacheadvisor.redis_report(args.redis, (out.get("recommended") or {}).get("entries"))
+    if run_dir is not None and "mrc" in out:
+        _store(run_dir, cache=out)
+    if args.json:
+        print(json.dumps(json_safe(out), indent=2))
+        return EXIT_OK
+    if "recommended" in out:
+        r = out["recommended"]
+        print(f"{out['requests']} requests, {out['distinct_keys']} distinct keys ({out['method']} curve"
+              f"{'' if out['sample_rate'] == 1 else ', keys sampled at ' + format(out['sample_rate'], '.3g')}); "
+              f"one-hit wonders {out['one_hit_wonder_ratio']:.0%}")  # fmt: skip
+        size = f"{r['entries']} entries" + (f" (~{r['bytes'] / 1e6:.1f} MB)" if r["bytes"] else "")
+        print(f"recommended: {size} for a {r['expected_hit_ratio']:.0%} hit ratio ({r['chosen_by']}), "
+              f"TTL {r['ttl_s'][0]:g}-{r['ttl_s'][1]:g} s")  # fmt: skip
+        effect = out["expected_effect"]
+        line = f"expected: backend {effect['backend_requests_per_s']:.1f} of {effect['requests_per_s']:.1f} req/s"
+        if "mean_latency_ms" in effect:
+            line += f", mean latency {effect['miss_latency_ms']:.1f} -> {effect['mean_latency_ms']:.1f} ms"
+        print(line)
+        for note in out["notes"]:
+            print(f"note: {note}")
+    if "redis" in out:
+        rd = out["redis"]
+        ratio = "-" if rd["hit_ratio"] is None else f"{rd['hit_ratio']:.1%}"
+        print(f"redis: hit ratio {ratio} ({rd['hits']} hits, {rd['misses']} misses), {rd['evicted_keys']} evicted, "
+              f"{rd['expired_keys']} expired, {rd['keys']} keys, {rd['used_memory']} of {rd['maxmemory'] or 'unlimited'} bytes, "
+              f"policy {rd['maxmemory_policy']}")  # fmt: skip
+        for advice in rd["advice"]:
+            print(f"advice: {advice}")
     return EXIT_OK

@@ -39,7 +39,7 @@ from analysis.rundir import (
 from loadwise.config import ConfigError, check_host_allowed
 from loadwise.exporter import LocustMetrics, serve
 from loadwise.live import Status
-from loadwise.recorder import Recorder
+from loadwise.recorder import KeySample, Recorder
 from scenarios.shapes import LoadwiseShape, Shape, ShapeError, build_shape, parse_shape_params
 
 log = logging.getLogger("loadwise")
@@ -64,6 +64,8 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--target-commit", default=None, help="git commit of the system under test, stored in run.json")
     group.add_argument("--allowed-hosts", default="", help="comma-separated hosts allowed besides loopback")
     group.add_argument("--exporter-port", type=int, default=0, help="serve Prometheus metrics of the run on 127.0.0.1:PORT (default: off)")
+    group.add_argument("--cache-endpoint", action="append", default=[], metavar="NAME",
+                       help="sample request keys of this endpoint (e.g. /products/[id]) for the cache advisor; repeatable")
     group.add_argument("--status-stream", action="store_true", default=False, help=argparse.SUPPRESS)
 
 
@@ -82,6 +84,7 @@ class Session:
         self.env = environment
         self.opts = environment.parsed_options
         self.recorder = Recorder(self.opts.interval)
+        self.keys = KeySample(self.opts.cache_endpoint) if self.opts.cache_endpoint else None
         self.run_dir: RunDir | None = None
         self.info: RunInfo | None = None
         self.test_started: float | None = None
@@ -106,12 +109,17 @@ class Session:
     def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
                    exception: BaseException | None = None, **_: Any) -> None:  # fmt: skip
         error = None if exception is None else locust.stats.StatsError.parse_error(exception)
-        self.recorder.record(request_type, name, response_time, response_length, error, time.time())
+        now = time.time()
+        self.recorder.record(request_type, name, response_time, response_length, error, now)
+        if self.keys is not None and exception is None:
+            self.keys.offer(name, _.get("url"), now)
 
     # -- workers -------------------------------------------------------------------------
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
         data["loadwise"] = self.recorder.drain()
+        if self.keys is not None:
+            data["loadwise_keys"] = self.keys.drain()
         data["loadwise_stopped"] = self.env.runner.state == locust.runners.STATE_STOPPED
 
     # -- local runner and master ---------------------------------------------------------
@@ -193,6 +201,8 @@ class Session:
             self.run_dir.write_info(self.info)
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        if self.keys is not None and data.get("loadwise_keys"):
+            self.keys.absorb(data["loadwise_keys"])
         payload = data.get("loadwise")
         if payload:
             sent = self.recorder.absorb(payload)
@@ -281,6 +291,10 @@ class Session:
             self.info.status, self.info.status_reason = STATUS_COMPLETED, None
         self.info.ended_at = iso_utc(ended)
         self.info.worker_requests = dict(self.worker_requests)
+        if self.keys is not None:
+            self.run_dir.write_key_sample(sorted((t, k) for t, k, _ in self.keys.entries))
+            self.info.key_sample = {"endpoints": sorted(self.keys.endpoints), "rate": self.keys.rate,
+                                    "max_keys": self.keys.max_keys, "kept": len(self.keys.entries)}  # fmt: skip
         self.run_dir.write_info(self.info)
         summaries.write_summary(self.run_dir)
         log.info("loadwise: run %s %s; run directory %s", self.info.id, self.info.status, self.run_dir.path)

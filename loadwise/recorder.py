@@ -164,3 +164,56 @@ class Recorder:
             err_key = (method, name, error)
             self.errors[err_key] = self.errors.get(err_key, 0) + int(count)
         return carried
+
+
+MAX_KEYS = 200_000  # a key sample never holds more; past it the sampling rate halves
+
+
+class KeySample:
+    """Request keys of cacheable endpoints, spatially sampled (SHARDS-style: a key is kept
+    when its hash falls below a threshold), so a long run stays bounded in memory: at most
+    MAX_KEYS entries (about 20 MB), the rate halving whenever the bound is reached."""
+
+    def __init__(self, endpoints: list[str], max_keys: int = MAX_KEYS):
+        from analysis.cache import HASH_SPACE
+
+        self.endpoints = set(endpoints)
+        self.max_keys = max_keys
+        self.threshold = HASH_SPACE
+        self.entries: list[tuple[float, str, int]] = []  # (time, key, hash)
+        self._space = HASH_SPACE
+
+    @property
+    def rate(self) -> float:
+        return self.threshold / self._space
+
+    def offer(self, name: str, url: str | None, at: float) -> None:
+        if name not in self.endpoints:
+            return
+        from urllib.parse import urlsplit
+
+        from analysis.cache import string_hash
+
+        parts = urlsplit(url or "")
+        key = f"{name}|{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        h = string_hash(key)
+        if h < self.threshold:
+            self.entries.append((at, key, h))
+            if len(self.entries) > self.max_keys:
+                self._tighten(self.threshold // 2)
+
+    def _tighten(self, threshold: int) -> None:
+        self.threshold = min(self.threshold, threshold)
+        self.entries = [e for e in self.entries if e[2] < self.threshold]
+
+    def drain(self) -> dict[str, Any]:
+        out = {"threshold": self.threshold, "entries": [[t, k, h] for t, k, h in self.entries]}
+        self.entries = []
+        return out
+
+    def absorb(self, payload: dict[str, Any]) -> None:
+        if payload.get("threshold", self.threshold) < self.threshold:
+            self._tighten(int(payload["threshold"]))
+        self.entries += [(float(t), str(k), int(h)) for t, k, h in payload.get("entries", []) if h < self.threshold]
+        if len(self.entries) > self.max_keys:
+            self._tighten(self.threshold // 2)

@@ -68,6 +68,7 @@ class RunSpec:
     prometheus: PrometheusSettings | None = None
     exporter_port: int | None = None
     db_dsn: str | None = None  # snapshot pg_stat_statements at start and end (never stored)
+    cache_endpoints: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,6 +107,8 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
     """Command line of one Locust process; `role` is local, master or worker."""
     args = [sys.executable, "-m", "locust", "-f", str(ENTRY), "--scenario", spec.scenario]
     args += ["--interval", f"{spec.interval_s:g}"]
+    for name in spec.cache_endpoints:
+        args += ["--cache-endpoint", name]
     if role == "worker":
         return args + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
     args += ["--headless", "--only-summary", "--host", spec.host, "--run-dir", str(run_dir), "--status-stream"]
@@ -122,6 +125,7 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
         args += ["--allowed-hosts", ",".join(spec.allowed_hosts)]
     if spec.exporter_port:
         args += ["--exporter-port", str(spec.exporter_port)]
+
     if role == "master":
         args += ["--master", "--expect-workers", str(spec.workers), "--expect-workers-max-wait", "60"]
         args += ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)]

@@ -15,7 +15,7 @@ import loadwise
 from analysis.redact import redact
 from analysis.rundir import REPORT_HTML, STATUS_COMPLETED, STATUS_FAILED
 from analysis.thresholds import Threshold, ThresholdResult, evaluate
-from reports import capacity_section, charts, hpa_section  # noqa: F401  (the sections register themselves)
+from reports import cache_section, capacity_section, charts, hpa_section  # noqa: F401  (sections register themselves)
 from reports.data import RunData
 from reports.sections import SECTIONS, SectionContent
 

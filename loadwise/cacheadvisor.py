@@ -1,0 +1,136 @@
+"""The cache advisor's I/O: key traces (a run's keys.csv or any CSV), a live Redis, and
+the recommendation built from the miss-ratio curve with its evidence."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import cache
+from analysis.redact import redact
+
+EXACT_LIMIT = 2_000_000  # longer traces use SHARDS
+
+
+class CacheAdvisorError(Exception):
+    pass
+
+
+@dataclass
+class CacheSettings:
+    """`loadwise advise cache` options."""
+
+    target_hit_ratio: float | None = None  # default: the knee of the curve
+    max_staleness_s: float = 300.0
+    hit_latency_ms: float = 1.0
+    shards_rate: float = 0.01
+
+
+def read_trace(path: Path) -> pd.DataFrame:
+    """`timestamp,key[,size]` (timestamps in seconds or ISO 8601)."""
+    if not path.is_file():
+        raise CacheAdvisorError(f"{path}: no such trace file")
+    try:
+        frame = pd.read_csv(path, dtype={"key": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CacheAdvisorError(f"{path}: malformed CSV ({exc})") from None
+    if not {"timestamp", "key"} <= set(frame.columns):
+        raise CacheAdvisorError(f"{path}: needs columns timestamp and key (and optionally size)")
+    stamps = pd.to_numeric(frame["timestamp"], errors="coerce")
+    if stamps.isna().any():
+        stamps = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce").map(lambda t: t.timestamp() if pd.notna(t) else np.nan)
+    if stamps.isna().any() or frame["key"].isna().any():
+        raise CacheAdvisorError(f"{path}: every row needs a timestamp and a key")
+    frame = frame.assign(timestamp=stamps.astype(float))
+    if "size" in frame.columns:
+        frame["size"] = pd.to_numeric(frame["size"], errors="coerce")
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def analyze(trace: pd.DataFrame, settings: CacheSettings, miss_latency_ms: float | None = None,
+            rate: float = 1.0) -> dict[str, Any]:  # fmt: skip
+    """The curve, the recommended size and TTL, and their expected effect. `rate` is the
+    share of keys the trace was sampled at (a run's key sample), so sizes scale by 1/rate."""
+    if len(trace) < 2:
+        raise CacheAdvisorError("the key trace has fewer than two requests")
+    keys = trace["key"].to_numpy()
+    mrc = cache.exact_mrc(keys) if len(keys) <= EXACT_LIMIT else cache.shards_mrc(keys, settings.shards_rate)
+    scale = 1.0 / rate
+    size = mrc.size_for(settings.target_hit_ratio) if settings.target_hit_ratio else mrc.knee()
+    if size is None:
+        size = int(mrc.sizes[-1])
+        note = f"no cache size reaches a {settings.target_hit_ratio:.0%} hit ratio on this trace (compulsory misses)"
+    else:
+        note = None
+    hit = mrc.at(size)
+    reuse = cache.reuse_times(keys, trace["timestamp"].to_numpy())
+    ttl_low, ttl_high = (float(np.percentile(reuse, 50)), float(np.percentile(reuse, 90))) if len(reuse) else (0.0, 0.0)
+    ttl_high = min(max(ttl_high, 1.0), settings.max_staleness_s)
+    ttl_low = min(max(ttl_low, 1.0), ttl_high)
+    mean_size = float(trace["size"].mean()) if "size" in trace.columns and trace["size"].notna().any() else None
+    duration = max(float(trace["timestamp"].iloc[-1] - trace["timestamp"].iloc[0]), 1e-9)
+    rps = len(trace) * scale / duration
+    out: dict[str, Any] = {
+        "method": mrc.method, "requests": int(len(trace) * scale), "distinct_keys": int(mrc.distinct * scale),
+        "sample_rate": rate, "one_hit_wonder_ratio": round(cache.one_hit_wonder_ratio(keys), 4),
+        "reuse_time_s": {q: round(float(np.percentile(reuse, q)), 3) for q in (10, 50, 90, 99)} if len(reuse) else {},
+        "mrc": [{"size": int(round(p["size"] * scale)), "hit_ratio": p["hit_ratio"]} for p in mrc.points()],
+        "recommended": {
+            "entries": int(math.ceil(size * scale)), "bytes": int(math.ceil(size * scale * mean_size)) if mean_size else None,
+            "expected_hit_ratio": round(hit, 4), "ttl_s": [round(ttl_low, 1), round(ttl_high, 1)],
+            "chosen_by": f"target hit ratio {settings.target_hit_ratio:.0%}" if settings.target_hit_ratio else "knee of the curve",
+        },
+        "notes": [note] if note else [],
+    }  # fmt: skip
+    out["expected_effect"] = {"requests_per_s": round(rps, 2), "backend_requests_per_s": round(rps * (1 - hit), 2)}
+    if miss_latency_ms is not None:
+        mean = hit * settings.hit_latency_ms + (1 - hit) * miss_latency_ms
+        out["expected_effect"] |= {"miss_latency_ms": round(miss_latency_ms, 3), "hit_latency_ms": settings.hit_latency_ms,
+                                   "mean_latency_ms": round(mean, 3)}  # fmt: skip
+    if ttl_high < float(np.percentile(reuse, 50) if len(reuse) else 0):
+        out["notes"].append(f"the staleness you accept ({settings.max_staleness_s:g} s) is shorter than most reuse times: "
+                            "entries will expire before they are reused")  # fmt: skip
+    return out
+
+
+def redis_report(url: str, recommended_entries: int | None = None) -> dict[str, Any]:
+    """Hit ratio, evictions, expirations and memory of a live Redis, with a maxmemory and policy advice."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        stats, memory = client.info("stats"), client.info("memory")
+        keys = int(client.dbsize())
+        config = client.config_get("maxmemory*")
+    except redis.RedisError as exc:
+        raise CacheAdvisorError(f"Redis at {redact(url)}: {str(exc).splitlines()[0]}") from None
+    hits, misses = int(stats.get("keyspace_hits", 0)), int(stats.get("keyspace_misses", 0))
+    maxmemory = int(config.get("maxmemory", 0))
+    used = int(memory.get("used_memory", 0))
+    dataset = int(memory.get("used_memory_dataset", used))
+    per_key = dataset / keys if keys else None
+    policy = config.get("maxmemory-policy", "noeviction")
+    report: dict[str, Any] = {
+        "hits": hits, "misses": misses, "hit_ratio": round(hits / (hits + misses), 4) if hits + misses else None,
+        "evicted_keys": int(stats.get("evicted_keys", 0)), "expired_keys": int(stats.get("expired_keys", 0)),
+        "keys": keys, "used_memory": used, "maxmemory": maxmemory, "maxmemory_policy": policy,
+        "memory_per_key": round(per_key, 1) if per_key else None,
+        "used_share_of_maxmemory": round(used / maxmemory, 4) if maxmemory else None,
+    }  # fmt: skip
+    advice = []
+    if policy in ("noeviction",) or policy.startswith("volatile"):
+        advice.append(f"maxmemory-policy {policy} does not evict keys without a TTL: a cache wants allkeys-lru")
+    if recommended_entries and per_key:
+        suggested = int((used - dataset) + recommended_entries * per_key)
+        report["suggested_maxmemory"] = suggested
+        advice.append(f"maxmemory {suggested} bytes: {recommended_entries} entries × {per_key:.0f} bytes each "
+                      f"over the {used - dataset} bytes Redis uses itself")  # fmt: skip
+    if report["evicted_keys"] and maxmemory and used >= 0.95 * maxmemory:
+        advice.append(f"{report['evicted_keys']} keys were evicted at {used / maxmemory:.0%} of maxmemory: the cache is too small for its traffic")
+    report["advice"] = advice
+    return report

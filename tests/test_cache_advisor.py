@@ -1,0 +1,108 @@
+"""The cache advisor with a real Redis and the demo target's Redis cache, end to end."""
+
+import json
+from pathlib import Path
+import time
+
+import pytest
+import redis
+from conftest import assert_one_line_error, run_cli
+from services import Redis
+
+from loadwise.cacheadvisor import redis_report
+from loadwise.demo_target import DemoTarget
+
+
+@pytest.fixture
+def fresh_redis():
+    server = Redis().start()
+    yield server.url
+    server.stop()
+
+
+def test_redis_figures_match_what_was_done_to_it(fresh_redis):
+    client = redis.Redis.from_url(fresh_redis)
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    for i in range(5):
+        client.set(f"k{i}", "v")
+    for i in range(3):
+        assert client.get(f"k{i}") == b"v"
+    assert client.get("nope1") is None and client.get("nope2") is None
+    client.set("short", "v", px=50)
+    time.sleep(0.2)
+    assert client.get("short") is None  # expired (and a third miss)
+    client.config_set("maxmemory", str(client.info("memory")["used_memory"] + 200_000))
+    for i in range(2000):
+        client.set(f"big{i}", "x" * 1000)
+    report = redis_report(fresh_redis, recommended_entries=100)
+    assert (report["hits"], report["misses"]) == (3, 3)
+    assert report["expired_keys"] >= 1 and report["evicted_keys"] > 0
+    assert report["maxmemory_policy"] == "allkeys-lru" and report["suggested_maxmemory"] > 0
+    assert any("evicted" in a for a in report["advice"])
+
+
+VIEWER = """
+from locust import FastHttpUser, constant, task
+
+from scenarios.shop import product_id
+
+
+class Viewer(FastHttpUser):
+    # only the cached product detail, with the shop scenarios' skewed popularity
+    wait_time = constant(0.005)
+
+    @task
+    def view(self):
+        self.client.get(f"/products/{product_id()}", name="/products/[id]")
+"""
+
+
+def _run(shop, tmp_path):
+    user = tmp_path / "viewer.py"
+    user.write_text(VIEWER)
+    result = run_cli("run", str(user), "--host", shop.url, "--users", "8", "--spawn-rate", "8", "--duration", "15s",
+                     "--cache-endpoint", "/products/[id]", "--out", str(tmp_path))
+    assert result.code == 0, result.stderr
+    return result.last_line
+
+
+def test_the_recommended_size_reaches_the_predicted_hit_ratio(fresh_redis, tmp_path):
+    client = redis.Redis.from_url(fresh_redis)
+    with DemoTarget(rows=2000, extra_args=["--cache", fresh_redis]) as shop:
+        first = _run(shop, tmp_path)
+        advice = run_cli("advise", "cache", first, "--redis", fresh_redis, "--target-hit-ratio", "85%", "--json")
+        assert advice.code == 0, advice.stderr
+        out = json.loads(advice.stdout)
+        assert len(out["mrc"]) >= 50 and out["recommended"]["entries"] > 0
+        page = run_cli("report", first)
+        assert page.code == 0 and "entries (target hit ratio 85%)" in (Path(first) / "report.html").read_text()
+        predicted = out["recommended"]["expected_hit_ratio"]
+        maxmemory = out["redis"]["suggested_maxmemory"]
+        client.flushall()
+        client.config_resetstat()
+        client.config_set("maxmemory-policy", "allkeys-lru")
+        client.config_set("maxmemory-samples", "64")  # Redis's LRU is sampled: sample widely to be near true LRU
+        client.config_set("maxmemory", str(maxmemory))
+        _run(shop, tmp_path)
+    stats = client.info("stats")
+    measured = stats["keyspace_hits"] / (stats["keyspace_hits"] + stats["keyspace_misses"])
+    print(f"cache at {out['recommended']['entries']} entries ({maxmemory} bytes maxmemory, {client.dbsize()} keys held): "
+          f"predicted hit ratio {predicted:.3f}, measured {measured:.3f}")
+    assert abs(measured - predicted) <= 0.05
+
+
+def test_trace_file_and_bad_input(tmp_path):
+    import numpy as np
+
+    keys = np.random.default_rng(3).zipf(1.2, 5000) % 500
+    trace = tmp_path / "access.csv"
+    trace.write_text("timestamp,key,size\n" + "\n".join(f"{i * 0.01:.2f},k{k},512" for i, k in enumerate(keys)))
+    out = json.loads(run_cli("advise", "cache", "--trace", str(trace), "--target-hit-ratio", "50%", "--json").stdout)
+    assert out["recommended"]["expected_hit_ratio"] >= 0.5 and out["recommended"]["bytes"] == out["recommended"]["entries"] * 512
+    (tmp_path / "bad.csv").write_text("when,what\n1,2\n")
+    bad = run_cli("advise", "cache", "--trace", str(tmp_path / "bad.csv"))
+    assert bad.code == 2
+    assert_one_line_error(bad, "needs columns timestamp and key")
+    none = run_cli("advise", "cache")
+    assert none.code == 2
+    assert_one_line_error(none, "give RUN, --trace")
