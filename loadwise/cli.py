@@ -102,7 +102,7 @@ def build_parser() -> Parser:
 
     demo = sub.add_parser(
         "demo",
-        help="run the demo end to end (target, step load, run directory)",
+        help="run the demo end to end (target, step load, report)",
         description="Start the demo shop on a free loopback port, run the browse scenario with a step shape, "
         "print a per-endpoint summary and the run directory, and stop the shop.",
     )
@@ -172,7 +172,7 @@ def build_parser() -> Parser:
     gate.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary (PR comment, CI step summary)")
     _add_verdict_options(gate)
 
-    advise = sub.add_parser("advise", help="recommendations with their evidence: advise db")
+    advise = sub.add_parser("advise", help="recommendations with their evidence: advise db | hpa | cache")
     advisors = advise.add_subparsers(dest="advisor", metavar="ADVISOR", parser_class=Parser, required=True)
     db = advisors.add_parser(
         "db", help="indexes to create (and drop) from pg_stat_statements, proven with HypoPG",
