@@ -74,10 +74,22 @@ _SUB_BUCKET_HALF_COUNT = _TEMPLATE.sub_bucket_half_count
 _UNIT_MAGNITUDE = _TEMPLATE.unit_magnitude
 
 
+class HistogramError(ValueError):
+    """A stored histogram that cannot be decoded."""
+
+
 def sparse_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
     """(bucket indices, counts) of one encoded histogram of this module's precision."""
-    raw = base64.b64decode(text)
-    payload = zlib.decompress(raw[8:])
+    try:
+        raw = base64.b64decode(str(text), validate=True)
+        payload = zlib.decompress(raw[8:])
+        _PAYLOAD_HEADER.unpack_from(payload)
+    except (ValueError, zlib.error, struct.error) as exc:
+        raise HistogramError(f"a stored HDR histogram is corrupt ({exc})") from None
+    return _sparse(text, payload)
+
+
+def _sparse(text: str, payload: bytes) -> tuple[np.ndarray, np.ndarray]:
     cookie, length, offset, digits, lowest, highest, _ = _PAYLOAD_HEADER.unpack_from(payload)
     if (cookie & ~0xF0) != _V2_ENCODING_COOKIE_BASE or (digits, lowest, highest, offset) != (
         SIGNIFICANT_DIGITS, LOWEST_US, HIGHEST_US, 0

@@ -57,6 +57,8 @@ class History:
             with self._transaction() as cur:
                 for statement in SCHEMA:
                     cur.execute(statement)
+        except HistoryError as exc:
+            raise HistoryError(f"{location}: not a usable history database ({exc.__cause__ or exc})") from exc
         except (sqlite3.DatabaseError, OSError) as exc:
             raise HistoryError(f"{location}: not a usable history database ({exc})") from exc
         except Exception as exc:  # psycopg errors: unreachable server, bad credentials
@@ -82,8 +84,15 @@ class History:
         try:
             yield _Cursor(cur, self._sql)
             self.conn.commit()
-        except BaseException:
+        except sqlite3.DatabaseError as exc:
             self.conn.rollback()
+            raise HistoryError(f"{self.location}: the history does not read as expected ({exc})") from exc
+        except BaseException as exc:
+            self.conn.rollback()
+            if type(exc).__module__.startswith("psycopg"):
+                from analysis.redact import redact
+
+                raise HistoryError(f"{redact(self.location)}: {redact(str(exc).splitlines()[0])}") from exc
             raise
         finally:
             cur.close()
@@ -131,7 +140,15 @@ class History:
         with self._transaction() as cur:
             cur.execute("SELECT summary FROM loadwise_runs WHERE run_id = ?", (run_id,))
             row = cur.fetchone()
-        return json.loads(row[0]) if row else None
+        if not row:
+            return None
+        try:
+            summary = json.loads(row[0])
+        except (TypeError, ValueError) as exc:
+            raise HistoryError(f"{self.location}: run {run_id} has a malformed summary ({exc})") from None
+        if not isinstance(summary, dict):
+            raise HistoryError(f"{self.location}: run {run_id} has a malformed summary")
+        return summary
 
     def series(self, run_ids: list[str], endpoint: str, metric: str) -> list[float | None]:
         """The metric of each run in `run_ids` (in that order); None where a run lacks it."""

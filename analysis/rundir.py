@@ -189,16 +189,30 @@ class RunDir:
 
     def read_info(self) -> RunInfo:
         data = self._read_json(RUN_JSON)
-        if not isinstance(data, dict) or "id" not in data:
-            raise RunDirError(f"{self.path / RUN_JSON}: not a loadwise run.json (no 'id')")
+        where = self.path / RUN_JSON
+        missing = [k for k in ("id", "scenario", "host") if not isinstance(data, dict) or not isinstance(data.get(k), str)]
+        if missing:
+            raise RunDirError(f"{where}: not a loadwise run.json (no {', '.join(missing)})")
+        for key in ("started_at", "ended_at"):
+            if data.get(key) is not None:
+                try:
+                    datetime.fromisoformat(str(data[key]).replace("Z", "+00:00"))
+                except ValueError:
+                    raise RunDirError(f"{where}: {key} {data[key]!r} is not an ISO 8601 time") from None
+        if not isinstance(data.get("shape_params", {}), dict) or not isinstance(data.get("tags", {}), dict):
+            raise RunDirError(f"{where}: shape_params and tags must be objects")
         return RunInfo.from_dict(data)
 
     def read_summary(self) -> dict[str, Any]:
-        return self._read_json(SUMMARY_JSON)
+        data = self._read_json(SUMMARY_JSON)
+        if not isinstance(data, dict) or not isinstance(data.get("overall", {}), dict) or not isinstance(data.get("endpoints", []), list):
+            raise RunDirError(f"{self.path / SUMMARY_JSON}: not a loadwise summary (overall and endpoints)")
+        return data
 
     def read_intervals(self) -> pd.DataFrame:
         """One row per (interval start, endpoint); `start` as UTC timestamps."""
-        return self._read_table(INTERVALS_CSV, INTERVAL_COLUMNS, time_column="start")
+        return self._read_table(INTERVALS_CSV, INTERVAL_COLUMNS, time_column="start", numeric=(
+            "interval_s", "requests", "failures", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes"))
 
     def read_metrics(self) -> pd.DataFrame:
         """Collector output; an empty frame when the run has none."""
@@ -208,9 +222,10 @@ class RunDir:
         return frame
 
     def read_errors(self) -> pd.DataFrame:
-        return self._read_table(ERRORS_CSV, ERROR_COLUMNS, keep_default_na=False)
+        return self._read_table(ERRORS_CSV, ERROR_COLUMNS, numeric=("count",), keep_default_na=False)
 
-    def _read_table(self, name: str, columns: list[str], time_column: str | None = None, **read_csv: Any) -> pd.DataFrame:
+    def _read_table(self, name: str, columns: list[str], time_column: str | None = None, numeric: tuple[str, ...] = (),
+                    **read_csv: Any) -> pd.DataFrame:  # fmt: skip
         """A table file as a frame; empty (with its columns) when the file is absent or empty."""
         path = self.path / name
         if not path.exists() or path.stat().st_size == 0:
@@ -222,6 +237,11 @@ class RunDir:
         missing = set(columns) - set(frame.columns)
         if missing:
             raise RunDirError(f"{path}: missing columns {sorted(missing)}")
+        for column in numeric:
+            values = pd.to_numeric(frame[column], errors="coerce")
+            if values.isna().any() and column in ("requests", "failures", "count"):
+                raise RunDirError(f"{path}: column {column!r} holds something that is not a number")
+            frame[column] = values
         if time_column is not None:
             frame[time_column] = pd.to_datetime(frame[time_column], utc=True, errors="coerce")
             if frame[time_column].isna().any():
@@ -236,3 +256,5 @@ class RunDir:
             return json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RunDirError(f"{path}: malformed JSON ({exc})") from exc
+        except OSError as exc:
+            raise RunDirError(f"{path}: cannot read ({exc.strerror})") from exc

@@ -44,7 +44,7 @@ def read_trace(path: Path) -> pd.DataFrame:
     stamps = pd.to_numeric(frame["timestamp"], errors="coerce")
     if stamps.isna().any():
         stamps = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce").map(lambda t: t.timestamp() if pd.notna(t) else np.nan)
-    if stamps.isna().any() or frame["key"].isna().any():
+    if stamps.isna().any() or not np.isfinite(stamps.astype(float)).all() or frame["key"].isna().any():
         raise CacheAdvisorError(f"{path}: every row needs a timestamp and a key")
     frame = frame.assign(timestamp=stamps.astype(float))
     if "size" in frame.columns:
@@ -107,7 +107,7 @@ def redis_report(url: str, recommended_entries: int | None = None) -> dict[str, 
         stats, memory = client.info("stats"), client.info("memory")
         keys = int(client.dbsize())
         config = client.config_get("maxmemory*")
-    except redis.RedisError as exc:
+    except (redis.RedisError, ValueError) as exc:
         raise CacheAdvisorError(f"Redis at {redact(url)}: {str(exc).splitlines()[0]}") from None
     hits, misses = int(stats.get("keyspace_hits", 0)), int(stats.get("keyspace_misses", 0))
     maxmemory = int(config.get("maxmemory", 0))

@@ -7,10 +7,13 @@ malformed files (one line on stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from analysis.histogram import HistogramError
 from analysis.history import HistoryError
 from analysis.rundir import RunDirError
 from analysis.thresholds import ThresholdError
@@ -139,7 +142,7 @@ def build_parser() -> Parser:
     cap.add_argument("run", metavar="RUN", help="run directory of a step run, or the word fit")
     cap.add_argument("file", metavar="FILE.csv", nargs="?", help="with fit: CSV with columns N and X")
     cap.add_argument("--slo", metavar="EXPR", help="latency SLO, e.g. 'p95<300ms' (default: the profile's first p50/p95/p99 SLO)")
-    cap.add_argument("--target-rps", type=float, help="load to plan replicas for (requests/s)")
+    cap.add_argument("--target-rps", type=_positive, help="load to plan replicas for (requests/s)")
     cap.add_argument("--margin", type=float, default=0.30, help="safety margin on top of the target (default 0.30)")
     cap.add_argument("--replicas-in-run", type=int, default=1, help="instances that served the run (default 1)")
     cap.add_argument("--knee-fraction", type=float, default=0.5,
@@ -203,10 +206,10 @@ def build_parser() -> Parser:
     )  # fmt: skip
     hpa.add_argument("run", metavar="RUN", help="run directory (its capacity analysis and server CPU metrics)")
     hpa.add_argument("--trace", default="spike", help="diurnal, spike, ramp, run (this run's own load), or FILE.csv (timestamp,rps)")
-    hpa.add_argument("--peak-rps", type=float, help="peak of the synthetic traces (default: 10 pods at capacity)")
-    hpa.add_argument("--capacity-rps", type=float, help="SLO-bound requests/s per pod (default: from `loadwise capacity`)")
-    hpa.add_argument("--cpu-per-request", type=float, help="CPU seconds per request (default: measured by the collector)")
-    hpa.add_argument("--cpu-request", type=float, default=0.5, help="CPU cores each pod requests (default 0.5)")
+    hpa.add_argument("--peak-rps", type=_positive, help="peak of the synthetic traces (default: 10 pods at capacity)")
+    hpa.add_argument("--capacity-rps", type=_positive, help="SLO-bound requests/s per pod (default: from `loadwise capacity`)")
+    hpa.add_argument("--cpu-per-request", type=_positive, help="CPU seconds per request (default: measured by the collector)")
+    hpa.add_argument("--cpu-request", type=_positive, default=0.5, help="CPU cores each pod requests (default 0.5)")
     hpa.add_argument("--startup", type=_duration_or_zero, default=30.0, help="pod start-up time before serving (default 30s)")
     hpa.add_argument("--budget", type=_fraction, default=0.001, help="share of the trace the SLO may be broken (default 0.1%%)")
     hpa.add_argument("--current-min", type=int, default=1, help="current minReplicas (default 1; or read from the cluster)")
@@ -257,6 +260,16 @@ def _duration_or_zero(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive, finite number")
+    return value
+
+
 def _ms(text: str) -> float:
     try:
         return parse_duration(text if text[-1:].isalpha() else f"{text}ms") * 1000.0
@@ -295,12 +308,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError, CapacityError, HistoryError,
-            DbAdvisorError, SqliteAdvisorError, ClusterError, CacheAdvisorError) as exc:  # fmt: skip
-        print(f"loadwise {args.command}: error: {exc}", file=sys.stderr)
+            DbAdvisorError, SqliteAdvisorError, ClusterError, CacheAdvisorError, HistogramError) as exc:  # fmt: skip
+        print(f"loadwise {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # an output path that cannot be written, a file that cannot be read
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"loadwise {args.command}: error:{where} {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"loadwise {args.command}: interrupted", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as exc:  # never a traceback: most likely a malformed input we did not foresee
+        if os.environ.get("LOADWISE_DEBUG"):
+            raise
+        print(f"loadwise {args.command}: error: {type(exc).__name__}: {_one_line(exc)} "
+              "(malformed input? LOADWISE_DEBUG=1 shows the traceback)", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 400 else text[:397] + "..."
 
 
 def run_main() -> Any:

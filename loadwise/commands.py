@@ -247,11 +247,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
         with History(args.history) as store:
             store.add(info, summary)
             result.history = history_checks(_history_series(store, info, summary), args.min_effect, args.min_delta)
-    _store(RunDir(args.run), regression=result.report_block(), gate=result.to_dict())
     if args.junit:
         args.junit.write_text(gate_formats.junit(result), encoding="utf-8")
     if args.markdown:
         args.markdown.write_text(gate_formats.markdown(result), encoding="utf-8")
+    _store(RunDir(args.run), regression=result.report_block(), gate=result.to_dict())
     if args.json:
         print(json.dumps(json_safe(result.to_dict()), indent=2))
     else:
@@ -368,6 +368,8 @@ def cmd_advise(args: argparse.Namespace) -> int:
         window = None
         if run_dir is not None and (run_dir.path / DB_STATEMENTS_JSON).exists():
             recorded = run_dir.read_json(DB_STATEMENTS_JSON)
+            if not isinstance(recorded, dict) or not isinstance(recorded.get("statements", []), list):
+                raise UsageError(f"{run_dir.path / DB_STATEMENTS_JSON}: not a statement window (problem, statements)")
             if recorded.get("problem"):
                 print(f"note: the run's statements were not recorded ({recorded['problem']}); using all statistics", file=sys.stderr)
             else:
@@ -456,6 +458,8 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
         replicas = ((summary.get("capacity") or {}).get("settings") or {}).get("replicas_in_run", 1)
         if not slo.get("capacity_rps"):
             raise UsageError("no per-pod capacity: run `loadwise capacity RUN --slo 'p95<...'` first, or pass --capacity-rps")
+        if not isinstance(replicas, int) or replicas < 1:
+            raise UsageError(f"{args.run}: summary.json capacity.settings.replicas_in_run must be a positive integer")
         capacity = slo["capacity_rps"] / replicas
     cpu = args.cpu_per_request or _measured_cpu_per_request(run_dir)
     if not cpu:
@@ -546,6 +550,8 @@ def cmd_advise_cache(args: argparse.Namespace) -> int:
                 raise UsageError(f"{args.run}: no key sample: run with --cache-endpoint NAME (e.g. '/products/[id]')")
             trace = cacheadvisor.read_trace(run_dir.path / "keys.csv")
             rate = float(info.key_sample.get("rate", 1.0))
+            if not 0 < rate <= 1:
+                raise UsageError(f"{args.run}: run.json key_sample.rate {rate!r} must be in (0, 1]")
             endpoints = {f"{e['method']} {e['name']}": e for e in run_dir.read_summary().get("endpoints", [])}
             means = [e["mean_ms"] for label, e in endpoints.items() if label.split(" ", 1)[1] in info.key_sample["endpoints"]]
             miss_latency = float(means[0]) if means and means[0] is not None else None

@@ -39,7 +39,7 @@ def connect(dsn: str) -> Any:
 
     try:
         conn = psycopg.connect(dsn, connect_timeout=10)
-    except psycopg.OperationalError as exc:
+    except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DbAdvisorError(f"cannot connect to {redact(dsn)}: {redact(first)}") from None
     conn.read_only = True  # BEGIN READ ONLY: the advisor cannot write even by mistake

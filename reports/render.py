@@ -178,6 +178,8 @@ def write(run: RunData, out: Path | None = None, baseline: RunData | None = None
           thresholds: list[Threshold] | None = None) -> Path:  # fmt: skip
     """Render and write; by default to the run's own `report.html`."""
     target = out or run.run_dir.path / REPORT_HTML
+    if target.is_dir():
+        target = target / REPORT_HTML
     html = render(run, baseline, thresholds)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(html, encoding="utf-8")

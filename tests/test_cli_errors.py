@@ -79,3 +79,45 @@ def test_help_teaches_shapes():
     assert result.code == 0
     for shape in ("constant", "ramp", "step", "spike", "soak", "diurnal", "steps", "min_users"):
         assert shape in result.stdout
+
+
+def _copy_run(tmp_path, name="r"):
+    from synthetic import make_run
+
+    return make_run(tmp_path / name, {("GET", "/a"): 5.0}, seconds=20).path
+
+
+@pytest.mark.parametrize(
+    ("damage", "args", "needle"),
+    [
+        (lambda p: (p / "run.json").write_text('{"id": "x"}'), ["report"], "no scenario, host"),
+        (lambda p: ((p / "run.json").unlink(), (p / "run.json").mkdir()), ["gate"], "cannot read"),
+        (lambda p: (p / "summary.json").write_text("[]"), ["gate"], "not a loadwise summary"),
+        (lambda p: (p / "run.json").write_text((p / "run.json").read_text().replace('"started_at": "', '"started_at": "x')),
+         ["capacity"], "not an ISO 8601 time"),
+        (lambda p: (p / "intervals.csv").write_text((p / "intervals.csv").read_text().replace("HIST", "!!!!", 1)),
+         ["report"], "corrupt"),
+    ],
+)  # fmt: skip
+def test_damaged_run_directories_are_one_line_errors(tmp_path, damage, args, needle):
+    path = _copy_run(tmp_path)
+    damage(path)
+    result = run_cli(args[0], str(path), *args[1:])
+    assert result.code == 2, result.stderr
+    assert_one_line_error(result, needle)
+
+
+def test_unwritable_outputs_and_bad_numbers_are_one_line_errors(tmp_path):
+    path = _copy_run(tmp_path)
+    for args, needle in (
+        (["report", str(path), "-o", str(tmp_path / "nodir" / "x.html")], "No such file or directory"),
+        (["gate", str(path), "--junit", str(tmp_path / "nodir" / "j.xml")], "No such file or directory"),
+        (["capacity", str(path), "--target-rps", "nan"], "positive, finite"),
+        (["advise", "db", "--dsn", "not a dsn"], "cannot connect"),
+        (["advise", "cache", "--redis", "notaurl"], "Redis at"),
+    ):
+        result = run_cli(*args)
+        assert result.code == 2, (args, result.stderr)
+        assert_one_line_error(result, needle)
+    into_dir = run_cli("report", str(path), "-o", str(tmp_path))
+    assert into_dir.code == 0 and (tmp_path / "report.html").exists()
