@@ -18,11 +18,11 @@ from analysis.history import HistoryError
 from analysis.rundir import RunDirError
 from analysis.thresholds import ThresholdError
 from capacity.models import CapacityError
+from loadwise.advise import cmd_advise
 from loadwise.commands import (
     EXIT_FAILED,
     EXIT_USAGE,
     UsageError,
-    cmd_advise,
     cmd_capacity,
     cmd_compare,
     cmd_demo,

@@ -1,0 +1,295 @@
+"""`loadwise advise db | hpa | cache`: each advisor's inputs, its pure analysis, and its
+recommendation printed, stored in the run's summary and shown in its report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from analysis.rundir import DB_STATEMENTS_JSON, RunDir, json_safe
+from loadwise.commands import EXIT_OK, UsageError, store_results
+from loadwise.config import load_profile
+
+
+def _dsn(args: argparse.Namespace) -> str:
+    import os
+
+    if args.dsn:
+        return args.dsn
+    name = args.dsn_env or load_profile(args.profile, args.config).settings.get("db_dsn_env")
+    if not name:
+        raise UsageError("no database: give --dsn-env NAME (or --dsn), or db_dsn_env in the profile")
+    value = os.environ.get(str(name))
+    if not value:
+        raise UsageError(f"environment variable {name} is not set")
+    return value
+
+
+def database_block(result: dict[str, Any]) -> dict[str, Any]:
+    """The report's database section (see reports.sections), from the advisor's result."""
+    rows = [[r["table"], ", ".join(r["columns"]), f"{r['cost_before']:.0f} -> {r['cost_after']:.0f}",
+             len(r["statements"]), f"{sum(s['total_ms'] for s in r['statements']):.0f}",
+             "–" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e6:.1f} MB", r["create_statement"]]
+            for r in result["indexes"]]  # fmt: skip
+    drops = [[d["table"], d["name"], d["reason"], d["drop_statement"]] for d in result["drop"]]
+    headline = (f"{len(result['indexes'])} index(es) to create, {len(result['drop'])} to consider dropping, "
+                f"from {result['statements_considered']} statements")  # fmt: skip
+    return {
+        "headline": headline,
+        "tables": [
+            {"title": "Indexes to create (planner cost of the statements they help, before -> after)",
+             "columns": ["table", "columns", "cost", "statements", "their time ms", "size", "statement"], "rows": rows},
+            {"title": "Indexes to consider dropping", "columns": ["table", "index", "reason", "statement"], "rows": drops},
+            {"title": "Tables read by sequential scans", "columns": ["table", "seq scans", "rows read", "rows per scan"],
+             "rows": [[s["table"], s["seq_scans"], s["rows_read"], s["rows_per_scan"]] for s in result["seq_scans"]]},
+        ],  # fmt: skip
+        "notes": ["Costs are the planner's estimates for generic plans, measured with HypoPG hypothetical indexes."],
+    }
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    if args.advisor == "hpa":
+        return cmd_advise_hpa(args)
+    if args.advisor == "cache":
+        return cmd_advise_cache(args)
+    from analysis.indexadvisor import IndexAdvisorSettings, Statement
+    from loadwise import pgadvisor
+
+    if args.top < 1 or args.max_indexes < 1:
+        raise UsageError("--top and --max-indexes must be at least 1")
+    run_dir = RunDir(args.run) if args.run else None
+    if run_dir is not None:
+        run_dir.read_info()  # a bad RUN fails before any database work
+    settings = IndexAdvisorSettings(top=args.top, min_cut=args.min_cut, max_indexes=args.max_indexes)
+    if args.sqlite:
+        from loadwise import sqliteadvisor
+
+        if not args.statements:
+            raise UsageError("--sqlite needs --statements LOG (the demo writes one with --log-statements)")
+        result = sqliteadvisor.advise(args.sqlite, args.statements, settings)
+    else:
+        window = None
+        if run_dir is not None and (run_dir.path / DB_STATEMENTS_JSON).exists():
+            recorded = run_dir.read_json(DB_STATEMENTS_JSON)
+            if not isinstance(recorded, dict) or not isinstance(recorded.get("statements", []), list):
+                raise UsageError(f"{run_dir.path / DB_STATEMENTS_JSON}: not a statement window (problem, statements)")
+            if recorded.get("problem"):
+                print(f"note: the run's statements were not recorded ({recorded['problem']}); using all statistics", file=sys.stderr)
+            else:
+                window = [Statement(s["queryid"], s["query"], s["calls"], s["total_ms"], s["mean_ms"], s["rows"])
+                          for s in recorded["statements"][: args.top]]  # fmt: skip
+        conn = pgadvisor.connect(_dsn(args))
+        try:
+            result = pgadvisor.advise(conn, settings, window)
+        finally:
+            conn.close()
+        result["window"] = "the run (pg_stat_statements at its start and end)" if window is not None else "since the statistics were reset"
+    if run_dir is not None:
+        store_results(run_dir, database=database_block(result) | {"indexes": result["indexes"]})
+    if args.json:
+        print(json.dumps(json_safe(result), indent=2))
+        return EXIT_OK
+    if not result["indexes"]:
+        print(f"no index would cut the cost of the top {result['statements_considered']} statements by {settings.min_cut:.0%}")
+    for r in result["indexes"]:
+        size = "size unknown" if r["size_bytes"] is None else f"size {r['size_bytes'] / 1e6:.1f} MB"
+        unit = result.get("cost_unit", "planner cost")
+        print(f"{r['create_statement']}\n  {unit} {r['cost_before']:.0f} -> {r['cost_after']:.0f}, {size}, helps:")
+        for s in r["statements"]:
+            print(f"    {s['calls']} calls, {s['total_ms']:.0f} ms total, mean {s['mean_ms']:.2f} ms: {s['query'][:100]}")
+    for d in result["drop"]:
+        print(f"{d['drop_statement']}  -- {d['reason']}")
+    for s in result["seq_scans"][:5]:
+        print(f"table {s['table']}: {s['seq_scans']} sequential scans read {s['rows_read']} rows ({s['rows_per_scan']} per scan)")
+    return EXIT_OK
+
+
+def _measured_cpu_per_request(run_dir: RunDir) -> float | None:
+    """CPU seconds per request: server CPU over server request rate, on intervals with load."""
+    from analysis.align import align
+
+    metrics = run_dir.read_metrics()
+    if metrics.empty:
+        return None
+    source = "prometheus" if "prometheus" in set(metrics["source"]) else "scrape"
+    frame = align(run_dir.read_intervals(), metrics, source=source)
+    if not {"cpu_cores", "server_rps"} <= set(frame.columns):
+        return None
+    busy = frame[(frame["server_rps"] > 0) & frame["cpu_cores"].notna()]
+    if busy.empty:
+        return None
+    return float(busy["cpu_cores"].sum() / busy["server_rps"].sum())
+
+
+def _trace(args: argparse.Namespace, run_dir: RunDir, capacity: float) -> Any:
+    from autoscaling import traces
+
+    peak = args.peak_rps or 10 * capacity
+    if args.trace == "diurnal":
+        return traces.diurnal(peak)
+    if args.trace == "spike":
+        return traces.spike(peak)
+    if args.trace == "ramp":
+        return traces.ramp(peak)
+    if args.trace == "run":
+        from analysis.align import client_frame
+
+        frame = client_frame(run_dir.read_intervals())
+        if len(frame) < 2:
+            raise UsageError("--trace run: the run has fewer than two intervals")
+        seconds = [t.timestamp() for t in frame.index]
+        import numpy as np
+
+        return traces.from_series("run", np.array(seconds), frame["rps"].to_numpy(float))
+    if args.trace.endswith(".csv"):
+        return traces.from_csv(Path(args.trace))
+    raise UsageError(f"--trace {args.trace!r}: use diurnal, spike, ramp, run or a .csv file")
+
+
+def cmd_advise_hpa(args: argparse.Namespace) -> int:
+    from autoscaling import cluster, manifest
+    from autoscaling.hpa import HPASpec, PodModel, simulate
+    from autoscaling.recommend import HpaSettings, recommend, sim_step
+    from autoscaling.traces import TraceError
+
+    run_dir = RunDir(args.run)
+    run_dir.read_info()
+    summary = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
+    capacity = args.capacity_rps
+    if capacity is None:
+        slo = (summary.get("capacity") or {}).get("slo") or {}
+        replicas = ((summary.get("capacity") or {}).get("settings") or {}).get("replicas_in_run", 1)
+        if not slo.get("capacity_rps"):
+            raise UsageError("no per-pod capacity: run `loadwise capacity RUN --slo 'p95<...'` first, or pass --capacity-rps")
+        if not isinstance(replicas, int) or replicas < 1:
+            raise UsageError(f"{args.run}: summary.json capacity.settings.replicas_in_run must be a positive integer")
+        capacity = slo["capacity_rps"] / replicas
+    cpu = args.cpu_per_request or _measured_cpu_per_request(run_dir)
+    if not cpu:
+        raise UsageError("no CPU per request: run with --scrape or --prometheus so the server's CPU is collected, or pass --cpu-per-request")
+    current_state = None
+    if args.namespace or args.deployment:
+        if not (args.namespace and args.deployment):
+            raise UsageError("--namespace and --deployment go together")
+        current_state = cluster.read(args.namespace, args.deployment, args.api_url)
+    cpu_request = (current_state.cpu_request if current_state and current_state.cpu_request else args.cpu_request)
+    pod = PodModel(cpu_per_request=cpu, capacity_rps=capacity, cpu_request=cpu_request, startup_s=args.startup)
+    try:
+        current = (current_state.hpa if current_state and current_state.hpa else
+                   HPASpec(args.current_min, args.current_max, "cpu", args.current_target))  # fmt: skip
+        trace = _trace(args, run_dir, capacity)
+    except (ValueError, TraceError) as exc:
+        raise UsageError(str(exc)) from None
+    result = recommend(pod, trace, current, HpaSettings(violation_budget=args.budget))
+    name = args.deployment or "my-service"
+    docs = {}
+    for key, cand in (("recommended", result.recommended), ("current", result.current)):
+        try:
+            docs[key] = manifest.to_yaml(manifest.hpa_manifest(cand.spec, name, args.namespace, cpu_request))
+        except manifest.ManifestError as exc:
+            raise UsageError(str(exc)) from None
+    if args.output:
+        args.output.write_text(docs["recommended"], encoding="utf-8")
+    applied: list[str] = []
+    if args.yes and not args.apply:
+        raise UsageError("--yes goes with --apply")
+    if args.apply:
+        if not (args.namespace and args.deployment):
+            raise UsageError("--apply needs --namespace and --deployment")
+        import yaml
+
+        applied = cluster.apply_hpa(yaml.safe_load(docs["recommended"]), args.namespace, args.api_url, for_real=args.yes)
+        if not args.yes:
+            applied.append("not applied: the dry run passed; add --yes to apply it")
+    out = {
+        "trace": trace.name, "peak_rps": trace.peak_rps, "duration_s": trace.duration_s, "budget_s": result.budget_s,
+        "per_pod_capacity_rps": capacity, "cpu_per_request_s": cpu, "cpu_request_cores": cpu_request,
+        "startup_s": args.startup, "settings_searched": result.searched, "notes": result.notes,
+        "recommended": result.recommended.evidence() | {"manifest": docs["recommended"]},
+        "current": result.current.evidence() | {"manifest": docs["current"]},
+        "applied": applied,
+    }  # fmt: skip
+    step = sim_step(trace.duration_s)
+    rec_sim = simulate(result.recommended.spec, pod, trace.rps, trace.duration_s, step_s=step)
+    cur_sim = simulate(result.current.spec, pod, trace.rps, trace.duration_s, step_s=step)
+    every = max(1, len(rec_sim.times) // 400)
+    store_results(run_dir, hpa={k: v for k, v in out.items() if k not in ("recommended", "current", "applied")} | {
+        "recommended": result.recommended.evidence(), "current": result.current.evidence(),
+        "series": {"t": rec_sim.times[::every], "load": rec_sim.load[::every],
+                   "recommended": rec_sim.replicas[::every], "current": cur_sim.replicas[::every]},
+    })  # fmt: skip
+    if args.json:
+        print(json.dumps(json_safe(out), indent=2))
+        return EXIT_OK
+    print(f"trace {trace.name}: peak {trace.peak_rps:.0f} req/s over {trace.duration_s / 3600:.1f} h; per pod "
+          f"{capacity:.1f} req/s within the SLO, {cpu * 1000:.2f} ms CPU per request, {cpu_request:g} cores requested")  # fmt: skip
+    for key in ("recommended", "current"):
+        e = out[key]
+        print(f"{key:<12} target {e['target']:.0%} min {e['min_replicas']} max {e['max_replicas']} ({e['behavior']}): "
+              f"{e['replica_hours']:.1f} replica-hours, SLO broken {e['slo_violation_seconds']:.0f} s, peak {e['peak_replicas']} replicas")  # fmt: skip
+    for note in result.notes:
+        print(f"note: {note}")
+    for line in applied:
+        print(line)
+    print(docs["recommended"], end="")
+    return EXIT_OK
+
+
+def cmd_advise_cache(args: argparse.Namespace) -> int:
+    from loadwise import cacheadvisor
+
+    if not (args.run or args.trace or args.redis):
+        raise UsageError("give RUN, --trace FILE.csv or --redis URL")
+    settings = cacheadvisor.CacheSettings(args.target_hit_ratio, args.max_staleness, args.hit_latency)
+    out: dict[str, Any] = {}
+    run_dir = RunDir(args.run) if args.run else None
+    if args.trace or run_dir is not None:
+        miss_latency, rate = None, 1.0
+        if args.trace:
+            trace = cacheadvisor.read_trace(args.trace)
+        else:
+            info = run_dir.read_info()
+            if not info.key_sample:
+                raise UsageError(f"{args.run}: no key sample: run with --cache-endpoint NAME (e.g. '/products/[id]')")
+            trace = cacheadvisor.read_trace(run_dir.path / "keys.csv")
+            rate = float(info.key_sample.get("rate", 1.0))
+            if not 0 < rate <= 1:
+                raise UsageError(f"{args.run}: run.json key_sample.rate {rate!r} must be in (0, 1]")
+            endpoints = {f"{e['method']} {e['name']}": e for e in run_dir.read_summary().get("endpoints", [])}
+            means = [e["mean_ms"] for label, e in endpoints.items() if label.split(" ", 1)[1] in info.key_sample["endpoints"]]
+            miss_latency = float(means[0]) if means and means[0] is not None else None
+        out = cacheadvisor.analyze(trace, settings, miss_latency, rate)
+    if args.redis:
+        out["redis"] = cacheadvisor.redis_report(args.redis, (out.get("recommended") or {}).get("entries"))
+    if run_dir is not None and "mrc" in out:
+        store_results(run_dir, cache=out)
+    if args.json:
+        print(json.dumps(json_safe(out), indent=2))
+        return EXIT_OK
+    if "recommended" in out:
+        r = out["recommended"]
+        print(f"{out['requests']} requests, {out['distinct_keys']} distinct keys ({out['method']} curve"
+              f"{'' if out['sample_rate'] == 1 else ', keys sampled at ' + format(out['sample_rate'], '.3g')}); "
+              f"one-hit wonders {out['one_hit_wonder_ratio']:.0%}")  # fmt: skip
+        size = f"{r['entries']} entries" + (f" (~{r['bytes'] / 1e6:.1f} MB)" if r["bytes"] else "")
+        print(f"recommended: {size} for a {r['expected_hit_ratio']:.0%} hit ratio ({r['chosen_by']}), "
+              f"TTL {r['ttl_s'][0]:g}-{r['ttl_s'][1]:g} s")  # fmt: skip
+        effect = out["expected_effect"]
+        line = f"expected: backend {effect['backend_requests_per_s']:.1f} of {effect['requests_per_s']:.1f} req/s"
+        if "mean_latency_ms" in effect:
+            line += f", mean latency {effect['miss_latency_ms']:.1f} -> {effect['mean_latency_ms']:.1f} ms"
+        print(line)
+        for note in out["notes"]:
+            print(f"note: {note}")
+    if "redis" in out:
+        rd = out["redis"]
+        ratio = "-" if rd["hit_ratio"] is None else f"{rd['hit_ratio']:.1%}"
+        print(f"redis: hit ratio {ratio} ({rd['hits']} hits, {rd['misses']} misses), {rd['evicted_keys']} evicted, "
+              f"{rd['expired_keys']} expired, {rd['keys']} keys, {rd['used_memory']} of {rd['maxmemory'] or 'unlimited'} bytes, "
+              f"policy {rd['maxmemory_policy']}")  # fmt: skip
+        for advice in rd["advice"]:
+            print(f"advice: {advice}")
+    return EXIT_OK
