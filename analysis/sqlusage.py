@@ -73,10 +73,6 @@ class _Scope:
         return None
 
 
-def _is_value(node: Any) -> bool:
-    return isinstance(node, (ast.ParamRef, ast.A_Const, ast.TypeCast, ast.FuncCall)) and not isinstance(node, ast.ColumnRef)
-
-
 def _predicates(node: Any, scope: _Scope, usage: dict[str, TableUsage]) -> None:
     if node is None:
         return

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.csvinput import CsvInputError, read_timestamped
+
 Trace = Callable[[float], float]
 
 
@@ -66,17 +68,11 @@ def from_series(name: str, seconds: np.ndarray, values: np.ndarray) -> NamedTrac
 
 def from_csv(path: Path) -> NamedTrace:
     """A CSV of `timestamp,rps` (seconds, or ISO 8601 times) — e.g. a request-rate series from Prometheus."""
-    if not path.is_file():
-        raise TraceError(f"{path}: no such trace file")
     try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise TraceError(f"{path}: malformed CSV ({exc})") from None
-    if not {"timestamp", "rps"} <= set(frame.columns):
-        raise TraceError(f"{path}: needs columns timestamp and rps")
-    stamps = pd.to_numeric(frame["timestamp"], errors="coerce")
-    if stamps.isna().any():
-        stamps = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce").map(lambda x: x.timestamp() if pd.notna(x) else np.nan)
+        frame = read_timestamped(path, ("rps",), "columns timestamp and rps")
+    except CsvInputError as exc:
+        raise TraceError(str(exc)) from None
+    stamps = frame["timestamp"]
     values = pd.to_numeric(frame["rps"], errors="coerce")
     if stamps.isna().any() or values.isna().any() or (values < 0).any():
         raise TraceError(f"{path}: timestamps and rps must be numbers (rps >= 0)")

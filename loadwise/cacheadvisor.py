@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import cache
+from analysis.csvinput import CsvInputError, read_timestamped
 from analysis.redact import redact
 
 EXACT_LIMIT = 2_000_000  # longer traces use SHARDS
@@ -33,20 +34,13 @@ class CacheSettings:
 
 def read_trace(path: Path) -> pd.DataFrame:
     """`timestamp,key[,size]` (timestamps in seconds or ISO 8601)."""
-    if not path.is_file():
-        raise CacheAdvisorError(f"{path}: no such trace file")
     try:
-        frame = pd.read_csv(path, dtype={"key": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CacheAdvisorError(f"{path}: malformed CSV ({exc})") from None
-    if not {"timestamp", "key"} <= set(frame.columns):
-        raise CacheAdvisorError(f"{path}: needs columns timestamp and key (and optionally size)")
-    stamps = pd.to_numeric(frame["timestamp"], errors="coerce")
-    if stamps.isna().any():
-        stamps = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce").map(lambda t: t.timestamp() if pd.notna(t) else np.nan)
+        frame = read_timestamped(path, ("key",), "columns timestamp and key (and optionally size)", dtype={"key": str})
+    except CsvInputError as exc:
+        raise CacheAdvisorError(str(exc)) from None
+    stamps = frame["timestamp"]
     if stamps.isna().any() or not np.isfinite(stamps.astype(float)).all() or frame["key"].isna().any():
         raise CacheAdvisorError(f"{path}: every row needs a timestamp and a key")
-    frame = frame.assign(timestamp=stamps.astype(float))
     if "size" in frame.columns:
         frame["size"] = pd.to_numeric(frame["size"], errors="coerce")
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
