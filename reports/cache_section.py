@@ -22,7 +22,7 @@ def _chart(block: dict) -> str:
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Miss-ratio curve (as hit ratio)")
-    return charts._uri(fig)
+    return charts.to_uri(fig)
 
 
 class CacheSection:

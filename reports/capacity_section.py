@@ -41,7 +41,7 @@ def _chart(block: dict[str, Any]) -> str | None:
     ax.set_ylim(bottom=0)
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("Throughput against concurrency")
-    return charts._uri(fig)
+    return charts.to_uri(fig)
 
 
 class CapacitySection:

@@ -27,11 +27,27 @@ BLUE, ORANGE, RED, GREEN, GREY, PURPLE = "#2563eb", "#f59e0b", "#dc2626", "#16a3
 PALETTE = [BLUE, ORANGE, GREEN, RED, PURPLE, "#0891b2", "#db2777", "#65a30d", GREY]
 
 
-def _uri(fig: plt.Figure) -> str:
+def to_uri(fig: plt.Figure) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
     plt.close(fig)
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue().encode("utf-8")).decode("ascii")
+
+
+def right_axis(ax: plt.Axes, label: str) -> plt.Axes:
+    """A second y axis on the right, for a series in other units."""
+    twin = ax.twinx()
+    twin.set_ylabel(label)
+    twin.grid(False)
+    twin.spines["right"].set_visible(True)
+    return twin
+
+
+def legend_two_axes(ax: plt.Axes, twin: plt.Axes, **legend: object) -> None:
+    """One legend for the lines of both axes; both start at zero."""
+    twin.set_ylim(bottom=0)
+    lines = ax.get_lines() + twin.get_lines()
+    ax.legend(lines, [ln.get_label() for ln in lines], **legend)
 
 
 def _elapsed_axis(ax: plt.Axes) -> None:
@@ -52,17 +68,12 @@ def load_chart(timeline: pd.DataFrame) -> str:
     ax.plot(x, failures.fillna(0), color=RED, label="failures/s", linewidth=1.2)
     ax.set_ylabel("per second")
     ax.set_ylim(bottom=0)
-    users = ax.twinx()
+    users = right_axis(ax, "users")
     users.step(x, timeline["users"], where="post", color=GREY, linestyle="--", linewidth=1.2, label="users")
-    users.set_ylabel("users")
-    users.set_ylim(bottom=0)
-    users.grid(False)
-    users.spines["right"].set_visible(True)
-    lines = ax.get_lines() + users.get_lines()
-    ax.legend(lines, [ln.get_label() for ln in lines], loc="upper left", ncol=3)
+    legend_two_axes(ax, users, loc="upper left", ncol=3)
     _elapsed_axis(ax)
     ax.set_title("Load: users, throughput and failures")
-    return _uri(fig)
+    return to_uri(fig)
 
 
 def latency_chart(timeline: pd.DataFrame) -> str:
@@ -74,7 +85,7 @@ def latency_chart(timeline: pd.DataFrame) -> str:
     ax.legend(loc="upper left", ncol=3)
     _elapsed_axis(ax)
     ax.set_title("Response time percentiles, all endpoints (client side)")
-    return _uri(fig)
+    return to_uri(fig)
 
 
 _NINES = np.array([0.0, 50.0, 90.0, 99.0, 99.9, 99.99, 99.999])
@@ -102,7 +113,7 @@ def distribution_chart(curves: dict[str, np.ndarray], top: int = 8) -> str:
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Latency distribution (from the merged HDR histograms)")
-    return _uri(fig)
+    return to_uri(fig)
 
 
 SERVER_PANELS = [
@@ -134,7 +145,7 @@ def server_chart(timeline: pd.DataFrame) -> str | None:
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.tight_layout()
-    return _uri(fig)
+    return to_uri(fig)
 
 
 def step_chart(steps: pd.DataFrame) -> str:
@@ -143,16 +154,11 @@ def step_chart(steps: pd.DataFrame) -> str:
     ax.set_xlabel("users")
     ax.set_ylabel("requests/s")
     ax.set_ylim(bottom=0)
-    lat = ax.twinx()
+    lat = right_axis(ax, "p95 ms")
     lat.plot(steps["users"], steps["p95_ms"], marker="s", color=ORANGE, label="p95 ms")
-    lat.set_ylabel("p95 ms")
-    lat.set_ylim(bottom=0)
-    lat.grid(False)
-    lat.spines["right"].set_visible(True)
-    lines = ax.get_lines() + lat.get_lines()
-    ax.legend(lines, [ln.get_label() for ln in lines], loc="upper left")
+    legend_two_axes(ax, lat, loc="upper left")
     ax.set_title("Steady state per step: throughput and p95 against users")
-    return _uri(fig)
+    return to_uri(fig)
 
 
 def compare_chart(a: pd.DataFrame, b: pd.DataFrame, label_a: str, label_b: str) -> str:
@@ -170,4 +176,4 @@ def compare_chart(a: pd.DataFrame, b: pd.DataFrame, label_a: str, label_b: str) 
         ax.legend(loc="upper left")
     _elapsed_axis(bottom)
     fig.tight_layout()
-    return _uri(fig)
+    return to_uri(fig)

@@ -16,16 +16,11 @@ def _chart(series: dict) -> str:
     ax.set_xlabel("hours into the trace")
     ax.set_ylabel("replicas")
     ax.set_ylim(bottom=0)
-    load = ax.twinx()
+    load = charts.right_axis(ax, "requests/s")
     load.plot(hours, series["load"], color=charts.ORANGE, linewidth=1.0, alpha=0.8, label="load (req/s)")
-    load.set_ylabel("requests/s")
-    load.set_ylim(bottom=0)
-    load.grid(False)
-    load.spines["right"].set_visible(True)
-    lines = ax.get_lines() + load.get_lines()
-    ax.legend(lines, [ln.get_label() for ln in lines], loc="upper left", fontsize=8)
+    charts.legend_two_axes(ax, load, loc="upper left", fontsize=8)
     ax.set_title("HPA replay: replicas against load")
-    return charts._uri(fig)
+    return charts.to_uri(fig)
 
 
 class HpaSection:
