@@ -22,7 +22,7 @@ def stats_of(rows: pd.DataFrame, duration_s: float) -> dict[str, Any]:
     """Statistics of a set of interval rows, percentiles from their merged histograms."""
     requests = int(rows["requests"].sum()) if len(rows) else 0
     failures = int(rows["failures"].sum()) if len(rows) else 0
-    counts = histogram.merged_counts(rows["hdr"]) if len(rows) else histogram.merged_counts([])
+    counts = histogram.merged_counts(rows["hdr"])
     pct = dict(zip(histogram.PERCENTILES, histogram.percentiles_from_counts(counts, histogram.PERCENTILES.values())))
     mean = float((rows["mean_ms"] * rows["requests"]).sum() / requests) if requests else float("nan")
     stats: dict[str, Any] = {

@@ -47,10 +47,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def _duration(text: str) -> float:
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    seconds = _duration_or_zero(text)
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: must be longer than zero")
     return seconds

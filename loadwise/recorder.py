@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from hdrh.histogram import HdrHistogram
 
 from analysis import histogram
+from analysis.cache import HASH_SPACE, string_hash
 from analysis.redact import redact
 from analysis.rundir import iso_utc
 
@@ -175,25 +177,18 @@ class KeySample:
     MAX_KEYS entries (about 20 MB), the rate halving whenever the bound is reached."""
 
     def __init__(self, endpoints: list[str], max_keys: int = MAX_KEYS):
-        from analysis.cache import HASH_SPACE
-
         self.endpoints = set(endpoints)
         self.max_keys = max_keys
         self.threshold = HASH_SPACE
         self.entries: list[tuple[float, str, int]] = []  # (time, key, hash)
-        self._space = HASH_SPACE
 
     @property
     def rate(self) -> float:
-        return self.threshold / self._space
+        return self.threshold / HASH_SPACE
 
     def offer(self, name: str, url: str | None, at: float) -> None:
         if name not in self.endpoints:
             return
-        from urllib.parse import urlsplit
-
-        from analysis.cache import string_hash
-
         parts = urlsplit(url or "")
         key = f"{name}|{parts.path}" + (f"?{parts.query}" if parts.query else "")
         h = string_hash(key)
