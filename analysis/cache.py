@@ -12,6 +12,10 @@ Sampled: SHARDS (Waldspurger et al., FAST 2015): keep the accesses whose key has
 below R·2^24, compute their stack distances, scale them by 1/R, and correct the first
 bucket by the difference between the expected and the actual number of samples
 (SHARDS-adj).
+
+In bytes: the same passes summing sizes instead of counting accesses give the bytes of
+the distinct keys between two accesses; the access hits a cache of B bytes when those
+bytes plus its own size fit in B.
 """
 
 from __future__ import annotations
@@ -39,10 +43,10 @@ def previous_positions(codes: np.ndarray) -> np.ndarray:
     return prev
 
 
-def _earlier_greater(p: np.ndarray) -> np.ndarray:
-    """c[i] = #{k < i : p[k] > p[i]}."""
+def _earlier_greater(p: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """c[i] = #{k < i : p[k] > p[i]}, or the sum of weights[k] over those k."""
     n = len(p)
-    counts = np.zeros(n, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64 if weights is None else float)
     idx = np.arange(n, dtype=np.int64)
     order = idx.copy()
     size = 1
@@ -52,7 +56,7 @@ def _earlier_greater(p: np.ndarray) -> np.ndarray:
         key = seg[order] * (n + 1) + (p[order] + 1)
         perm = np.argsort(key, kind="stable")  # two sorted runs per segment: a merge
         order, key = order[perm], key[perm]
-        is_left = left[order].astype(np.int64)
+        is_left = left[order].astype(np.int64) if weights is None else left[order] * weights[order]
         seg_sorted = seg[order]
         csum = np.cumsum(is_left)
         starts = np.searchsorted(seg_sorted, seg_sorted, side="left")
@@ -66,6 +70,16 @@ def _earlier_greater(p: np.ndarray) -> np.ndarray:
     return counts
 
 
+def byte_distances(codes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Bytes of the distinct keys accessed since the previous access to the same key; -1 for a first access."""
+    codes, sizes = np.asarray(codes, dtype=np.int64), np.asarray(sizes, dtype=float)
+    p = previous_positions(codes)
+    before = np.concatenate(([0.0], np.cumsum(sizes)))  # before[j] = bytes of accesses 0..j-1
+    i = np.arange(len(codes), dtype=np.int64)
+    window = before[i] - before[np.maximum(p, 0) + 1]
+    return np.where(p >= 0, window - _earlier_greater(p, sizes), -1.0)
+
+
 def stack_distances(codes: np.ndarray) -> np.ndarray:
     """LRU stack distance of every access; -1 for a key's first access (a cold miss)."""
     codes = np.asarray(codes, dtype=np.int64)
@@ -77,7 +91,7 @@ def stack_distances(codes: np.ndarray) -> np.ndarray:
 
 @dataclass
 class MissRatioCurve:
-    sizes: np.ndarray  # cache sizes in entries, ascending
+    sizes: np.ndarray  # cache sizes in entries (or bytes, for byte_mrc), ascending
     hit_ratio: np.ndarray
     requests: int
     distinct: int
@@ -101,7 +115,7 @@ class MissRatioCurve:
 
     def points(self, count: int = 60) -> list[dict[str, float]]:
         """At least `count` points spread over the curve, more where it bends."""
-        grid = np.unique(np.concatenate([np.geomspace(1, self.sizes[-1], count).round(),
+        grid = np.unique(np.concatenate([np.geomspace(max(self.sizes[0], 1), self.sizes[-1], count).round(),
                                          np.geomspace(max(self.knee() / 4, 1), min(self.knee() * 4, self.sizes[-1]), count // 2).round()]))  # fmt: skip
         return [{"size": int(s), "hit_ratio": round(self.at(s), 5)} for s in grid]
 
@@ -161,6 +175,25 @@ def shards_mrc(keys: np.ndarray | list, rate: float = 0.01, seed: int = 0) -> Mi
     curve = _curve(scaled, int(round(expected)), distinct, "shards", rate, adjust=expected - len(sampled))
     curve.requests = len(codes)
     return curve
+
+
+def byte_mrc(keys: np.ndarray | list, sizes: np.ndarray | list, rate: float = 1.0, seed: int = 0) -> MissRatioCurve:
+    """Hit ratio against cache size in bytes; `rate` < 1 samples keys spatially (SHARDS, without the -adj step)."""
+    codes, sizes = key_codes(keys), np.asarray(sizes, dtype=float)
+    method = "exact"
+    if rate < 1:
+        keep = spatial_hash(codes, seed) < rate * HASH_SPACE
+        codes, sizes, method = key_codes(codes[keep]), sizes[keep], "shards"
+        if len(codes) == 0:
+            raise ValueError(f"no access sampled at rate {rate}: the trace is too short for SHARDS")
+    distances = byte_distances(codes, sizes)
+    hit = distances >= 0
+    needed = np.sort(distances[hit] / rate + sizes[hit])  # the smallest cache each reuse hits in
+    if len(needed) == 0:  # no key is ever reused: no cache helps
+        return MissRatioCurve(np.array([sizes.max()]), np.zeros(1), len(codes), int(codes.max()) + 1, method, rate)
+    grid, first = np.unique(needed, return_index=True)
+    hits_upto = np.append(first[1:], len(needed))  # accesses needing at most grid[j]
+    return MissRatioCurve(grid, hits_upto / len(codes), len(codes), int(codes.max()) + 1, method, rate)
 
 
 def zipf_trace(requests: int, keys: int, exponent: float, seed: int = 0) -> np.ndarray:

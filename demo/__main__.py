@@ -1,4 +1,4 @@
-"""`python -m demo --port P [--workers N] [--db DSN] [--cache redis://HOST:PORT]
+"""`python -m demo --port P [--workers N] [--db DSN] [--cache redis://HOST:PORT [--cache-entries N]]
 [--inject-latency ROUTE=MS] [--rows N] [--log-statements FILE]`: serve the demo shop on
 127.0.0.1:P until SIGTERM."""
 
@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="worker processes, to emulate replicas (default 1)")
     parser.add_argument("--db", metavar="DSN", help="sqlite:///FILE or postgresql://... (default: a fresh SQLite file)")
     parser.add_argument("--cache", metavar="URL", help="redis://HOST:PORT: cache product details in Redis (off by default)")
+    parser.add_argument("--cache-entries", type=int, metavar="N",
+                        help="with --cache: keep an exact LRU of N product entries (default: bounded only by Redis's maxmemory)")
     parser.add_argument(
         "--inject-latency",
         metavar="ROUTE=MS",
@@ -59,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.inject_latency = latency
     if args.cache and not args.cache.startswith(("redis://", "rediss://", "unix://")):
         parser.error(f"--cache {args.cache!r}: expected redis://HOST:PORT")
+    if args.cache_entries is not None and (args.cache_entries < 1 or not args.cache):
+        parser.error("--cache-entries needs --cache and a count of at least 1")
     return args
 
 
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        os.environ[SETTINGS_ENV] = Settings(dsn, args.cache, args.inject_latency, args.log_statements).to_env()
+        os.environ[SETTINGS_ENV] = Settings(dsn, args.cache, args.cache_entries, args.inject_latency, args.log_statements).to_env()
         # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally`
         # (removing the temp database) instead of dying on the default handler.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

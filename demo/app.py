@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from demo import metrics
+from demo.cache import ProductCache
 from demo.store import Store
 
 SETTINGS_ENV = "LOADWISE_DEMO_SETTINGS"
@@ -31,6 +32,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Settings:
     dsn: str
     cache_url: str | None = None
+    cache_entries: int | None = None
     inject_latency_ms: dict[str, float] = field(default_factory=dict)
     statement_log: str | None = None
 
@@ -50,11 +52,7 @@ def normalize_route(route: str) -> str:
 class Shop:
     def __init__(self, settings: Settings):
         self.store = Store(settings.dsn, settings.statement_log)
-        self.cache = None
-        if settings.cache_url:
-            import redis
-
-            self.cache = redis.Redis.from_url(settings.cache_url, socket_timeout=1)
+        self.cache = ProductCache(settings.cache_url, CACHE_TTL_S, settings.cache_entries) if settings.cache_url else None
 
     def product(self, product_id: int) -> dict | None:
         if self.cache is None:
@@ -72,7 +70,7 @@ class Shop:
         product = self.store.product(product_id)
         if product is not None:
             try:
-                self.cache.setex(key, CACHE_TTL_S, json.dumps(product))
+                self.cache.put(key, json.dumps(product))
             except Exception as exc:
                 log.warning("cache unavailable: %s", exc)
         return product

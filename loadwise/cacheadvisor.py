@@ -66,7 +66,10 @@ def analyze(trace: pd.DataFrame, settings: CacheSettings, miss_latency_ms: float
     ttl_low, ttl_high = (float(np.percentile(reuse, 50)), float(np.percentile(reuse, 90))) if len(reuse) else (0.0, 0.0)
     ttl_high = min(max(ttl_high, 1.0), settings.max_staleness_s)
     ttl_low = min(max(ttl_low, 1.0), ttl_high)
-    mean_size = float(trace["size"].mean()) if "size" in trace.columns and trace["size"].notna().any() else None
+    byte_curve = None
+    if "size" in trace.columns and trace["size"].notna().any():
+        sizes = trace["size"].fillna(trace["size"].mean()).to_numpy()
+        byte_curve = cache.byte_mrc(keys, sizes, 1.0 if len(keys) <= EXACT_LIMIT else settings.shards_rate)
     duration = max(float(trace["timestamp"].iloc[-1] - trace["timestamp"].iloc[0]), 1e-9)
     rps = len(trace) * scale / duration
     out: dict[str, Any] = {
@@ -75,12 +78,14 @@ def analyze(trace: pd.DataFrame, settings: CacheSettings, miss_latency_ms: float
         "reuse_time_s": {q: round(float(np.percentile(reuse, q)), 3) for q in (10, 50, 90, 99)} if len(reuse) else {},
         "mrc": [{"size": int(round(p["size"] * scale)), "hit_ratio": p["hit_ratio"]} for p in mrc.points()],
         "recommended": {
-            "entries": int(math.ceil(size * scale)), "bytes": int(math.ceil(size * scale * mean_size)) if mean_size else None,
+            "entries": int(math.ceil(size * scale)), "bytes": _bytes_for(byte_curve, hit, scale),
             "expected_hit_ratio": round(hit, 4), "ttl_s": [round(ttl_low, 1), round(ttl_high, 1)],
             "chosen_by": f"target hit ratio {settings.target_hit_ratio:.0%}" if settings.target_hit_ratio else "knee of the curve",
         },
         "notes": [note] if note else [],
     }  # fmt: skip
+    if byte_curve is not None:
+        out["mrc_bytes"] = [{"bytes": int(round(p["size"] * scale)), "hit_ratio": p["hit_ratio"]} for p in byte_curve.points()]
     out["expected_effect"] = {"requests_per_s": round(rps, 2), "backend_requests_per_s": round(rps * (1 - hit), 2)}
     if miss_latency_ms is not None:
         mean = hit * settings.hit_latency_ms + (1 - hit) * miss_latency_ms
@@ -90,6 +95,14 @@ def analyze(trace: pd.DataFrame, settings: CacheSettings, miss_latency_ms: float
         out["notes"].append(f"the staleness you accept ({settings.max_staleness_s:g} s) is shorter than most reuse times: "
                             "entries will expire before they are reused")  # fmt: skip
     return out
+
+
+def _bytes_for(curve: cache.MissRatioCurve | None, hit_ratio: float, scale: float) -> int | None:
+    """The smallest cache in bytes reaching the hit ratio the entry count reaches."""
+    if curve is None:
+        return None
+    size = curve.size_for(hit_ratio - 1e-9)
+    return int(math.ceil((size if size is not None else curve.sizes[-1]) * scale))
 
 
 def redis_report(url: str, recommended_entries: int | None = None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.cache import exact_mrc, one_hit_wonder_ratio, reuse_times, shards_mrc, stack_distances, zipf_trace
+from analysis.cache import byte_mrc, exact_mrc, one_hit_wonder_ratio, reuse_times, shards_mrc, stack_distances, zipf_trace
 
 
 def brute_distances(keys):
@@ -45,6 +45,29 @@ def test_exact_mrc_equals_simulating_each_cache_size(keys, capacity):
     sizes = set(mrc.sizes.astype(int))
     if capacity in sizes:
         assert abs(mrc.at(capacity) - brute_hit_ratio(keys, capacity)) < 1e-9
+
+
+def brute_byte_hit_ratio(keys, size_of, capacity):
+    """An LRU bounded by bytes: insert, then evict from the cold end until it fits (maybe the new key itself)."""
+    cache, hits = [], 0
+    for key in keys:
+        if key in cache:
+            hits += 1
+            cache.remove(key)
+        cache.insert(0, key)
+        while sum(size_of[k] for k in cache) > capacity:
+            cache.pop()
+    return hits / len(keys)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=300), st.lists(st.integers(1, 50), min_size=31, max_size=31),
+       st.integers(1, 800))
+def test_byte_mrc_equals_simulating_a_byte_bounded_lru(keys, sizes, capacity):
+    mrc = byte_mrc(keys, [sizes[k] for k in keys])
+    below = np.flatnonzero(mrc.sizes <= capacity)
+    curve_value = mrc.hit_ratio[below[-1]] if len(below) else 0.0  # a step function between the points
+    assert abs(curve_value - brute_byte_hit_ratio(keys, sizes, capacity)) < 1e-9
 
 
 def test_shards_one_percent_on_ten_million_zipf_requests():

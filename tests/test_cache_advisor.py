@@ -2,13 +2,16 @@
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 from conftest import assert_one_line_error, run_cli
 from services import Redis
 
 from loadwise.cacheadvisor import redis_report
+from loadwise.demo_target import DemoTarget
 
 
 @pytest.fixture
@@ -37,6 +40,67 @@ def test_redis_figures_match_what_was_done_to_it(fresh_redis):
     assert report["expired_keys"] >= 1 and report["evicted_keys"] > 0
     assert report["maxmemory_policy"] == "allkeys-lru" and report["suggested_maxmemory"] > 0
     assert any("evicted" in a for a in report["advice"])
+
+
+VIEWER = """
+from locust import FastHttpUser, constant, task
+
+from scenarios.shop import product_id
+
+
+class Viewer(FastHttpUser):
+    # only the cached product detail, with the shop scenarios' skewed popularity
+    wait_time = constant(0.005)
+
+    @task
+    def view(self):
+        self.client.get(f"/products/{product_id()}", name="/products/[id]")
+"""
+
+
+def _run(shop: DemoTarget, tmp_path: Path) -> str:
+    user = tmp_path / "viewer.py"
+    user.write_text(VIEWER)
+    result = run_cli("run", str(user), "--host", shop.url, "--users", "8", "--spawn-rate", "8", "--duration", "12s",
+                     "--cache-endpoint", "/products/[id]", "--out", str(tmp_path))
+    assert result.code == 0, result.stderr
+    return result.last_line
+
+
+def _cache_lookups(shop: DemoTarget) -> dict[str, float]:
+    counts = {"hit": 0.0, "miss": 0.0}
+    for family in text_string_to_metric_families(shop.metrics_text()):
+        if family.name == "demo_cache_requests":
+            for sample in family.samples:
+                if sample.name == "demo_cache_requests_total":
+                    counts[sample.labels["result"]] += sample.value
+    return counts
+
+
+def test_the_recommended_size_reaches_the_predicted_hit_ratio(fresh_redis, tmp_path):
+    """Record a run's keys, take the advised size, and run again with the demo's Redis cache
+    bounded to exactly that many entries (`--cache-entries`, an exact LRU kept in Redis).
+    The hit ratio comes from the demo's own counters: Redis's keyspace_hits would also count
+    the LRU bookkeeping."""
+    with DemoTarget(rows=2000, extra_args=["--cache", fresh_redis]) as shop:
+        first = _run(shop, tmp_path)
+    advice = run_cli("advise", "cache", first, "--redis", fresh_redis, "--target-hit-ratio", "85%", "--json")
+    assert advice.code == 0, advice.stderr
+    out = json.loads(advice.stdout)
+    entries, predicted = out["recommended"]["entries"], out["recommended"]["expected_hit_ratio"]
+    assert len(out["mrc"]) >= 50 and 0 < entries < 1000 and predicted >= 0.85
+    page = run_cli("report", first)
+    assert page.code == 0 and "entries (target hit ratio 85%)" in (Path(first) / "report.html").read_text()
+    redis.Redis.from_url(fresh_redis).flushall()
+    with DemoTarget(rows=2000, extra_args=["--cache", fresh_redis, "--cache-entries", str(entries)]) as shop:
+        _run(shop, tmp_path)
+        lookups = _cache_lookups(shop)
+    held = redis.Redis.from_url(fresh_redis).zcard("demo:lru")
+    measured = lookups["hit"] / (lookups["hit"] + lookups["miss"])
+    print(f"cache of {entries} entries ({held} held at the end): predicted hit ratio {predicted:.3f}, measured {measured:.3f} "
+          f"over {lookups['hit'] + lookups['miss']:.0f} lookups")
+    assert held == entries
+    assert abs(measured - predicted) <= 0.05
 
 
 def test_trace_file_and_bad_input(tmp_path):
