@@ -11,7 +11,7 @@ from typing import Any
 
 from analysis.rundir import DB_STATEMENTS_JSON, RunDir, json_safe
 from loadwise.commands import EXIT_OK, UsageError, store_results
-from loadwise.config import load_profile
+from loadwise.config import Profile, load_profile
 
 
 def _dsn(args: argparse.Namespace) -> str:
@@ -55,6 +55,8 @@ def cmd_advise(args: argparse.Namespace) -> int:
         return cmd_advise_hpa(args)
     if args.advisor == "cache":
         return cmd_advise_cache(args)
+    if args.advisor == "alerts":
+        return cmd_advise_alerts(args)
     from analysis.indexadvisor import IndexAdvisorSettings, Statement
     from loadwise import pgadvisor
 
@@ -292,4 +294,64 @@ def cmd_advise_cache(args: argparse.Namespace) -> int:
               f"policy {rd['maxmemory_policy']}")  # fmt: skip
         for advice in rd["advice"]:
             print(f"advice: {advice}")
+    return EXIT_OK
+
+
+def _profile_selector(profile: Profile) -> str:
+    """The job the profile's Prometheus queries select, as a selector."""
+    table = profile.settings.get("prometheus", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"profiles.{profile.name}.prometheus must be a table")
+    job = table.get("job")
+    return f"{{job={json.dumps(str(job))}}}" if job else ""
+
+
+def cmd_advise_alerts(args: argparse.Namespace) -> int:
+    import yaml
+
+    from analysis.steps import step_table
+    from analysis.thresholds import parse as parse_threshold
+    from capacity import alerts
+    from loadwise.config import threshold_texts
+
+    run_dir = RunDir(args.run)
+    info = run_dir.read_info()
+    summary = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
+    stored = summary.get("capacity") if isinstance(summary.get("capacity"), dict) else {}
+    profile = load_profile(args.profile, args.config)
+    texts, notes = threshold_texts(profile) + args.slo, []
+    if not texts and (stored.get("slo") or {}).get("slo"):
+        texts = [stored["slo"]["slo"]]
+        notes.append(f"no SLO given; using {texts[0]}, the SLO of the run's capacity analysis")
+    if not texts:
+        raise UsageError("no SLO: give --slo EXPR (e.g. 'p95<300ms', 'error_rate<1%'; repeatable) or slos in the profile")
+    replicas = args.replicas_in_run if args.replicas_in_run is not None else (stored.get("settings") or {}).get("replicas_in_run", 1)
+    if not isinstance(replicas, int) or replicas < 1:
+        where = "--replicas-in-run" if args.replicas_in_run is not None else f"{args.run}: summary.json capacity.settings.replicas_in_run"
+        raise UsageError(f"{where} must be a positive integer")
+    settings = alerts.AlertSettings(
+        selector=_profile_selector(profile) if args.selector is None else args.selector, pod_label=args.pod_label,
+        capacity_fraction=args.capacity_fraction, replicas_in_run=replicas,
+    )  # fmt: skip
+    steps = step_table(info, run_dir.read_intervals())
+    group = alerts.alert_rules(info, summary.get("overall") or {}, steps, [parse_threshold(t) for t in texts], settings)
+    document = yaml.safe_dump(group.document(), sort_keys=False, allow_unicode=True, width=1000)
+    if args.output:
+        args.output.write_text(document, encoding="utf-8")
+    if args.json:
+        capacity = None if group.capacity is None else vars(group.capacity) | {"per_pod_rps": group.capacity.per_pod_rps}
+        print(json.dumps(json_safe({"rules": group.document(), "made": group.made, "notes": group.notes,
+                                    "capacity": capacity, "output": str(args.output) if args.output else None}), indent=2))  # fmt: skip
+    elif not args.output:
+        print(document, end="")
+    if group.capacity is not None:
+        c = group.capacity
+        print(f"capacity: {c.total_rps:.1f} req/s within {c.slo} in run {c.run_id} over {c.replicas} replica(s) = "
+              f"{c.per_pod_rps:.1f} req/s per pod{' (at least)' if c.lower_bound else ''}", file=sys.stderr)  # fmt: skip
+    for line in group.made:
+        print(f"made {line}", file=sys.stderr)
+    for note in notes + group.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.output:
+        print(f"wrote {len(group.rules)} rule(s) in group {group.name} to {args.output}", file=sys.stderr)
     return EXIT_OK

@@ -29,12 +29,15 @@ from loadwise.commands import (
     cmd_gate,
     cmd_history,
     cmd_report,
+    cmd_k8s,
     cmd_run,
+    cmd_worker,
 )
 from loadwise.config import ConfigError
 from loadwise.durations import parse_duration
 from autoscaling.cluster import ClusterError
 from loadwise.cacheadvisor import CacheAdvisorError
+from loadwise.k8s import K8sError
 from loadwise.pgadvisor import DbAdvisorError
 from loadwise.sqliteadvisor import SqliteAdvisorError
 from loadwise.runner import RunError
@@ -99,6 +102,43 @@ def build_parser() -> Parser:
     run.add_argument("--config", type=Path, help="configuration file (default ./loadwise.toml)")
     run.add_argument("--target-commit", help="git commit of the system under test, stored in run.json")
     _add_load_options(run, duration="60s", shape="constant", users=10)
+    remote = run.add_argument_group("workers on other machines (the Helm chart's master Job uses these)")
+    remote.add_argument("--expect-workers", type=int, default=0, metavar="N",
+                        help="wait for N workers started elsewhere with `loadwise worker` (up to 5 minutes)")
+    remote.add_argument("--listen", default="127.0.0.1", metavar="HOST",
+                        help="address the master port and the exporter listen on (default 127.0.0.1; 0.0.0.0 in a pod)")
+    remote.add_argument("--master-port", type=int, metavar="PORT", help="port workers connect to (default 5557 with --expect-workers)")
+    remote.add_argument("--hold", type=_duration, metavar="DURATION",
+                        help="after the run, stay alive until `loadwise k8s fetch` copies the run directory out, at most DURATION")
+
+    worker = sub.add_parser(
+        "worker", help="a Locust worker that joins a master elsewhere (`loadwise run --expect-workers`)",
+        description="Run one Locust worker with the loadwise recorder for SCENARIO and connect it to a master. "
+        "The master merges its histograms; the worker writes nothing itself.",
+        epilog="example: loadwise worker browse --master-host loadwise-master --master-port 5557",
+    )  # fmt: skip
+    worker.add_argument("scenario", metavar="SCENARIO", help=f"built-in ({', '.join(SCENARIOS)}) or the path of a locustfile; the master's")
+    worker.add_argument("--master-host", required=True, help="the master's host name or address")
+    worker.add_argument("--master-port", type=int, default=5557, help="the master's port (default 5557)")
+    worker.add_argument("--interval", type=float, default=5.0, help="recorder interval in seconds: the master's (default 5)")
+    worker.add_argument("--cache-endpoint", action="append", default=[], metavar="NAME", help="as given to the master; repeatable")
+
+    k8s = sub.add_parser(
+        "k8s", help="follow a run on Kubernetes and fetch its run directory (the Helm chart's release)",
+        description="With the kubeconfig (or the in-cluster account): `follow RELEASE` prints the master's progress "
+        "(users, req/s, p95 from its log) until the run ends and reports a failed or evicted master; `fetch RELEASE` "
+        "copies the held run directory out of the master pod (tar over exec, as kubectl cp does) into --out, "
+        "then lets the master exit.",
+        epilog="example:\n  helm install shop-load deploy/helm/loadwise -f deploy/helm/loadwise/values-staging.yaml\n"
+        "  loadwise k8s follow shop-load && loadwise k8s fetch shop-load --out runs/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    k8s.add_argument("action", choices=["follow", "fetch"], help="follow the run, or fetch its run directory")
+    k8s.add_argument("release", metavar="RELEASE", help="the Helm release name")
+    k8s.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
+    k8s.add_argument("--context", help="kubeconfig context (default: the current one)")
+    k8s.add_argument("--out", type=Path, default=Path("runs"), help="with fetch: where the run directory goes (default runs/)")
+    k8s.add_argument("--timeout", type=_duration, default=_duration("2h"), help="give up following after this long (default 2h)")
 
     demo = sub.add_parser(
         "demo",
@@ -153,7 +193,7 @@ def build_parser() -> Parser:
     gate = sub.add_parser(
         "gate", help="CI gate: thresholds, baseline comparison, run history (exit 1 on failure)",
         description="Decide whether RUN may pass: every threshold met, no regression against --baseline "
-        "(block bootstrap over intervals, 99%% CI, minimum effect) and none against --history "
+        "(block bootstrap over intervals, 99% CI, minimum effect) and none against --history "
         "(E-Divisive change points). Exit code 0 pass, 1 failed, 2 bad input.",
         epilog="example:\n  loadwise gate runs/new --baseline runs/main --threshold 'p95<300ms' --junit gate.xml --markdown gate.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -172,7 +212,7 @@ def build_parser() -> Parser:
     gate.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary (PR comment, CI step summary)")
     _add_verdict_options(gate)
 
-    advise = sub.add_parser("advise", help="recommendations with their evidence: advise db | hpa | cache")
+    advise = sub.add_parser("advise", help="recommendations with their evidence: advise db | hpa | cache | alerts")
     advisors = advise.add_subparsers(dest="advisor", metavar="ADVISOR", parser_class=Parser, required=True)
     db = advisors.add_parser(
         "db", help="indexes to create (and drop) from pg_stat_statements, proven with HypoPG",
@@ -199,7 +239,7 @@ def build_parser() -> Parser:
         description="Replay a traffic trace through a simulator of the Kubernetes HPA controller with the per-pod "
         "capacity and CPU per request this run measured, search targets, minReplicas and behaviors, and keep the "
         "cheapest setting whose SLO-violation time stays within the budget. Prints it beside the current settings "
-        "(or the 80%% CPU default) and writes a validated autoscaling/v2 manifest.",
+        "(or the 80% CPU default) and writes a validated autoscaling/v2 manifest.",
     )  # fmt: skip
     hpa.add_argument("run", metavar="RUN", help="run directory (its capacity analysis and server CPU metrics)")
     hpa.add_argument("--trace", default="spike", help="diurnal, spike, ramp, run (this run's own load), or FILE.csv (timestamp,rps)")
@@ -235,6 +275,28 @@ def build_parser() -> Parser:
     cache.add_argument("--max-staleness", type=_duration_or_zero, default=300.0, help="longest an entry may be stale (default 300s)")
     cache.add_argument("--hit-latency", type=_ms, default=1.0, help="latency of a cache hit (default 1ms)")
     cache.add_argument("--json", action="store_true", help="one object: mrc (size, hit_ratio points), recommended, redis")
+
+    alerts = advisors.add_parser(
+        "alerts", help="Prometheus alert rules from the run's SLO-bound capacity and its SLOs",
+        description="Write a Prometheus rule file: request rate per pod above a share of the SLO-bound capacity this "
+        "step run measured (for 5m), and each latency (p50/p90/p95/p99) and error-rate SLO broken (for 10m), on "
+        "http_requests_total and http_request_duration_seconds. Each rule's annotations carry the numbers it used. "
+        "Example: loadwise advise alerts RUN --slo 'p95<300ms' --slo 'error_rate<1%' --selector '{job=\"shop\"}' -o alerts.yml",
+    )  # fmt: skip
+    alerts.add_argument("run", metavar="RUN", help="run directory (a step run for the capacity rule)")
+    alerts.add_argument("--slo", action="append", default=[], metavar="EXPR",
+                        help="SLO, e.g. 'p95<300ms', 'error_rate<1%%'; repeatable (added to the profile's slos/thresholds)")
+    alerts.add_argument("--selector", metavar="MATCHERS", help="label matchers for every series, e.g. '{job=\"shop\"}' "
+                        "(default: the profile's prometheus job, else none)")
+    alerts.add_argument("--pod-label", default="pod", metavar="LABEL", help="label that tells the replicas apart (default pod)")
+    alerts.add_argument("--capacity-fraction", type=_fraction, default=0.8, metavar="SHARE",
+                        help="warn when a pod serves this share of its SLO-bound capacity (default 80%%)")
+    alerts.add_argument("--replicas-in-run", type=int, metavar="N", help="instances that served the run (default: as given to "
+                        "`loadwise capacity`, else 1)")
+    alerts.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the rule file here (default: stdout)")
+    alerts.add_argument("--profile", help="profile in loadwise.toml (slos, thresholds, prometheus job)")
+    alerts.add_argument("--config", type=Path, help="configuration file (default ./loadwise.toml)")
+    alerts.add_argument("--json", action="store_true", help="one object: rules, made, notes, capacity")
 
     hist = sub.add_parser("history", help="look at the run history: list, show RUN_ID, trend",
                           description="The run history that `loadwise gate --history` keeps.")
@@ -293,7 +355,7 @@ def _add_verdict_options(parser: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "report": cmd_report, "compare": cmd_compare, "capacity": cmd_capacity,
-            "gate": cmd_gate, "history": cmd_history, "advise": cmd_advise}
+            "gate": cmd_gate, "history": cmd_history, "advise": cmd_advise, "worker": cmd_worker, "k8s": cmd_k8s}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, ShapeError, RunError, RunDirError, ThresholdError, CapacityError, HistoryError,
-            DbAdvisorError, SqliteAdvisorError, ClusterError, CacheAdvisorError, HistogramError) as exc:  # fmt: skip
+            DbAdvisorError, SqliteAdvisorError, ClusterError, CacheAdvisorError, HistogramError, K8sError) as exc:  # fmt: skip
         print(f"loadwise {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # an output path that cannot be written, a file that cannot be read

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from capacity.planning import CapacitySettings
 from loadwise.config import Profile, load_profile, prometheus_settings, scrape_urls, threshold_texts
 from loadwise.console import endpoint_table
 from loadwise.live import LiveDisplay
-from loadwise.runner import RunResult, RunSpec, execute, validate
+from loadwise import handoff
+from loadwise.runner import RunResult, RunSpec, check_scenario, execute, validate, worker_args
 from scenarios.shapes import parse_shape_params
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -92,8 +94,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not host:
         raise UsageError("no --host given and the profile names none")
     spec = _spec(args, host, profile, args.scenario)
+    spec.expect_workers, spec.listen, spec.master_port = args.expect_workers, args.listen, args.master_port
     validate(spec)
-    return _report(execute(spec, LiveDisplay()), args.json)
+    if args.hold:
+        handoff.clear(args.out)
+    result = execute(spec, LiveDisplay())
+    code = _report(result, args.json)
+    if args.hold:
+        handoff.hold(args.out, handoff.Done(result.run_dir.path.name, result.status, code), args.hold)
+    return code
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Become a Locust worker (exec: signals reach Locust directly, as in a pod)."""
+    check_scenario(args.scenario)
+    if not 0 < args.master_port < 65536:
+        raise UsageError(f"--master-port {args.master_port} is not a TCP port")
+    argv = worker_args(args.scenario, args.master_host, args.master_port, args.interval, args.cache_endpoint)
+    os.execv(argv[0], argv)
+    return EXIT_FAILED  # not reached
+
+
+def cmd_k8s(args: argparse.Namespace) -> int:
+    from loadwise import k8s
+
+    def show(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    cluster = k8s.Cluster(args.namespace, args.context)
+    if args.action == "follow":
+        try:
+            done = k8s.follow(cluster, args.release, args.timeout, show)
+        except k8s.MasterFailed as exc:
+            print(f"loadwise k8s: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK if done is None or done.status == STATUS_COMPLETED else EXIT_FAILED
+    path = k8s.fetch(cluster, args.release, args.out, show)
+    print(path)
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -56,10 +56,10 @@ class LocustMetrics:
         yield latency
 
 
-def serve(collector: LocustMetrics, port: int) -> WSGIServer:
-    """Serve /metrics on 127.0.0.1:port inside the Locust process (gevent)."""
+def serve(collector: LocustMetrics, port: int, host: str = "127.0.0.1") -> WSGIServer:
+    """Serve /metrics on host:port inside the Locust process (gevent)."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(collector)
-    server = WSGIServer(("127.0.0.1", port), make_wsgi_app(registry), log=None)
+    server = WSGIServer((host, port), make_wsgi_app(registry), log=None)
     server.start()
     return server

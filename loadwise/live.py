@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import TextIO
 
 STATUS_PREFIX = "\x1eloadwise-status "
+_RENDERED = re.compile(
+    r"\[\s*(?P<elapsed>[\d.]+)s(?:/(?P<total>[\d.]+)s)?\] users\s+(?P<users>\d+) \|\s+(?P<rps>[\d.]+) req/s \| "
+    r"p95\s+(?P<p95>[\d.]+ ms|-) \| failures (?P<failures>\d+) \([\d.]+%\) \| requests (?P<requests>\d+)"
+)
 
 
 @dataclass
@@ -32,6 +37,17 @@ class Status:
             return cls(**json.loads(line[len(STATUS_PREFIX) :]))
         except (ValueError, TypeError):
             return None
+
+    @classmethod
+    def from_rendered(cls, line: str) -> Status | None:
+        """Read back a line `render` wrote (from a pod's log, say); None if it is not one."""
+        match = _RENDERED.search(line)
+        if match is None:
+            return None
+        p95 = match["p95"]
+        return cls(float(match["elapsed"]), float(match["total"]) if match["total"] else None, int(match["users"]),
+                   float(match["rps"]), None if p95 == "-" else float(p95.split()[0]), int(match["requests"]),
+                   int(match["failures"]))  # fmt: skip
 
     def render(self) -> str:
         total = f"/{self.total_s:.0f}s" if self.total_s else ""

@@ -63,7 +63,8 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--run-tag", action="append", default=[], metavar="KEY=VALUE", help="tag stored in run.json")
     group.add_argument("--target-commit", default=None, help="git commit of the system under test, stored in run.json")
     group.add_argument("--allowed-hosts", default="", help="comma-separated hosts allowed besides loopback")
-    group.add_argument("--exporter-port", type=int, default=0, help="serve Prometheus metrics of the run on 127.0.0.1:PORT (default: off)")
+    group.add_argument("--exporter-port", type=int, default=0, help="serve Prometheus metrics of the run on PORT (default: off)")
+    group.add_argument("--exporter-host", default="127.0.0.1", help="address the exporter listens on (default 127.0.0.1)")
     group.add_argument("--cache-endpoint", action="append", default=[], metavar="NAME",
                        help="sample request keys of this endpoint (e.g. /products/[id]) for the cache advisor; repeatable")
     group.add_argument("--status-stream", action="store_true", default=False, help=argparse.SUPPRESS)
@@ -173,11 +174,11 @@ class Session:
         self.recorder.totals = {}
         workers = (lambda: runner.worker_count) if self.is_master else (lambda: 0)
         try:
-            self.exporter = serve(LocustMetrics(self.recorder, lambda: runner.user_count, workers), port)
+            self.exporter = serve(LocustMetrics(self.recorder, lambda: runner.user_count, workers), port, self.opts.exporter_host)
         except OSError as exc:
-            log.error("loadwise: cannot serve metrics on 127.0.0.1:%s: %s", port, exc)
+            log.error("loadwise: cannot serve metrics on %s:%s: %s", self.opts.exporter_host, port, exc)
             sys.exit(2)
-        log.info("loadwise: Prometheus metrics on http://127.0.0.1:%s/metrics", port)
+        log.info("loadwise: Prometheus metrics on http://%s:%s/metrics", self.opts.exporter_host, port)
 
     def _build_shape(self) -> Shape | None:
         """The --shape as configured; also hands it to Locust's shape instance."""

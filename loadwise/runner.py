@@ -43,6 +43,8 @@ from scenarios.shapes import Shape, build_shape
 ENTRY = Path(__file__).with_name("locustfile.py")
 STOP_GRACE_S = 30.0  # after SIGTERM, how long Locust gets to write its last intervals
 START_SLACK_S = 90.0  # beyond the planned duration: start-up, workers connecting, shutdown
+REMOTE_WORKERS_WAIT_S = 300
+DEFAULT_MASTER_PORT = 5557  # Locust's own default
 
 
 class RunError(Exception):
@@ -69,6 +71,13 @@ class RunSpec:
     exporter_port: int | None = None
     db_dsn: str | None = None  # snapshot pg_stat_statements at start and end (never stored)
     cache_endpoints: list[str] = field(default_factory=list)
+    expect_workers: int = 0  # workers started elsewhere (`loadwise worker`, a Kubernetes Deployment)
+    listen: str = "127.0.0.1"  # where the master port and the exporter bind
+    master_port: int | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers > 0 or self.expect_workers > 0
 
 
 @dataclass
@@ -79,15 +88,19 @@ class RunResult:
     summary: dict[str, Any]
 
 
+def check_scenario(scenario: str) -> None:
+    if scenario not in SCENARIOS and not (scenario.endswith(".py") and Path(scenario).is_file()):
+        raise RunError(f"unknown scenario {scenario!r}: use one of {', '.join(SCENARIOS)} or the path of a locustfile (.py)")
+
+
 def validate(spec: RunSpec) -> Shape:
     """Check everything that can be checked before starting; raises with a one-line message."""
-    if spec.scenario not in SCENARIOS and not (spec.scenario.endswith(".py") and Path(spec.scenario).is_file()):
-        raise RunError(
-            f"unknown scenario {spec.scenario!r}: use one of {', '.join(SCENARIOS)} or the path of a locustfile (.py)"
-        )
+    check_scenario(spec.scenario)
     check_host_allowed(spec.host, spec.allowed_hosts)
-    if spec.workers < 0:
-        raise RunError(f"--workers must be 0 (local) or more (got {spec.workers})")
+    if spec.workers < 0 or spec.expect_workers < 0:
+        raise RunError("--workers and --expect-workers must be 0 or more")
+    if spec.master_port is not None and not 0 < spec.master_port < 65536:
+        raise RunError(f"--master-port {spec.master_port} is not a TCP port")
     if spec.interval_s <= 0:
         raise RunError("--interval must be positive")
     return build_shape(spec.shape, spec.users, spec.duration_s, spec.spawn_rate, spec.shape_params)
@@ -103,14 +116,18 @@ def _new_run_dir(spec: RunSpec) -> Path:
     return path
 
 
+def _common_args(scenario: str, interval_s: float, cache_endpoints: list[str]) -> list[str]:
+    args = [sys.executable, "-m", "locust", "-f", str(ENTRY), "--scenario", scenario, "--interval", f"{interval_s:g}"]
+    for name in cache_endpoints:
+        args += ["--cache-endpoint", name]
+    return args
+
+
 def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None = None) -> list[str]:
     """Command line of one Locust process; `role` is local, master or worker."""
-    args = [sys.executable, "-m", "locust", "-f", str(ENTRY), "--scenario", spec.scenario]
-    args += ["--interval", f"{spec.interval_s:g}"]
-    for name in spec.cache_endpoints:
-        args += ["--cache-endpoint", name]
     if role == "worker":
-        return args + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+        return worker_args(spec.scenario, "127.0.0.1", master_port or DEFAULT_MASTER_PORT, spec.interval_s, spec.cache_endpoints)
+    args = _common_args(spec.scenario, spec.interval_s, spec.cache_endpoints)
     args += ["--headless", "--only-summary", "--host", spec.host, "--run-dir", str(run_dir), "--status-stream"]
     args += ["--shape", spec.shape, "-u", str(spec.users), "-t", f"{spec.duration_s:g}s"]
     if spec.spawn_rate is not None:
@@ -124,12 +141,19 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
     if spec.allowed_hosts:
         args += ["--allowed-hosts", ",".join(spec.allowed_hosts)]
     if spec.exporter_port:
-        args += ["--exporter-port", str(spec.exporter_port)]
-
+        args += ["--exporter-port", str(spec.exporter_port), "--exporter-host", spec.listen]
     if role == "master":
-        args += ["--master", "--expect-workers", str(spec.workers), "--expect-workers-max-wait", "60"]
-        args += ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)]
+        # Remote workers may still be pulling their image: give them longer than local ones.
+        wait_s = REMOTE_WORKERS_WAIT_S if spec.expect_workers else 60
+        args += ["--master", "--expect-workers", str(spec.workers + spec.expect_workers), "--expect-workers-max-wait", str(wait_s)]
+        args += ["--master-bind-host", spec.listen, "--master-bind-port", str(master_port)]
     return args
+
+
+def worker_args(scenario: str, master_host: str, master_port: int, interval_s: float, cache_endpoints: list[str]) -> list[str]:
+    """Command line of a Locust worker (a local one, or `loadwise worker` joining a master elsewhere)."""
+    args = _common_args(scenario, interval_s, cache_endpoints)
+    return args + ["--worker", "--master-host", master_host, "--master-port", str(master_port)]
 
 
 class _Processes:
@@ -229,13 +253,14 @@ def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
     scraper = Scraper(spec.scrape_urls, spec.interval_s).start() if spec.scrape_urls else None
     db_start = _db_snapshot(spec.db_dsn)
     try:
-        port = free_port() if spec.workers else None
-        main = procs.start_main(locust_args(spec, path, "master" if spec.workers else "local", port))
+        port = spec.master_port or (free_port() if spec.workers else DEFAULT_MASTER_PORT)
+        main = procs.start_main(locust_args(spec, path, "master" if spec.distributed else "local", port))
         relay = threading.Thread(target=_relay, args=(main.stdout, procs.log, display), daemon=True)
         relay.start()
         for _ in range(spec.workers):
             procs.start_worker(locust_args(spec, path, "worker", port))
-        deadline = time.monotonic() + spec.duration_s + START_SLACK_S
+        slack = START_SLACK_S + (REMOTE_WORKERS_WAIT_S if spec.expect_workers else 0)
+        deadline = time.monotonic() + spec.duration_s + slack
         while main.poll() is None:
             if stop_requested.is_set() or time.monotonic() > deadline:
                 stop_requested.clear()
