@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-import sys
+import os
 import tarfile
 import time
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from loadwise.handoff import DONE_FILE, FETCHED_FILE, Done
 from loadwise.live import Status
 
 RUNS_DIR = "/runs"  # the chart's volume for run directories
+LOG_RESUME_OVERLAP_S = 5
 CONTAINER = "master"
 FAILED_WAITING_REASONS = {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "CreateContainerConfigError", "InvalidImageName"}
 
@@ -44,7 +45,7 @@ class Master:
 class Cluster:
     """The few API calls loadwise needs, with Kubernetes errors turned into one-line K8sErrors."""
 
-    def __init__(self, namespace: str | None = None, context: str | None = None, log: Callable[[str], None] | None = None):
+    def __init__(self, namespace: str | None = None, context: str | None = None):
         from kubernetes import client, config
 
         try:
@@ -52,8 +53,11 @@ class Cluster:
             default_ns = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text().strip()
         except config.ConfigException:
             try:
-                config.load_kube_config(context=context)
-                _, active = config.list_kube_config_contexts()
+                # The client reads $KUBECONFIG once, when it is imported; read it now.
+                path = os.environ.get("KUBECONFIG") or None
+                config.load_kube_config(config_file=path, context=context)
+                contexts, active = config.list_kube_config_contexts(config_file=path)
+                active = next((c for c in contexts if c.get("name") == context), active) if context else active
             except (config.ConfigException, OSError, TypeError, ValueError) as exc:
                 raise K8sError(f"no Kubernetes configuration: {exc}") from None
             default_ns = active.get("context", {}).get("namespace", "default")
@@ -61,7 +65,6 @@ class Cluster:
         self.host = client.Configuration.get_default_copy().host
         self.core = client.CoreV1Api()
         self.batch = client.BatchV1Api()
-        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         from kubernetes.client.exceptions import ApiException
@@ -229,24 +232,38 @@ def follow(cluster: Cluster, release: str, timeout_s: float, show: Callable[[str
         pod = cluster.pod(master)
     if problem := pod_problem(pod):
         raise MasterFailed(problem)
-    done = None
-    if pod.status.phase == "Running":
-        response = cluster.call(f"reading the log of {master.pod}", cluster.core.read_namespaced_pod_log, master.pod,
-                                master.namespace, container=CONTAINER, follow=True, _preload_content=False)  # fmt: skip
-        for line in _lines(response):
-            if (status := Status.from_rendered(line)) is not None:
-                show(status.render())
-            elif (done := Done.from_text(line)) is not None:
-                show(f"run {done.run} finished: {done.status}; it is held in the pod for `loadwise k8s fetch {release}`")
-                return done
+    since: int | None = None
+    while pod.status.phase == "Running" and time.monotonic() < deadline:
+        if (done := _follow_log(cluster, master, since, show)) is not None:
+            show(f"run {done.run} finished: {done.status}; it is held in the pod for `loadwise k8s fetch {release}`")
+            return done
+        # The log ended with the pod still running: the API server cut a long stream. Pick up
+        # where it stopped (a few seconds of overlap at most re-print a progress line).
+        since = LOG_RESUME_OVERLAP_S
+        time.sleep(1)
+        pod = cluster.pod(master)
     state, reason = cluster.watch_job(master, max(deadline - time.monotonic(), 1))
-    if problem := pod_problem(cluster.pod(master)):
-        raise MasterFailed(problem)
+    problem = pod_problem(cluster.pod(master))
     if state == "failed":
-        raise MasterFailed(f"master Job {master.job} failed: {reason}")
+        raise MasterFailed(f"master Job {master.job} failed: {reason}" + (f"; {problem}" if problem else ""))
+    if problem:
+        raise MasterFailed(problem)
     if state == "running":
         raise K8sError(f"master Job {master.job} still running after {timeout_s:g}s")
     show(f"master Job {master.job} completed")
+    return None
+
+
+def _follow_log(cluster: Cluster, master: Master, since_s: int | None, show: Callable[[str], None]) -> Done | None:
+    """Show progress lines from the master's log until it ends; the done record if it came."""
+    extra = {"since_seconds": since_s} if since_s else {}
+    response = cluster.call(f"reading the log of {master.pod}", cluster.core.read_namespaced_pod_log, master.pod,
+                            master.namespace, container=CONTAINER, follow=True, _preload_content=False, **extra)  # fmt: skip
+    for line in _lines(response):
+        if (status := Status.from_rendered(line)) is not None:
+            show(status.render())
+        elif (done := Done.from_text(line)) is not None:
+            return done
     return None
 
 
@@ -285,6 +302,8 @@ def fetch(cluster: Cluster, release: str, out_dir: Path, show: Callable[[str], N
         raise K8sError(f"the run in pod {master.pod} has not finished yet: `loadwise k8s follow {release}` waits for it")
     if done.run in ("", ".", "..") or "/" in done.run:
         raise K8sError(f"the master names an unexpected run directory {done.run!r}")
+    if (out_dir / done.run).exists():
+        raise K8sError(f"{out_dir / done.run} exists already: move it away or pick another --out")
     show(f"copying {RUNS_DIR}/{done.run} from pod {master.pod} ...")
     archive = cluster.exec(master, ["tar", "cf", "-", "-C", RUNS_DIR, done.run])
     target = _extract(archive, out_dir, done.run)
@@ -301,8 +320,6 @@ def _extract(archive: bytes, out_dir: Path, run: str) -> Path:
             members = tar.getmembers()
             if not members or any(m.name != run and not m.name.startswith(run + "/") for m in members):
                 raise K8sError(f"the copy of {run} holds files outside it: refused")
-            if (out_dir / run).exists():
-                raise K8sError(f"{out_dir / run} exists already: move it away or pick another --out")
             out_dir.mkdir(parents=True, exist_ok=True)
             tar.extractall(out_dir, filter="data")
     except tarfile.TarError as exc:

@@ -33,11 +33,18 @@ class Script:
     """What the fake cluster answers; tests change the fields to play a scenario."""
 
     jobs: str = "jobs.json"  # or "status-403.json"
-    pod: str = "pod.json"  # or "pod-evicted.json", "status-404.json"
+    pod: str | list[str] = "pod.json"  # or "pod-evicted.json", "status-404.json"; a list: one per read, the last repeats
     watch: str = "job-watch-complete.jsonl"
-    log: str = "master.log"
+    log: str | list[str] = "master.log"  # a list: one per request, as for pod
     exec: ExecHandler = lambda command: (b"", b"command not found", 127)
     requests: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
+
+
+def _next(answers: str | list[str]) -> str:
+    """One answer, or the next of a sequence (its last one repeats)."""
+    if isinstance(answers, str):
+        return answers
+    return answers.pop(0) if len(answers) > 1 else answers[0]
 
 
 def _status_code(name: str) -> int:
@@ -65,9 +72,9 @@ class _Handler(BaseHTTPRequestHandler):
         if re.fullmatch(r"/api/v1/namespaces/[^/]+/pods", path):
             return self._file("pods.json")
         if re.fullmatch(r"/api/v1/namespaces/[^/]+/pods/[^/]+", path):
-            return self._file(self.script.pod)
+            return self._file(_next(self.script.pod))
         if re.fullmatch(r"/api/v1/namespaces/[^/]+/pods/[^/]+/log", path):
-            return self._send(200, (RESPONSES / self.script.log).read_bytes(), "text/plain")
+            return self._send(200, (RESPONSES / _next(self.script.log)).read_bytes(), "text/plain")
         if re.fullmatch(r"/api/v1/namespaces/[^/]+/pods/[^/]+/exec", path) and self.headers.get("Upgrade", "").lower() == "websocket":
             return self._exec(query.get("command", []))
         self._file("status-404.json")

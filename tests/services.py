@@ -30,6 +30,13 @@ def require(what: str, found: bool) -> None:
     pytest.skip(message)
 
 
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's promtool (package prometheus) with ARGS; fails in CI, skips elsewhere, when missing."""
+    found = shutil.which("promtool")
+    require("promtool (Debian package prometheus)", found is not None)
+    return subprocess.run([str(found), *args], capture_output=True, text=True, timeout=30)
+
+
 def _wait_pid_gone(pid: int, timeout_s: float = 15) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import assert_one_line_error, run_cli
-from services import require
+from services import promtool
 from synthetic import make_run
 
 from analysis.rundir import RunDir, RunInfo, iso_utc
@@ -66,12 +65,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     document = yaml.safe_load(out.read_text())
     rules = {r["alert"]: r for r in document["groups"][0]["rules"]}
     return {"dir": base, "run": run_dir, "file": out, "document": document, "rules": rules, "stderr": result.stderr}
-
-
-def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    found = shutil.which("promtool")
-    require("promtool (Debian package prometheus)", found is not None)
-    return subprocess.run([str(found), *args], capture_output=True, text=True, timeout=30)
 
 
 def test_thresholds_are_the_runs_capacity_and_slos(generated):

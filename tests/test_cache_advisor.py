@@ -61,7 +61,7 @@ class Viewer(FastHttpUser):
 def _run(shop: DemoTarget, tmp_path: Path) -> str:
     user = tmp_path / "viewer.py"
     user.write_text(VIEWER)
-    result = run_cli("run", str(user), "--host", shop.url, "--users", "8", "--spawn-rate", "8", "--duration", "12s",
+    result = run_cli("run", str(user), "--host", shop.url, "--users", "8", "--spawn-rate", "8", "--duration", "8s",
                      "--cache-endpoint", "/products/[id]", "--out", str(tmp_path))
     assert result.code == 0, result.stderr
     return result.last_line

@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import assert_one_line_error, run_cli
+from services import promtool
 
 from capacity.models import USL, Amdahl, CapacityError, Linear, select_model
 from capacity.planning import CapacitySettings, knee, plan, replicas_needed, slo_capacity
@@ -182,3 +184,11 @@ def test_real_step_run_fits_and_the_slo_capacity_sits_between_its_steps(tmp_path
     assert "Throughput against concurrency" in page or "throughput against concurrency" in page
     not_step = run_cli("capacity", str(tmp_path / "nope"))
     assert not_step.code == 2
+    # Alert rules from the same real run: the capacity it measured is the rule's evidence.
+    rules_file = tmp_path / "alerts.yml"
+    alerts = run_cli("advise", "alerts", run_path, "--slo", f"p95<{slo:.2f}ms", "-o", str(rules_file))
+    assert alerts.code == 0, alerts.stderr
+    near = next(r for r in yaml.safe_load(rules_file.read_text())["groups"][0]["rules"] if r["alert"] == "RequestRateNearCapacity")
+    assert float(near["annotations"]["loadwise_measured_capacity_rps"]) == pytest.approx(capacity, rel=0.01)
+    checked = promtool("check", "rules", str(rules_file))
+    assert checked.returncode == 0, checked.stdout + checked.stderr

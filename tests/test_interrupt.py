@@ -86,7 +86,7 @@ def _children(pid: int) -> dict[str, list[int]]:
 
 def test_killed_worker_leaves_a_completed_run_with_the_other_worker_going(target, tmp_path):
     proc = _start([sys.executable, "-m", "loadwise", "run", "browse", "--host", target.url, "--users", "6",
-                   "--spawn-rate", "6", "--duration", "25s", "--interval", "1", "--workers", "2",
+                   "--spawn-rate", "6", "--duration", "16s", "--interval", "1", "--workers", "2",
                    "--out", str(tmp_path)])
     try:
         run_path = _wait_for_intervals(tmp_path)
