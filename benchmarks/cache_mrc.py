@@ -1,5 +1,6 @@
 """Miss-ratio curves: exact (Mattson) for 1 million requests and SHARDS at 1 % for 10
-million, each timed, with SHARDS's error against the exact curve of the same trace."""
+million, each timed, with SHARDS's error against the exact curve of the same trace; and
+the exact curve in bytes for the 1 million requests (sizes per key)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 import numpy as np
 
-from analysis.cache import exact_mrc, shards_mrc, zipf_trace
+from analysis.cache import byte_mrc, exact_mrc, shards_mrc, zipf_trace
 
 
 def main() -> None:
@@ -16,6 +17,12 @@ def main() -> None:
     exact_small = exact_mrc(small)
     t_exact = time.perf_counter() - started
     print(f"exact MRC, 1M requests / 100k keys: {t_exact:.2f} s (goal < 10 s: {'met' if t_exact < 10 else 'NOT met'})")
+    sizes = np.random.default_rng(3).integers(100, 10_000, 100_000)[small]  # one size per key
+    started = time.perf_counter()
+    in_bytes = byte_mrc(small, sizes)
+    t_bytes = time.perf_counter() - started
+    print(f"exact byte MRC, 1M requests / 100k keys: {t_bytes:.2f} s ({t_bytes / t_exact:.1f}x the entry curve; "
+          f"{len(in_bytes.sizes)} distinct sizes on the curve)")
     big = zipf_trace(10_000_000, 1_000_000, 0.8, seed=2)
     started = time.perf_counter()
     sampled = shards_mrc(big, rate=0.01)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tarfile
 import time
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ FAILED_WAITING_REASONS = {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff"
 
 class K8sError(Exception):
     """A one-line reason why the cluster could not be followed or fetched from."""
+
+
+class CommandFailed(K8sError):
+    """A command run in the pod exited non-zero."""
 
 
 class MasterFailed(K8sError):
@@ -114,14 +119,15 @@ class Cluster:
             out += ws.read_channel(1)
             err += ws.read_channel(2)
             status += ws.read_channel(3)
+            timed_out = ws.is_open()
         finally:
             ws.close()
-        if ws.is_open():
+        if timed_out:
             raise K8sError(f"`{' '.join(command)}` in pod {master.pod} did not finish within {timeout_s:g}s")
         code = _exit_code(status)
         if code != 0:
             detail = err.decode("utf-8", "replace").strip() or f"exit code {code}"
-            raise K8sError(f"`{' '.join(command)}` in pod {master.pod} failed: {detail.splitlines()[-1]}")
+            raise CommandFailed(f"`{' '.join(command)}` in pod {master.pod} failed: {detail.splitlines()[-1]}")
         return bytes(out)
 
     def watch_job(self, master: Master, timeout_s: float) -> tuple[str, str]:
@@ -168,7 +174,11 @@ def _api_reason(exc: Any, namespace: str) -> str:
         return f"unauthorized ({message}): check the kubeconfig's credentials"
     if exc.status == 404:
         return f"not found ({message})"
-    if exc.status == 0:
+    if exc.status == 0:  # the WebSocket of an exec: the HTTP status is only in the text
+        handshake = re.search(r"Handshake status (\d{3})", str(exc.reason))
+        if handshake and handshake.group(1) in ("401", "403", "404"):
+            exc.status, exc.body = int(handshake.group(1)), None
+            return _api_reason(exc, namespace)
         return f"cannot reach the Kubernetes API: {exc.reason}"
     return f"HTTP {exc.status}: {message}"
 
@@ -296,7 +306,7 @@ def fetch(cluster: Cluster, release: str, out_dir: Path, show: Callable[[str], N
                        "master holds it (the chart's master.hold)")  # fmt: skip
     try:
         done = Done.from_text(cluster.exec(master, ["cat", f"{RUNS_DIR}/{DONE_FILE}"]).decode("utf-8", "replace"))
-    except K8sError:
+    except CommandFailed:  # no marker yet
         done = None
     if done is None:
         raise K8sError(f"the run in pod {master.pod} has not finished yet: `loadwise k8s follow {release}` waits for it")

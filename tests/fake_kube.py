@@ -37,6 +37,7 @@ class Script:
     watch: str = "job-watch-complete.jsonl"
     log: str | list[str] = "master.log"  # a list: one per request, as for pod
     exec: ExecHandler = lambda command: (b"", b"command not found", 127)
+    exec_denied: bool = False  # answer exec with 403 (no create on pods/exec)
     requests: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
 
 
@@ -76,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
         if re.fullmatch(r"/api/v1/namespaces/[^/]+/pods/[^/]+/log", path):
             return self._send(200, (RESPONSES / _next(self.script.log)).read_bytes(), "text/plain")
         if re.fullmatch(r"/api/v1/namespaces/[^/]+/pods/[^/]+/exec", path) and self.headers.get("Upgrade", "").lower() == "websocket":
+            if self.script.exec_denied:
+                return self._file("status-403-exec.json")
             return self._exec(query.get("command", []))
         self._file("status-404.json")
 

@@ -153,6 +153,10 @@ def test_forbidden_and_not_found_are_one_line_errors(tmp_path, k8s_cli):
         gone = k8s_cli(kube, "fetch", "shop-load")
     assert gone.code == 2
     assert_one_line_error(gone, "not found", "shop-load-loadwise-master-x7k2p")
+    with FakeKube(Script(exec_denied=True)) as kube:
+        no_exec = k8s_cli(kube, "fetch", "shop-load")
+    assert no_exec.code == 2
+    assert_one_line_error(no_exec, "forbidden", "pods/exec")
     with FakeKube(Script(jobs="jobs-empty.json")) as kube:
         missing = k8s_cli(kube, "follow", "other", "--namespace", "elsewhere")
     assert missing.code == 2
