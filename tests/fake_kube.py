@@ -49,7 +49,7 @@ def _next(answers: str | list[str]) -> str:
 
 
 def _status_code(name: str) -> int:
-    match = re.match(r"status-(\d+)\.json", name)
+    match = re.match(r"status-(\d+)", name)
     return int(match.group(1)) if match else 200
 
 
