@@ -177,7 +177,8 @@ def _api_reason(exc: Any, namespace: str) -> str:
     if exc.status == 0:  # the WebSocket of an exec: the HTTP status is only in the text
         handshake = re.search(r"Handshake status (\d{3})", str(exc.reason))
         if handshake and handshake.group(1) in ("401", "403", "404"):
-            exc.status, exc.body = int(handshake.group(1)), None
+            # websocket-client's text: "Handshake status 403 Forbidden -+-+- {headers} -+-+- BODY"
+            exc.status, exc.body = int(handshake.group(1)), str(exc.reason).split("-+-+-")[-1].strip()
             return _api_reason(exc, namespace)
         return f"cannot reach the Kubernetes API: {exc.reason}"
     return f"HTTP {exc.status}: {message}"
