@@ -42,6 +42,12 @@ def metric_column(series: str, labels: str) -> str:
     return series if labels in ("", "{}") else f"{series}{labels}"
 
 
+def preferred_source(metrics: pd.DataFrame) -> str | None:
+    """The collector to read when a run has both: Prometheus, else the embedded scrape."""
+    sources = set(metrics["source"]) if len(metrics) else set()
+    return "prometheus" if "prometheus" in sources else ("scrape" if sources else None)
+
+
 def align(
     intervals: pd.DataFrame, metrics: pd.DataFrame, source: str | None = None, sparse: list[histogram.Sparse] | None = None
 ) -> pd.DataFrame:

@@ -61,6 +61,11 @@ def iso_utc(moment: datetime | float) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def epoch_of(iso: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time as run.json writes it (iso_utc's inverse)."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def make_run_id(scenario: str, moment: datetime | None = None) -> str:
     """`YYYYMMDDTHHMMSSZ-<scenario>`; a scenario given as a path contributes its stem."""
     stem = Path(scenario).stem if scenario.endswith(".py") else scenario
@@ -196,7 +201,7 @@ class RunDir:
         for key in ("started_at", "ended_at"):
             if data.get(key) is not None:
                 try:
-                    datetime.fromisoformat(str(data[key]).replace("Z", "+00:00"))
+                    epoch_of(str(data[key]))
                 except ValueError:
                     raise RunDirError(f"{where}: {key} {data[key]!r} is not an ISO 8601 time") from None
         if not isinstance(data.get("shape_params", {}), dict) or not isinstance(data.get("tags", {}), dict):

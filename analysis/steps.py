@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 
 import pandas as pd
 
 from analysis import histogram
-from analysis.rundir import RunInfo
+from analysis.rundir import RunInfo, epoch_of
 
 STEP_COLUMNS = ["step", "users", "intervals", "requests", "rps", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "error_rate"]
 
@@ -24,7 +23,7 @@ def step_table(info: RunInfo, intervals: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=STEP_COLUMNS)
     steps, users, duration = int(params["steps"]), int(params["users"]), float(params["duration_s"])
     step_s = duration / steps
-    t0 = datetime.fromisoformat(info.started_at.replace("Z", "+00:00")).timestamp()
+    t0 = epoch_of(info.started_at)
     interval_s = float(intervals["interval_s"].iloc[0])
     starts = intervals["start"].map(pd.Timestamp.timestamp)
     rows = []

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from analysis import histogram
-from analysis.rundir import RunDir, RunInfo
+from analysis.rundir import RunDir, RunInfo, epoch_of
 
 STAT_KEYS = ("requests", "failures", "rps", "error_rate", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 
@@ -42,10 +41,9 @@ def stats_of(rows: pd.DataFrame, duration_s: float) -> dict[str, Any]:
 def run_duration_s(info: RunInfo, intervals: pd.DataFrame) -> float:
     """Wall time of the run: started_at..ended_at, else the span the intervals cover."""
     if info.started_at and info.ended_at:
-        start = datetime.fromisoformat(info.started_at.replace("Z", "+00:00"))
-        end = datetime.fromisoformat(info.ended_at.replace("Z", "+00:00"))
+        start, end = epoch_of(info.started_at), epoch_of(info.ended_at)
         if end > start:
-            return (end - start).total_seconds()
+            return end - start
     if len(intervals):
         span = intervals["start"].max() - intervals["start"].min()
         return span.total_seconds() + float(intervals["interval_s"].iloc[0])

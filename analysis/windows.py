@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
-from analysis.rundir import RunInfo
+from analysis.rundir import RunInfo, epoch_of
 from analysis.summary import summarize
 
 WINDOWS = ("all", "last-step")
@@ -24,7 +23,7 @@ def select(info: RunInfo, intervals: pd.DataFrame, window: str = "all", warmup_s
         raise WindowError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}")
     if intervals.empty or not info.started_at:
         return intervals
-    t0 = datetime.fromisoformat(info.started_at.replace("Z", "+00:00")).timestamp()
+    t0 = epoch_of(info.started_at)
     starts = intervals["start"].map(pd.Timestamp.timestamp)
     interval_s = float(intervals["interval_s"].iloc[0])
     keep = starts >= t0 + warmup_s

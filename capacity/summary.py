@@ -1,5 +1,4 @@
-"""A run's capacity answer: computed from its run directory, kept in its summary.json,
-and said in plain text."""
+"""A run's capacity answer: computed from its run directory and said in plain text."""
 
 from __future__ import annotations
 
@@ -7,28 +6,18 @@ import math
 from pathlib import Path
 from typing import Any
 
-from analysis.rundir import RunDir, json_safe
+from analysis.rundir import RunDir
 from analysis.steps import step_table
 from capacity.models import CapacityError
 from capacity.planning import CapacityPlan, CapacitySettings, plan
 
-SUMMARY_KEY = "capacity"
-
-
 def analyze(path: Path, settings: CapacitySettings) -> CapacityPlan:
-    """Plan from a step run and store it under summary.json["capacity"]."""
+    """Plan from a step run (the caller stores it with the run)."""
     run_dir = RunDir(path)
     info = run_dir.read_info()
     if info.shape != "step":
         raise CapacityError(f"{path}: a capacity analysis needs a step run (this run's shape is {info.shape or 'none'})")
-    result = plan(step_table(info, run_dir.read_intervals()), settings)
-    try:
-        summary = run_dir.read_summary()
-    except Exception:
-        summary = {}
-    summary[SUMMARY_KEY] = result.to_dict() | {"settings": vars(settings)}
-    run_dir.write_summary(json_safe(summary))
-    return result
+    return plan(step_table(info, run_dir.read_intervals()), settings)
 
 
 def _num(value: Any, unit: str = "", digits: int = 1) -> str:

@@ -111,13 +111,12 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
 def _measured_cpu_per_request(run_dir: RunDir) -> float | None:
     """CPU seconds per request: server CPU over server request rate, on intervals with load."""
-    from analysis.align import align
+    from analysis.align import align, preferred_source
 
     metrics = run_dir.read_metrics()
     if metrics.empty:
         return None
-    source = "prometheus" if "prometheus" in set(metrics["source"]) else "scrape"
-    frame = align(run_dir.read_intervals(), metrics, source=source)
+    frame = align(run_dir.read_intervals(), metrics, source=preferred_source(metrics))
     if not {"cpu_cores", "server_rps"} <= set(frame.columns):
         return None
     busy = frame[(frame["server_rps"] > 0) & frame["cpu_cores"].notna()]
@@ -153,8 +152,8 @@ def _trace(args: argparse.Namespace, run_dir: RunDir, capacity: float) -> Any:
 
 def cmd_advise_hpa(args: argparse.Namespace) -> int:
     from autoscaling import cluster, manifest
-    from autoscaling.hpa import HPASpec, PodModel, simulate
-    from autoscaling.recommend import HpaSettings, recommend, sim_step
+    from autoscaling.hpa import HPASpec, PodModel
+    from autoscaling.recommend import HpaSettings, recommend
     from autoscaling.traces import TraceError
 
     run_dir = RunDir(args.run)
@@ -214,9 +213,7 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
         "current": result.current.evidence() | {"manifest": docs["current"]},
         "applied": applied,
     }  # fmt: skip
-    step = sim_step(trace.duration_s)
-    rec_sim = simulate(result.recommended.spec, pod, trace.rps, trace.duration_s, step_s=step)
-    cur_sim = simulate(result.current.spec, pod, trace.rps, trace.duration_s, step_s=step)
+    rec_sim, cur_sim = result.recommended.result, result.current.result  # the replays recommend() ran
     every = max(1, len(rec_sim.times) // 400)
     store_results(run_dir, hpa={k: v for k, v in out.items() if k not in ("recommended", "current", "applied")} | {
         "recommended": result.recommended.evidence(), "current": result.current.evidence(),

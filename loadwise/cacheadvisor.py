@@ -63,7 +63,9 @@ def analyze(trace: pd.DataFrame, settings: CacheSettings, miss_latency_ms: float
         note = None
     hit = mrc.at(size)
     reuse = cache.reuse_times(keys, trace["timestamp"].to_numpy())
-    ttl_low, ttl_high = (float(np.percentile(reuse, 50)), float(np.percentile(reuse, 90))) if len(reuse) else (0.0, 0.0)
+    quantiles = (10, 50, 90, 99)
+    reuse_at = dict(zip(quantiles, map(float, np.percentile(reuse, quantiles)))) if len(reuse) else {}
+    ttl_low, ttl_high = reuse_at.get(50, 0.0), reuse_at.get(90, 0.0)
     ttl_high = min(max(ttl_high, 1.0), settings.max_staleness_s)
     ttl_low = min(max(ttl_low, 1.0), ttl_high)
     byte_curve = None
@@ -75,7 +77,7 @@ def analyze(trace: pd.DataFrame, settings: CacheSettings, miss_latency_ms: float
     out: dict[str, Any] = {
         "method": mrc.method, "requests": int(len(trace) * scale), "distinct_keys": int(mrc.distinct * scale),
         "sample_rate": rate, "one_hit_wonder_ratio": round(cache.one_hit_wonder_ratio(keys), 4),
-        "reuse_time_s": {q: round(float(np.percentile(reuse, q)), 3) for q in (10, 50, 90, 99)} if len(reuse) else {},
+        "reuse_time_s": {q: round(value, 3) for q, value in reuse_at.items()},
         "mrc": [{"size": int(round(p["size"] * scale)), "hit_ratio": p["hit_ratio"]} for p in mrc.points()],
         "recommended": {
             "entries": int(math.ceil(size * scale)), "bytes": _bytes_for(byte_curve, hit, scale),
@@ -91,7 +93,7 @@ def analyze(trace: pd.DataFrame, settings: CacheSettings, miss_latency_ms: float
         mean = hit * settings.hit_latency_ms + (1 - hit) * miss_latency_ms
         out["expected_effect"] |= {"miss_latency_ms": round(miss_latency_ms, 3), "hit_latency_ms": settings.hit_latency_ms,
                                    "mean_latency_ms": round(mean, 3)}  # fmt: skip
-    if ttl_high < float(np.percentile(reuse, 50) if len(reuse) else 0):
+    if ttl_high < reuse_at.get(50, 0.0):
         out["notes"].append(f"the staleness you accept ({settings.max_staleness_s:g} s) is shorter than most reuse times: "
                             "entries will expire before they are reused")  # fmt: skip
     return out

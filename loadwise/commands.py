@@ -217,15 +217,13 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     if args.replicas_in_run < 1 or not 0 <= args.margin < 10 or not 0 < args.knee_fraction < 1:
         raise UsageError("--replicas-in-run must be >= 1, --margin between 0 and 10, --knee-fraction between 0 and 1")
     slo = _latency_slo(args)
-    plan = capacity_report.analyze(Path(args.run), CapacitySettings(
+    settings = CapacitySettings(
         slo_ms=slo[1] if slo else None, slo_statistic=slo[0] if slo else "p95", target_rps=args.target_rps,
         margin=args.margin, knee_fraction=args.knee_fraction, replicas_in_run=args.replicas_in_run, model=args.model,
-    ))  # fmt: skip
+    )  # fmt: skip
+    plan = capacity_report.analyze(Path(args.run), settings)
+    store_results(RunDir(args.run), capacity=plan.to_dict() | {"settings": vars(settings)})
     print(json.dumps(json_safe(plan.to_dict()), indent=2) if args.json else capacity_report.plan_text(plan))
-    if (Path(args.run) / "report.html").exists():  # summary.json was updated by analyze()
-        from reports import data, render
-
-        render.write(data.load(args.run))
     return EXIT_OK
 
 

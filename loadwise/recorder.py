@@ -8,6 +8,7 @@ events and to the run directory.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,9 @@ from analysis import histogram
 from analysis.cache import HASH_SPACE, string_hash
 from analysis.redact import redact
 from analysis.rundir import iso_utc
+
+# A failing run repeats a handful of messages thousands of times a second: redact each once.
+_redact_error = functools.lru_cache(maxsize=1024)(redact)
 
 Key = tuple[float, str, str]  # (interval start, method, name)
 
@@ -94,7 +98,7 @@ class Recorder:
         self.total_requests += 1
         if error is not None:
             self.total_failures += 1
-            err_key = (method, name, redact(error))
+            err_key = (method, name, _redact_error(error))
             self.errors[err_key] = self.errors.get(err_key, 0) + 1
 
     def sample_users(self, users: float, at: float) -> None:

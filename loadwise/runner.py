@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from analysis.rundir import (
     STATUS_INTERRUPTED,
     STATUS_RUNNING,
     RunDir,
+    epoch_of,
     iso_utc,
     make_run_id,
 )
@@ -306,10 +306,6 @@ def _store_db_window(run_dir: RunDir, start: Any, end: Any) -> None:
     run_dir.write_json(DB_STATEMENTS_JSON, payload)
 
 
-def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
-
 def _collect(run_dir: RunDir, spec: RunSpec, scraper: Scraper | None) -> None:
     """Write `metrics.csv` and record in `run.json` what the collector got and what it could not."""
     if scraper is None and spec.prometheus is None:
@@ -321,7 +317,7 @@ def _collect(run_dir: RunDir, spec: RunSpec, scraper: Scraper | None) -> None:
         rows, problems, sources = rows + got, problems + missed, sources + ["scrape"]
     if spec.prometheus is not None and info.started_at and info.ended_at:
         print("collecting server metrics from Prometheus ...", file=sys.stderr, flush=True)
-        got, missed = collect_prometheus(spec.prometheus, _epoch(info.started_at), _epoch(info.ended_at), spec.interval_s)
+        got, missed = collect_prometheus(spec.prometheus, epoch_of(info.started_at), epoch_of(info.ended_at), spec.interval_s)
         rows, problems, sources = rows + got, problems + missed, sources + ["prometheus"]
     if rows:
         run_dir.write_metrics(metrics.to_frame(rows))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis import histogram
-from analysis.align import align
-from analysis.rundir import RunDir, RunDirError, RunInfo
+from analysis.align import align, preferred_source
+from analysis.rundir import RunDir, RunDirError, RunInfo, epoch_of
 from analysis.steps import step_table
 from analysis.summary import summarize
 
@@ -32,7 +31,7 @@ class RunData:
     @property
     def t0(self) -> float:
         if self.info.started_at:
-            return datetime.fromisoformat(self.info.started_at.replace("Z", "+00:00")).timestamp()
+            return epoch_of(self.info.started_at)
         return self.intervals["start"].min().timestamp() if len(self.intervals) else 0.0
 
 
@@ -55,14 +54,10 @@ def load(path: str) -> RunData:
         for key, rows in intervals.reset_index(drop=True).groupby(["method", "name"]).indices.items():
             endpoint_counts[(str(key[0]), str(key[1]))] = histogram.merge_sparse([sparse[i] for i in rows])
     overall = histogram.merge_sparse(sparse)
-    timeline = align(intervals, metrics, source=_preferred_source(metrics), sparse=sparse)
+    timeline = align(intervals, metrics, source=preferred_source(metrics), sparse=sparse)
     data = RunData(run_dir, info, summary, intervals, run_dir.read_errors(), metrics, timeline,
                    step_table(info, intervals), endpoint_counts, overall)  # fmt: skip
     if len(timeline):
-        timeline.index = [(t.timestamp() - data.t0) for t in timeline.index]
+        t0 = data.t0
+        timeline.index = [(t.timestamp() - t0) for t in timeline.index]
     return data
-
-
-def _preferred_source(metrics: pd.DataFrame) -> str | None:
-    sources = set(metrics["source"]) if len(metrics) else set()
-    return "prometheus" if "prometheus" in sources else ("scrape" if sources else None)
