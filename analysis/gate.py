@@ -97,8 +97,8 @@ class GateResult:
             tables.append({
                 "title": f"Against baseline {self.baseline_id} (block bootstrap, {self.comparisons[0].confidence:.0%} CI)",
                 "columns": ["endpoint", "metric", "baseline", "this run", "change", f"{self.comparisons[0].confidence:.0%} CI", "decision"],
-                "rows": [[c.endpoint, c.metric, _v(c.metric, c.baseline), _v(c.metric, c.current), _chg(c, c.change),
-                          f"[{_chg(c, c.low)}, {_chg(c, c.high)}]", c.decision] for c in self.comparisons],
+                "rows": [[c.endpoint, c.metric, c.value_text(c.baseline), c.value_text(c.current), c.change_text(c.change),
+                          f"[{c.change_text(c.low)}, {c.change_text(c.high)}]", c.decision] for c in self.comparisons],
             })  # fmt: skip
         if self.history:
             tables.append({
@@ -111,14 +111,3 @@ class GateResult:
         headline = f"Gate {verdict}: " + ("; ".join(self.failures[:2]) if self.failures else "no regression, every threshold met")
         return {"headline": headline, "tables": tables, "notes": [f"window: {self.window}"]}
 
-
-def _v(metric: str, value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{100 * value:.2f}%" if metric == "error_rate" else f"{value:.1f}"
-
-
-def _chg(c: Comparison, value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:+.1%}" if c.relative else f"{100 * value:+.2f} pp"

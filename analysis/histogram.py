@@ -155,12 +155,6 @@ def percentiles_from_counts(counts: np.ndarray, percentiles: Iterable[float]) ->
     return [float(v) / 1000.0 for v in _highest_equivalent_us(index)]
 
 
-def bucket_values_ms(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(value ms, count) of every non-empty bucket, for distribution plots."""
-    index = np.flatnonzero(counts)
-    return _highest_equivalent_us(index) / 1000.0, counts[index]
-
-
 def indices_of_ms(values_ms: np.ndarray) -> np.ndarray:
     """HDR bucket index of each value (ms), as HdrHistogram.record_value would count it."""
     us = np.clip(np.rint(np.asarray(values_ms, dtype=float) * 1000.0), LOWEST_US, HIGHEST_US).astype(np.int64)

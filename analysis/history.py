@@ -163,11 +163,6 @@ class History:
             found = dict(cur.fetchall())
         return [found.get(r) for r in run_ids]
 
-    def endpoints(self, run_id: str) -> list[str]:
-        with self._transaction() as cur:
-            cur.execute("SELECT DISTINCT endpoint FROM loadwise_points WHERE run_id = ? ORDER BY endpoint", (run_id,))
-            return [row[0] for row in cur.fetchall()]
-
 
 class _Cursor:
     """A DB-API cursor that takes `?` placeholders whatever the database."""

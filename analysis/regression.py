@@ -117,17 +117,20 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def value_text(self, v: float | None) -> str:
+        """A value of this comparison's metric (an error rate in %)."""
+        if v is None:
+            return "–"
+        return f"{100 * v:.2f}%" if self.metric == "error_rate" else f"{v:.1f}"
+
+    def change_text(self, v: float | None) -> str:
+        """A change: relative in %, or absolute in percentage points."""
+        if v is None:
+            return "–"
+        return f"{v:+.1%}" if self.relative else f"{100 * v:+.2f} pp"
+
     def describe(self) -> str:
-        def fmt(v: float | None) -> str:
-            if v is None:
-                return "–"
-            return f"{v:+.1%}" if self.relative else f"{100 * v:+.2f} pp"
-
-        def val(v: float | None) -> str:
-            if v is None:
-                return "–"
-            return f"{100 * v:.2f}%" if self.metric == "error_rate" else f"{v:.1f}"
-
+        val, fmt = self.value_text, self.change_text
         return (f"{self.endpoint} {self.metric}: {val(self.baseline)} -> {val(self.current)}, "
                 f"change {fmt(self.change)} [{self.confidence:.0%} CI {fmt(self.low)}, {fmt(self.high)}]: {self.decision}")  # fmt: skip
 

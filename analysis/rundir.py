@@ -10,6 +10,7 @@ reader never sees half a file.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -115,11 +116,17 @@ def json_safe(value: Any) -> Any:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:  # the text's own line ends, as written
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def _csv_text(rows: Any) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
 
 
 class RunDir:
@@ -158,28 +165,16 @@ class RunDir:
             os.fsync(handle.fileno())
 
     def write_errors(self, rows: list[dict[str, Any]]) -> None:
-        lines = [ERROR_COLUMNS]
-        lines += [[row[c] for c in ERROR_COLUMNS] for row in rows]
-        tmp = self.path / f".{ERRORS_CSV}.tmp"
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle).writerows(lines)
-        os.replace(tmp, self.path / ERRORS_CSV)
+        _write_atomic(self.path / ERRORS_CSV, _csv_text([ERROR_COLUMNS, *([row[c] for c in ERROR_COLUMNS] for row in rows)]))
 
     def write_metrics(self, metrics: pd.DataFrame) -> None:
         """Replace `metrics.csv` (timestamps as UTC ISO 8601 with milliseconds)."""
         out = metrics[METRIC_COLUMNS].copy()
         out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").str.replace(r"\d{3}Z$", "Z", regex=True)
-        tmp = self.path / f".{METRICS_CSV}.tmp"
-        out.to_csv(tmp, index=False)
-        os.replace(tmp, self.path / METRICS_CSV)
+        _write_atomic(self.path / METRICS_CSV, out.to_csv(index=False))
 
     def write_key_sample(self, entries: list[tuple[float, str]]) -> None:
-        tmp = self.path / f".{KEYS_CSV}.tmp"
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["timestamp", "key"])
-            writer.writerows((f"{t:.3f}", k) for t, k in entries)
-        os.replace(tmp, self.path / KEYS_CSV)
+        _write_atomic(self.path / KEYS_CSV, _csv_text([["timestamp", "key"], *((f"{t:.3f}", k) for t, k in entries)]))
 
     def write_json(self, name: str, data: Any) -> None:
         _write_atomic(self.path / name, json.dumps(json_safe(data), indent=2) + "\n")

@@ -10,8 +10,6 @@ import pandas as pd
 from analysis import histogram
 from analysis.rundir import RunDir, RunInfo, epoch_of
 
-STAT_KEYS = ("requests", "failures", "rps", "error_rate", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
-
 
 def _finite(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
