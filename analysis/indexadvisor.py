@@ -55,12 +55,17 @@ class Candidate:
     columns: tuple[str, ...]
     size_bytes: int | None = None
     effects: list[Effect] = field(default_factory=list)
+    concurrently: bool = True  # PostgreSQL builds it without blocking writes; SQLite has no such option
 
     @property
     def create_statement(self) -> str:
         cols = ", ".join(_quote(c) for c in self.columns)
         name = _quote(f"{self.table}_{'_'.join(self.columns)}_idx"[:63])
-        return f"CREATE INDEX CONCURRENTLY {name} ON {_quote(self.table)} ({cols});"
+        return f"CREATE INDEX {_concurrently(self.concurrently)}{name} ON {_quote(self.table)} ({cols});"
+
+
+def _concurrently(concurrently: bool) -> str:
+    return "CONCURRENTLY " if concurrently else ""
 
 
 def _quote(name: str) -> str:
@@ -127,7 +132,7 @@ class ExistingIndex:
         return asdict(self)
 
 
-def droppable(indexes: list[ExistingIndex]) -> list[dict[str, Any]]:
+def droppable(indexes: list[ExistingIndex], concurrently: bool = True) -> list[dict[str, Any]]:
     """Unused indexes (no scan since the statistics were reset) and duplicates (one a
     leading prefix of another on the same table); unique indexes are never suggested."""
     out = []
@@ -139,8 +144,8 @@ def droppable(indexes: list[ExistingIndex]) -> list[dict[str, Any]]:
                   and (len(o.columns) > len(index.columns) or o.name < index.name)]  # fmt: skip
         if longer:
             out.append(index.to_dict() | {"reason": f"duplicate: {longer[0].name} starts with the same columns",
-                                          "drop_statement": f"DROP INDEX CONCURRENTLY {_quote(index.name)};"})  # fmt: skip
+                                          "drop_statement": f"DROP INDEX {_concurrently(concurrently)}{_quote(index.name)};"})  # fmt: skip
         elif index.scans == 0:
             out.append(index.to_dict() | {"reason": "unused: no index scan since the statistics were reset",
-                                          "drop_statement": f"DROP INDEX CONCURRENTLY {_quote(index.name)};"})  # fmt: skip
+                                          "drop_statement": f"DROP INDEX {_concurrently(concurrently)}{_quote(index.name)};"})  # fmt: skip
     return out

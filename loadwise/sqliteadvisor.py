@@ -19,7 +19,17 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from analysis.indexadvisor import Candidate, Effect, ExistingIndex, IndexAdvisorSettings, Statement, choose, covered, droppable
+from analysis.indexadvisor import (
+    Candidate,
+    Effect,
+    ExistingIndex,
+    IndexAdvisorSettings,
+    Statement,
+    choose,
+    covered,
+    droppable,
+    recommendation,
+)
 from analysis.sqlusage import SqlUsageError, analyze, candidate_columns
 
 
@@ -71,8 +81,7 @@ class _WhatIf:
             self.memory.execute("INSERT INTO sqlite_stat1 VALUES (?, NULL, ?)", (table, str(max(n, 1))))
         for name, table in self.memory.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'").fetchall():
             columns = tuple(r[2] for r in self.memory.execute(f'PRAGMA index_info("{name}")').fetchall())
-            unique = bool(self.memory.execute(f'PRAGMA index_list("{table}")').fetchall() and any(
-                r[1] == name and r[2] for r in self.memory.execute(f'PRAGMA index_list("{table}")').fetchall()))
+            unique = any(r[1] == name and r[2] for r in self.memory.execute(f'PRAGMA index_list("{table}")').fetchall())
             self._stat(name, table, columns)
             self.indexes.append(ExistingIndex(name, table, columns, unique, -1, 0))
         self.memory.execute("ANALYZE sqlite_master")  # reload the statistics we wrote
@@ -151,25 +160,14 @@ def advise(db_path: Path, log_path: Path, settings: IndexAdvisorSettings) -> dic
                     if covered(columns, existing.get(table, [])):
                         continue
                     after = whatif.with_index(table, columns, statement.query, params)
-                    candidate = candidates.setdefault((table, columns), Candidate(table, columns, None))
+                    candidate = candidates.setdefault((table, columns), Candidate(table, columns, None, concurrently=False))
                     candidate.effects.append(Effect(statement, before, after))
     finally:
         source.close()
         whatif.memory.close()
     chosen = choose(list(candidates.values()), settings)
-    indexes = []
-    for c in chosen:
-        rec = _recommendation(c, settings)
-        indexes.append(rec)
-    return {"indexes": indexes, "drop": [d for d in droppable(whatif.indexes) if d["reason"].startswith("duplicate")],
+    # SQLite counts no index scans (scans -1), so only duplicates can come back as droppable.
+    return {"indexes": [recommendation(c, settings) for c in chosen], "drop": droppable(whatif.indexes, concurrently=False),
             "seq_scans": [], "statements_considered": len(statements), "skipped": skipped,
             "settings": vars(settings), "cost_unit": "estimated rows visited"}  # fmt: skip
 
-
-def _recommendation(candidate: Candidate, settings: IndexAdvisorSettings) -> dict[str, Any]:
-    from analysis.indexadvisor import recommendation
-
-    rec = recommendation(candidate, settings)
-    cols = ", ".join(candidate.columns)
-    rec["create_statement"] = f"CREATE INDEX {candidate.table}_{'_'.join(candidate.columns)}_idx ON {candidate.table} ({cols});"
-    return rec

@@ -192,6 +192,14 @@ def test_sqlite_advisor_on_the_demo_targets_statement_log(tmp_path):
     for rec in result["indexes"]:
         assert rec["cost_after"] < rec["cost_before"] and rec["create_statement"].startswith("CREATE INDEX")
     assert db.stat().st_mtime == before  # opened read-only
+    import shutil
+    import sqlite3
+
+    copy = tmp_path / "copy.db"
+    shutil.copy(db, copy)
+    with sqlite3.connect(copy) as conn:  # the advice is SQLite's own SQL, not PostgreSQL's
+        for rec in result["indexes"]:
+            conn.execute(rec["create_statement"])
     bad = run_cli("advise", "db", "--sqlite", str(db), "--statements", str(tmp_path / "none.jsonl"))
     assert bad.code == 2
     assert_one_line_error(bad, "no such statement log")
