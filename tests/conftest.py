@@ -6,7 +6,7 @@ import locust  # noqa: F401, I001
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,21 @@ def run_cli(*args: str, timeout: float = 120, cwd: Path | None = None, env: dict
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli_here(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """`loadwise ARGS` in this process (the CLI's own main, output captured): no interpreter
+    start-up per call, for tests that call it often. Commands that run Locust need run_cli."""
+    from loadwise.cli import main
+
+    def call(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return call
 
 
 def assert_one_line_error(result: CliResult, *needles: str) -> None:

@@ -73,14 +73,13 @@ def test_prometheus_errors_and_timeouts(target, tmp_path, fake_prometheus, needl
 
 
 def test_scrape_target_that_disappears_mid_run(target, tmp_path):
-    other = DemoTarget(rows=1000).start()
-    stopper = threading.Timer(2.5, other.stop)
-    stopper.start()
-    try:
-        info, run_dir = _run(target.url, tmp_path, "--scrape", f"{target.url}/metrics", "--scrape", f"{other.url}/metrics")
-    finally:
-        stopper.cancel()
-        other.stop()
+    with DemoTarget(rows=1000) as other:  # stopped mid-run by the timer; the exit removes its log
+        stopper = threading.Timer(2.5, other.stop)
+        stopper.start()
+        try:
+            info, run_dir = _run(target.url, tmp_path, "--scrape", f"{target.url}/metrics", "--scrape", f"{other.url}/metrics")
+        finally:
+            stopper.cancel()
     problems = [p for p in info.collector["missing"] if p.get("target") == f"{other.url}/metrics"]
     assert problems and "scrape(s) failed" in problems[0]["reason"]
     metrics = run_dir.read_metrics()

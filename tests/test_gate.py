@@ -89,13 +89,10 @@ def test_newest_point_against_the_current_regime():
     assert newest_point(list(rng.normal(50, 1, 8)) + [40.0], higher_is_worse=False).worse_regime is True  # rps dropped
 
 
-def _gate_json(capsys, *args):
+def _gate_json(cli_here, *args):
     """`loadwise gate ... --json` in this process (dozens of calls; a subprocess each is slow)."""
-    from loadwise.cli import main
-
-    capsys.readouterr()
-    code = main(["gate", *args, "--json"])
-    return code, json.loads(capsys.readouterr().out)
+    result = cli_here("gate", *args, "--json")
+    return result.code, json.loads(result.stdout)
 
 
 def _history_runs(tmp_path, latencies):
@@ -111,7 +108,7 @@ def _history_runs(tmp_path, latencies):
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
-def test_history_gate_same_on_sqlite_and_postgres(tmp_path, store, request, capsys):
+def test_history_gate_same_on_sqlite_and_postgres(tmp_path, store, request, cli_here):
     location = str(tmp_path / "history.db") if store == "sqlite" else request.getfixturevalue("postgres_dsn")
     if store == "postgres":  # a fresh database per test on the shared server
         import psycopg
@@ -122,7 +119,7 @@ def test_history_gate_same_on_sqlite_and_postgres(tmp_path, store, request, caps
     paths = _history_runs(tmp_path, [10.0] * 7 + [14.0])
     outcomes = []
     for path in paths:
-        code, out = _gate_json(capsys, path, "--history", location)
+        code, out = _gate_json(cli_here, path, "--history", location)
         assert code in (0, 1)
         outcomes.append(out)
     assert all(o["passed"] for o in outcomes[:-1])
@@ -136,7 +133,7 @@ def test_history_gate_same_on_sqlite_and_postgres(tmp_path, store, request, caps
     assert trend.code == 0 and "p95_ms over 8 run(s)" in trend.stdout
 
 
-def test_history_stores_agree(tmp_path, postgres_dsn, capsys):
+def test_history_stores_agree(tmp_path, postgres_dsn, cli_here):
     """The two stores give the same decisions for the same runs."""
     import psycopg
 
@@ -147,7 +144,7 @@ def test_history_stores_agree(tmp_path, postgres_dsn, capsys):
     decisions = {}
     for store in (str(tmp_path / "h.db"), postgres_dsn):
         for path in paths:
-            _, out = _gate_json(capsys, path, "--history", store)
+            _, out = _gate_json(cli_here, path, "--history", store)
         decisions[store] = [(h["endpoint"], h["metric"], h["decision"], round(h["newest"], 6)) for h in out["history"]]
     assert decisions[str(tmp_path / "h.db")] == decisions[postgres_dsn]
 

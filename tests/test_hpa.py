@@ -147,7 +147,6 @@ def fake_api():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    Handler.calls = calls
     yield f"http://127.0.0.1:{server.server_address[1]}", calls
     server.shutdown()
     server.server_close()

@@ -15,7 +15,6 @@ from conftest import CliResult, assert_one_line_error, run_cli
 from fake_kube import FakeKube, Script
 from synthetic import make_run
 
-from loadwise.cli import main
 from loadwise.k8s import K8sError, _extract
 
 RUN_ID = "20261126T140005Z-browse"
@@ -23,15 +22,12 @@ DONE = b'{"run": "20261126T140005Z-browse", "status": "completed", "exit_code": 
 
 
 @pytest.fixture
-def k8s_cli(tmp_path, capsys, monkeypatch):
-    """`loadwise k8s ARGS` in this process (the CLI's own main), pointed at a fake cluster."""
+def k8s_cli(tmp_path, cli_here, monkeypatch):
+    """`loadwise k8s ARGS` in this process, pointed at a fake cluster."""
 
     def call(kube: FakeKube, *args: str) -> CliResult:
         monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(tmp_path / "kubeconfig")))
-        capsys.readouterr()
-        code = main(["k8s", *args])
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
+        return cli_here("k8s", *args)
 
     return call
 
