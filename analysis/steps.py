@@ -11,6 +11,16 @@ from analysis.rundir import RunInfo, epoch_of
 STEP_COLUMNS = ["step", "users", "intervals", "requests", "rps", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "error_rate"]
 
 
+def step_bounds(info: RunInfo) -> list[tuple[float, float]]:
+    """(start, end) in epoch seconds of each step of a step run; [] for any other run."""
+    params = info.shape_params or {}
+    if info.shape != "step" or not info.started_at or not params.get("steps"):
+        return []
+    steps, t0 = int(params["steps"]), epoch_of(info.started_at)
+    step_s = float(params["duration_s"]) / steps
+    return [(t0 + k * step_s, t0 + (k + 1) * step_s) for k in range(steps)]
+
+
 def step_table(info: RunInfo, intervals: pd.DataFrame) -> pd.DataFrame:
     """Per step: its users and the throughput, percentiles and error rate of its steady part.
 
@@ -18,17 +28,14 @@ def step_table(info: RunInfo, intervals: pd.DataFrame) -> pd.DataFrame:
     intervals wholly inside a step count, and the first of them is dropped when the step
     has three or more: it holds the spawn and warm-up of the new users.
     """
-    params = info.shape_params or {}
-    if info.shape != "step" or not info.started_at or intervals.empty or not params.get("steps"):
+    bounds = step_bounds(info)
+    if not bounds or intervals.empty:
         return pd.DataFrame(columns=STEP_COLUMNS)
-    steps, users, duration = int(params["steps"]), int(params["users"]), float(params["duration_s"])
-    step_s = duration / steps
-    t0 = epoch_of(info.started_at)
+    steps, users = len(bounds), int(info.shape_params["users"])
     interval_s = float(intervals["interval_s"].iloc[0])
     starts = intervals["start"].map(pd.Timestamp.timestamp)
     rows = []
-    for k in range(steps):
-        lo, hi = t0 + k * step_s, t0 + (k + 1) * step_s
+    for k, (lo, hi) in enumerate(bounds):
         inside = intervals[(starts >= lo) & (starts + interval_s <= hi)]
         grid = sorted(inside["start"].unique())
         if len(grid) >= 3:

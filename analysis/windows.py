@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.rundir import RunInfo, epoch_of
+from analysis.steps import step_bounds
 from analysis.summary import summarize
 
 WINDOWS = ("all", "last-step")
@@ -28,12 +29,11 @@ def select(info: RunInfo, intervals: pd.DataFrame, window: str = "all", warmup_s
     interval_s = float(intervals["interval_s"].iloc[0])
     keep = starts >= t0 + warmup_s
     if window == "last-step":
-        params = info.shape_params or {}
-        if info.shape != "step" or not params.get("steps"):
+        bounds = step_bounds(info)
+        if not bounds:
             raise WindowError(f"--window last-step needs a step run (this run's shape is {info.shape or 'none'})")
-        step_s = float(params["duration_s"]) / int(params["steps"])
-        last_start = t0 + step_s * (int(params["steps"]) - 1)
-        keep &= (starts >= last_start) & (starts + interval_s <= t0 + float(params["duration_s"]) + interval_s / 2)
+        last_start, end = bounds[-1]
+        keep &= (starts >= last_start) & (starts + interval_s <= end + interval_s / 2)
     return intervals[keep]
 
 
