@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis import histogram
@@ -15,11 +16,13 @@ def _finite(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def stats_of(rows: pd.DataFrame, duration_s: float) -> dict[str, Any]:
-    """Statistics of a set of interval rows, percentiles from their merged histograms."""
+def stats_of(rows: pd.DataFrame, duration_s: float, counts: np.ndarray | None = None) -> dict[str, Any]:
+    """Statistics of a set of interval rows, percentiles from their merged histograms
+    (`counts`, when the caller has merged them already)."""
     requests = int(rows["requests"].sum()) if len(rows) else 0
     failures = int(rows["failures"].sum()) if len(rows) else 0
-    counts = histogram.merged_counts(rows["hdr"])
+    if counts is None:
+        counts = histogram.merged_counts(rows["hdr"])
     pct = dict(zip(histogram.PERCENTILES, histogram.percentiles_from_counts(counts, histogram.PERCENTILES.values())))
     mean = float((rows["mean_ms"] * rows["requests"]).sum() / requests) if requests else float("nan")
     stats: dict[str, Any] = {
@@ -51,14 +54,17 @@ def run_duration_s(info: RunInfo, intervals: pd.DataFrame) -> float:
 def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None = None) -> dict[str, Any]:
     duration = run_duration_s(info, intervals) if duration_s is None else duration_s
     endpoints = []
+    overall_counts = np.zeros(histogram.COUNTS_LEN, dtype=np.int64)  # the endpoints' sum: each histogram decoded once
     if len(intervals):
         for (method, name), rows in intervals.groupby(["method", "name"], sort=True):
-            endpoints.append({"name": str(name), "method": str(method), **stats_of(rows, duration)})
+            counts = histogram.merged_counts(rows["hdr"])
+            overall_counts += counts
+            endpoints.append({"name": str(name), "method": str(method), **stats_of(rows, duration, counts)})
     return {
         "run_id": info.id,
         "status": info.status,
         "duration_s": round(duration, 3),
-        "overall": stats_of(intervals, duration),
+        "overall": stats_of(intervals, duration, overall_counts),
         "endpoints": endpoints,
     }
 
