@@ -109,6 +109,14 @@ def cmd_advise(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _stored_replicas(capacity: dict[str, Any], run: str) -> int:
+    """The instances that served the run, as given to `loadwise capacity` (default 1)."""
+    replicas = (capacity.get("settings") or {}).get("replicas_in_run", 1)
+    if not isinstance(replicas, int) or replicas < 1:
+        raise UsageError(f"{run}: summary.json capacity.settings.replicas_in_run must be a positive integer")
+    return replicas
+
+
 def _measured_cpu_per_request(run_dir: RunDir) -> float | None:
     """CPU seconds per request: server CPU over server request rate, on intervals with load."""
     from analysis.align import align, preferred_source
@@ -162,12 +170,9 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
     capacity = args.capacity_rps
     if capacity is None:
         slo = (summary.get("capacity") or {}).get("slo") or {}
-        replicas = ((summary.get("capacity") or {}).get("settings") or {}).get("replicas_in_run", 1)
         if not slo.get("capacity_rps"):
             raise UsageError("no per-pod capacity: run `loadwise capacity RUN --slo 'p95<...'` first, or pass --capacity-rps")
-        if not isinstance(replicas, int) or replicas < 1:
-            raise UsageError(f"{args.run}: summary.json capacity.settings.replicas_in_run must be a positive integer")
-        capacity = slo["capacity_rps"] / replicas
+        capacity = slo["capacity_rps"] / _stored_replicas(summary.get("capacity") or {}, args.run)
     cpu = args.cpu_per_request or _measured_cpu_per_request(run_dir)
     if not cpu:
         raise UsageError("no CPU per request: run with --scrape or --prometheus so the server's CPU is collected, or pass --cpu-per-request")
@@ -322,10 +327,9 @@ def cmd_advise_alerts(args: argparse.Namespace) -> int:
         notes.append(f"no SLO given; using {texts[0]}, the SLO of the run's capacity analysis")
     if not texts:
         raise UsageError("no SLO: give --slo EXPR (e.g. 'p95<300ms', 'error_rate<1%'; repeatable) or slos in the profile")
-    replicas = args.replicas_in_run if args.replicas_in_run is not None else (stored.get("settings") or {}).get("replicas_in_run", 1)
-    if not isinstance(replicas, int) or replicas < 1:
-        where = "--replicas-in-run" if args.replicas_in_run is not None else f"{args.run}: summary.json capacity.settings.replicas_in_run"
-        raise UsageError(f"{where} must be a positive integer")
+    if args.replicas_in_run is not None and args.replicas_in_run < 1:
+        raise UsageError("--replicas-in-run must be a positive integer")
+    replicas = args.replicas_in_run if args.replicas_in_run is not None else _stored_replicas(stored, args.run)
     settings = alerts.AlertSettings(
         selector=_profile_selector(profile) if args.selector is None else args.selector, pod_label=args.pod_label,
         capacity_fraction=args.capacity_fraction, replicas_in_run=replicas,

@@ -25,13 +25,20 @@ def target() -> Iterator[DemoTarget]:
         yield shop
 
 
+def counter_by_label(shop: DemoTarget, counter: str, label: str) -> dict[str, float]:
+    """A counter from the target's /metrics (e.g. demo_cache_requests_total), summed per value of one label."""
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(shop.metrics_text()):
+        for sample in family.samples:
+            if sample.name == counter:
+                key = sample.labels.get(label, "")
+                totals[key] = totals.get(key, 0.0) + sample.value
+    return totals
+
+
 def served_requests(shop: DemoTarget) -> int:
     """The target's own count of requests served, from its /metrics."""
-    total = 0.0
-    for family in text_string_to_metric_families(shop.metrics_text()):
-        if family.name == "http_requests":
-            total += sum(s.value for s in family.samples if s.name == "http_requests_total")
-    return int(total)
+    return int(sum(counter_by_label(shop, "http_requests_total", "route").values()))
 
 
 @dataclass

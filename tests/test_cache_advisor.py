@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from prometheus_client.parser import text_string_to_metric_families
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, counter_by_label, run_cli
 from services import Redis
 
 from loadwise.cacheadvisor import redis_report
@@ -67,16 +66,6 @@ def _run(shop: DemoTarget, tmp_path: Path) -> str:
     return result.last_line
 
 
-def _cache_lookups(shop: DemoTarget) -> dict[str, float]:
-    counts = {"hit": 0.0, "miss": 0.0}
-    for family in text_string_to_metric_families(shop.metrics_text()):
-        if family.name == "demo_cache_requests":
-            for sample in family.samples:
-                if sample.name == "demo_cache_requests_total":
-                    counts[sample.labels["result"]] += sample.value
-    return counts
-
-
 def test_the_recommended_size_reaches_the_predicted_hit_ratio(fresh_redis, tmp_path):
     """Record a run's keys, take the advised size, and run again with the demo's Redis cache
     bounded to exactly that many entries (`--cache-entries`, an exact LRU kept in Redis).
@@ -94,7 +83,7 @@ def test_the_recommended_size_reaches_the_predicted_hit_ratio(fresh_redis, tmp_p
     redis.Redis.from_url(fresh_redis).flushall()
     with DemoTarget(rows=2000, extra_args=["--cache", fresh_redis, "--cache-entries", str(entries)]) as shop:
         _run(shop, tmp_path)
-        lookups = _cache_lookups(shop)
+        lookups = {"hit": 0.0, "miss": 0.0} | counter_by_label(shop, "demo_cache_requests_total", "result")
     held = redis.Redis.from_url(fresh_redis).zcard("demo:lru")
     measured = lookups["hit"] / (lookups["hit"] + lookups["miss"])
     print(f"cache of {entries} entries ({held} held at the end): predicted hit ratio {predicted:.3f}, measured {measured:.3f} "

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import served_requests
+from conftest import counter_by_label, served_requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadwise.demo_target import DemoTarget
@@ -120,10 +120,7 @@ def test_redis_cache_in_front_of_product_detail(redis_url):
     with DemoTarget(rows=1000, extra_args=["--cache", redis_url]) as shop:
         first, second = get(f"{shop.url}/products/33"), get(f"{shop.url}/products/33")
         assert first == second and first[0] == 200
-        families = {f.name: f for f in text_string_to_metric_families(shop.metrics_text())}
-        results = {s.labels["result"]: s.value for s in families["demo_cache_requests"].samples
-                   if s.name == "demo_cache_requests_total"}
-        assert results == {"miss": 1.0, "hit": 1.0}
+        assert counter_by_label(shop, "demo_cache_requests_total", "result") == {"miss": 1.0, "hit": 1.0}
     assert json.loads(redis.Redis.from_url(redis_url).get("product:33"))["id"] == 33
 
 
