@@ -13,7 +13,7 @@ from loadwise.demo_target import DemoTarget
 
 def _run(out: Path, extra: list[str]) -> str:
     with DemoTarget(rows=2000, extra_args=extra) as shop:
-        result = run_cli("run", "browse", "--host", shop.url, "--users", "10", "--spawn-rate", "10",
+        result = run_cli("run", "browse", "--host", shop.url, "--users", "20", "--spawn-rate", "20",
                          "--duration", "12s", "--interval", "1", "--out", str(out))
     assert result.code == 0, result.stderr
     return result.last_line
