@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import histogram
+from loadwise.analysis import histogram
 
 
 CLIENT_COLUMNS = ["users", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms"]

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from analysis.changepoints import newest_point
-from analysis.regression import MIN_DELTA_MS, REGRESSION, Comparison
-from analysis.thresholds import ThresholdResult
+from loadwise.analysis.changepoints import newest_point
+from loadwise.analysis.regression import MIN_DELTA_MS, REGRESSION, Comparison
+from loadwise.analysis.thresholds import ThresholdResult
 
 HISTORY_METRICS = {"p95_ms": True, "p99_ms": True, "error_rate": True, "rps": False}  # metric -> higher is worse
 MIN_HISTORY = 5  # runs in the current regime before the history can fail a gate

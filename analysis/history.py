@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.rundir import RunInfo
+from loadwise.analysis.rundir import RunInfo
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS loadwise_runs (
@@ -62,7 +62,7 @@ class History:
         except (sqlite3.DatabaseError, OSError) as exc:
             raise HistoryError(f"{location}: not a usable history database ({exc})") from exc
         except Exception as exc:  # psycopg errors: unreachable server, bad credentials
-            from analysis.redact import redact
+            from loadwise.analysis.redact import redact
 
             raise HistoryError(f"{redact(location)}: cannot open the history ({redact(str(exc)).splitlines()[0]})") from exc
 
@@ -90,7 +90,7 @@ class History:
         except BaseException as exc:
             self.conn.rollback()
             if type(exc).__module__.startswith("psycopg"):
-                from analysis.redact import redact
+                from loadwise.analysis.redact import redact
 
                 raise HistoryError(f"{redact(self.location)}: {redact(str(exc).splitlines()[0])}") from exc
             raise

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.rundir import METRIC_COLUMNS
+from loadwise.analysis.rundir import METRIC_COLUMNS
 
 # Series every collector produces for a plain HTTP service, and the metric names they
 # read (prometheus_client's process collector and the common http_* conventions).

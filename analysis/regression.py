@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import histogram
+from loadwise.analysis import histogram
 
 REGRESSION, IMPROVEMENT, NO_CHANGE = "regression", "improvement", "no change"
 PERCENTILE_METRICS = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}

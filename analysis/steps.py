@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import histogram
-from analysis.rundir import RunInfo, epoch_of
+from loadwise.analysis import histogram
+from loadwise.analysis.rundir import RunInfo, epoch_of
 
 STEP_COLUMNS = ["step", "users", "intervals", "requests", "rps", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "error_rate"]
 

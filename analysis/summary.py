@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import histogram
-from analysis.rundir import RunDir, RunInfo, epoch_of
+from loadwise.analysis import histogram
+from loadwise.analysis.rundir import RunDir, RunInfo, epoch_of
 
 
 def _finite(value: float) -> float | None:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.rundir import RunInfo, epoch_of
-from analysis.steps import step_bounds
-from analysis.summary import summarize
+from loadwise.analysis.rundir import RunInfo, epoch_of
+from loadwise.analysis.steps import step_bounds
+from loadwise.analysis.summary import summarize
 
 WINDOWS = ("all", "last-step")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from autoscaling.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HPASpec, Policy, ScalingRules
+from loadwise.autoscaling.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HPASpec, Policy, ScalingRules
 
 
 class ClusterError(Exception):

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from autoscaling.hpa import HPASpec, ScalingRules
+from loadwise.autoscaling.hpa import HPASpec, ScalingRules
 
 KUBERNETES_VERSION = "1.30"
 

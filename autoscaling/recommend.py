@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoscaling.hpa import (
+from loadwise.autoscaling.hpa import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
     HPASpec,
@@ -19,7 +19,7 @@ from autoscaling.hpa import (
     SimResult,
     simulate,
 )
-from autoscaling.traces import NamedTrace
+from loadwise.autoscaling.traces import NamedTrace
 
 FAST_SCALE_UP = ScalingRules(0.0, (Policy("Percent", 200, 15.0), Policy("Pods", 8, 15.0)), "Max")
 GENTLE_SCALE_DOWN = ScalingRules(120.0, (Policy("Percent", 50, 60.0),), "Max")

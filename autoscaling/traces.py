@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.csvinput import CsvInputError, read_timestamped
+from loadwise.analysis.csvinput import CsvInputError, read_timestamped
 
 Trace = Callable[[float], float]
 

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from capacity.models import select_model
+from loadwise.capacity.models import select_model
 
 RUNS = 1000
 

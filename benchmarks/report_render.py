@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import histogram
-from analysis.rundir import RunDir, RunInfo, iso_utc
-from analysis.summary import write_summary
-from reports import data, render
+from loadwise.analysis import histogram
+from loadwise.analysis.rundir import RunDir, RunInfo, iso_utc
+from loadwise.analysis.summary import write_summary
+from loadwise.reports import data, render
 
 HOURS, INTERVAL_S, ENDPOINTS = 1, 5.0, 50
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.metrics import DURATION_BUCKET, REQUESTS
-from analysis.rundir import STATUS_COMPLETED, RunInfo
-from analysis.thresholds import Threshold
-from capacity.models import CapacityError
-from capacity.planning import slo_capacity
+from loadwise.analysis.metrics import DURATION_BUCKET, REQUESTS
+from loadwise.analysis.rundir import STATUS_COMPLETED, RunInfo
+from loadwise.analysis.thresholds import Threshold
+from loadwise.capacity.models import CapacityError
+from loadwise.capacity.planning import slo_capacity
 
 LATENCY_STATISTICS = ("p50", "p90", "p95", "p99")
 STEP_STATISTICS = ("p50", "p95", "p99")  # the percentiles analysis.steps keeps per step

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from capacity.models import CapacityError
+from loadwise.capacity.models import CapacityError
 
 
 def read_points(path: Path) -> tuple[list[float], list[float]]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.models import MODELS, CapacityError, ThroughputModel, select_model
+from loadwise.capacity.models import MODELS, CapacityError, ThroughputModel, select_model
 
 THINK_TIME_SHARE = 0.10  # implied think time above this share of the cycle: use Little's law concurrency
 LITTLE_SPREAD = 0.35  # implied think time varying more than this across steps breaks Little's law

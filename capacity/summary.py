@@ -6,10 +6,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from analysis.rundir import RunDir
-from analysis.steps import step_table
-from capacity.models import CapacityError
-from capacity.planning import CapacityPlan, CapacitySettings, plan
+from loadwise.analysis.rundir import RunDir
+from loadwise.analysis.steps import step_table
+from loadwise.capacity.models import CapacityError
+from loadwise.capacity.planning import CapacityPlan, CapacitySettings, plan
 
 def analyze(path: Path, settings: CapacitySettings) -> CapacityPlan:
     """Plan from a step run (the caller stores it with the run)."""

@@ -1,4 +1,4 @@
-"""`python -m demo --port P [--workers N] [--db DSN] [--cache redis://HOST:PORT [--cache-entries N]]
+"""`python -m loadwise.demo --port P [--workers N] [--db DSN] [--cache redis://HOST:PORT [--cache-entries N]]
 [--inject-latency ROUTE=MS] [--rows N] [--log-statements FILE]`: serve the demo shop on
 127.0.0.1:P until SIGTERM."""
 
@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from demo import ROUTES
-from demo.store import MIN_ROWS, Store, default_sqlite_dsn, table_sizes
+from loadwise.demo import ROUTES
+from loadwise.demo.store import MIN_ROWS, Store, default_sqlite_dsn, table_sizes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = _Parser(
-        prog="python -m demo",
+        prog="python -m loadwise.demo",
         description="The loadwise demo target: a small shop (products, search, orders) with Prometheus /metrics.",
         epilog="Routes: " + ", ".join(ROUTES) + ", /metrics. Serves on 127.0.0.1 only.",
     )
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvicorn
 
-        from demo.app import SETTINGS_ENV, Settings
+        from loadwise.demo.app import SETTINGS_ENV, Settings
 
         dsn = args.db or default_sqlite_dsn(workdir)
         try:
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         # (removing the temp database) instead of dying on the default handler.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(
-            "demo.app:create_app",
+            "loadwise.demo.app:create_app",
             factory=True,
             host="127.0.0.1",
             port=args.port,

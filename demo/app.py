@@ -1,4 +1,4 @@
-"""The demo shop as an ASGI app (Starlette), served by uvicorn from `python -m demo`."""
+"""The demo shop as an ASGI app (Starlette), served by uvicorn from `python -m loadwise.demo`."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from demo import metrics
-from demo.cache import ProductCache
-from demo.store import Store
+from loadwise.demo import metrics
+from loadwise.demo.cache import ProductCache
+from loadwise.demo.store import Store
 
 SETTINGS_ENV = "LOADWISE_DEMO_SETTINGS"
 CACHE_TTL_S = 60

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analysis.rundir import DB_STATEMENTS_JSON, RunDir, json_safe
+from loadwise.analysis.rundir import DB_STATEMENTS_JSON, RunDir, json_safe
 from loadwise.commands import EXIT_OK, UsageError, store_results
 from loadwise.config import Profile, load_profile
 
@@ -57,7 +57,7 @@ def cmd_advise(args: argparse.Namespace) -> int:
         return cmd_advise_cache(args)
     if args.advisor == "alerts":
         return cmd_advise_alerts(args)
-    from analysis.indexadvisor import IndexAdvisorSettings, Statement
+    from loadwise.analysis.indexadvisor import IndexAdvisorSettings, Statement
     from loadwise import pgadvisor
 
     if args.top < 1 or args.max_indexes < 1:
@@ -119,7 +119,7 @@ def _stored_replicas(capacity: dict[str, Any], run: str) -> int:
 
 def _measured_cpu_per_request(run_dir: RunDir) -> float | None:
     """CPU seconds per request: server CPU over server request rate, on intervals with load."""
-    from analysis.align import align, preferred_source
+    from loadwise.analysis.align import align, preferred_source
 
     metrics = run_dir.read_metrics()
     if metrics.empty:
@@ -134,7 +134,7 @@ def _measured_cpu_per_request(run_dir: RunDir) -> float | None:
 
 
 def _trace(args: argparse.Namespace, run_dir: RunDir, capacity: float) -> Any:
-    from autoscaling import traces
+    from loadwise.autoscaling import traces
 
     peak = args.peak_rps or 10 * capacity
     if args.trace == "diurnal":
@@ -144,7 +144,7 @@ def _trace(args: argparse.Namespace, run_dir: RunDir, capacity: float) -> Any:
     if args.trace == "ramp":
         return traces.ramp(peak)
     if args.trace == "run":
-        from analysis.align import client_frame
+        from loadwise.analysis.align import client_frame
 
         frame = client_frame(run_dir.read_intervals())
         if len(frame) < 2:
@@ -159,10 +159,10 @@ def _trace(args: argparse.Namespace, run_dir: RunDir, capacity: float) -> Any:
 
 
 def cmd_advise_hpa(args: argparse.Namespace) -> int:
-    from autoscaling import cluster, manifest
-    from autoscaling.hpa import HPASpec, PodModel
-    from autoscaling.recommend import HpaSettings, recommend
-    from autoscaling.traces import TraceError
+    from loadwise.autoscaling import cluster, manifest
+    from loadwise.autoscaling.hpa import HPASpec, PodModel
+    from loadwise.autoscaling.recommend import HpaSettings, recommend
+    from loadwise.autoscaling.traces import TraceError
 
     run_dir = RunDir(args.run)
     run_dir.read_info()
@@ -311,9 +311,9 @@ def _profile_selector(profile: Profile) -> str:
 def cmd_advise_alerts(args: argparse.Namespace) -> int:
     import yaml
 
-    from analysis.steps import step_table
-    from analysis.thresholds import parse as parse_threshold
-    from capacity import alerts
+    from loadwise.analysis.steps import step_table
+    from loadwise.analysis.thresholds import parse as parse_threshold
+    from loadwise.capacity import alerts
     from loadwise.config import threshold_texts
 
     run_dir = RunDir(args.run)

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import cache
-from analysis.csvinput import CsvInputError, read_timestamped
-from analysis.redact import redact
+from loadwise.analysis import cache
+from loadwise.analysis.csvinput import CsvInputError, read_timestamped
+from loadwise.analysis.redact import redact
 
 EXACT_LIMIT = 2_000_000  # longer traces use SHARDS
 

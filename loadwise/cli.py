@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analysis.histogram import HistogramError
-from analysis.history import HistoryError
-from analysis.rundir import RunDirError
-from analysis.thresholds import ThresholdError
-from capacity.models import CapacityError
+from loadwise.analysis.histogram import HistogramError
+from loadwise.analysis.history import HistoryError
+from loadwise.analysis.rundir import RunDirError
+from loadwise.analysis.thresholds import ThresholdError
+from loadwise.capacity.models import CapacityError
 from loadwise.advise import cmd_advise
 from loadwise.commands import (
     EXIT_FAILED,
@@ -35,14 +35,14 @@ from loadwise.commands import (
 )
 from loadwise.config import ConfigError
 from loadwise.durations import parse_duration
-from autoscaling.cluster import ClusterError
+from loadwise.autoscaling.cluster import ClusterError
 from loadwise.cacheadvisor import CacheAdvisorError
 from loadwise.k8s import K8sError
 from loadwise.pgadvisor import DbAdvisorError
 from loadwise.sqliteadvisor import SqliteAdvisorError
 from loadwise.runner import RunError
-from scenarios import SCENARIOS
-from scenarios.shapes import SHAPES, ShapeError, shape_parameters
+from loadwise.scenarios import SCENARIOS
+from loadwise.scenarios.shapes import SHAPES, ShapeError, shape_parameters
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line instead of a usage dump

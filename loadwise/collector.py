@@ -21,8 +21,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from analysis import metrics as m
-from analysis.redact import redact
+from loadwise.analysis import metrics as m
+from loadwise.analysis.redact import redact
 
 Problem = dict[str, str]
 

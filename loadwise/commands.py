@@ -11,16 +11,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analysis.rundir import STATUS_COMPLETED, RunDir, json_safe
-from analysis.thresholds import Threshold, evaluate
-from analysis.thresholds import parse as parse_threshold
-from capacity.planning import CapacitySettings
+from loadwise.analysis.rundir import STATUS_COMPLETED, RunDir, json_safe
+from loadwise.analysis.thresholds import Threshold, evaluate
+from loadwise.analysis.thresholds import parse as parse_threshold
+from loadwise.capacity.planning import CapacitySettings
 from loadwise.config import Profile, load_profile, prometheus_settings, scrape_urls, threshold_texts
 from loadwise.console import endpoint_table
 from loadwise.live import LiveDisplay
 from loadwise import handoff
 from loadwise.runner import RunResult, RunSpec, check_scenario, execute, validate, worker_args
-from scenarios.shapes import parse_shape_params
+from loadwise.scenarios.shapes import parse_shape_params
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -46,7 +46,7 @@ def store_results(run_dir: RunDir, **entries: Any) -> None:
     stored.update(entries)
     run_dir.write_summary(stored)
     if (run_dir.path / "report.html").exists():
-        from reports import data, render
+        from loadwise.reports import data, render
 
         render.write(data.load(str(run_dir.path)))
 
@@ -146,7 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with target:
         print(f"demo: running browse, {args.shape} shape up to {args.users} users for {args.duration:g}s", file=sys.stderr, flush=True)
         result = execute(spec, LiveDisplay())
-    from reports import data, render
+    from loadwise.reports import data, render
 
     report_path = render.write(data.load(str(result.run_dir.path)))
     print(f"demo: report written to {report_path}", file=sys.stderr)
@@ -167,7 +167,7 @@ def _print_report(path: Path, view_verdict: dict[str, Any], as_json: bool) -> No
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from reports import data, render
+    from loadwise.reports import data, render
 
     thresholds = _thresholds(args)
     run = data.load(args.run)
@@ -178,7 +178,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from reports import data, render
+    from loadwise.reports import data, render
 
     thresholds = _thresholds(args)
     base, run = data.load(args.run_a), data.load(args.run_b)
@@ -200,9 +200,9 @@ def _latency_slo(args: argparse.Namespace) -> tuple[str, float] | None:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from capacity import summary as capacity_report
-    from capacity.fitfile import read_points
-    from capacity.models import MODELS, select_model
+    from loadwise.capacity import summary as capacity_report
+    from loadwise.capacity.fitfile import read_points
+    from loadwise.capacity.models import MODELS, select_model
 
     if args.run == "fit":
         if not args.file:
@@ -228,7 +228,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 
 def _windowed(path: str, args: argparse.Namespace) -> tuple[Any, Any]:
-    from analysis import windows
+    from loadwise.analysis import windows
 
     run_dir = RunDir(path)
     if not run_dir.path.is_dir():
@@ -247,7 +247,7 @@ def _windowed(path: str, args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _history_series(store: Any, info: Any, summary: dict[str, Any], limit: int = 30) -> dict[tuple[str, str], list]:
-    from analysis.gate import HISTORY_METRICS
+    from loadwise.analysis.gate import HISTORY_METRICS
 
     runs = [r.run_id for r in store.runs(info.scenario, info.shape or "", limit)]
     keys = [("overall", m) for m in HISTORY_METRICS]
@@ -256,11 +256,11 @@ def _history_series(store: Any, info: Any, summary: dict[str, Any], limit: int =
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from analysis import windows
-    from analysis.gate import GateResult, history_checks
-    from analysis.history import History
-    from analysis.regression import compare_runs
-    from reports import gate_formats
+    from loadwise.analysis import windows
+    from loadwise.analysis.gate import GateResult, history_checks
+    from loadwise.analysis.history import History
+    from loadwise.analysis.regression import compare_runs
+    from loadwise.reports import gate_formats
 
     if args.resamples < 100:
         raise UsageError("--resamples must be at least 100")
@@ -296,8 +296,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from analysis.changepoints import change_points
-    from analysis.history import History
+    from loadwise.analysis.changepoints import change_points
+    from loadwise.analysis.history import History
 
     if args.action != "show" and args.run_id:
         raise UsageError(f"history {args.action} takes no RUN_ID")

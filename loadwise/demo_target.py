@@ -1,4 +1,4 @@
-"""Start and stop the demo target (`python -m demo`) as a child process on loopback."""
+"""Start and stop the demo target (`python -m loadwise.demo`) as a child process on loopback."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class DemoTarget:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 60.0) -> DemoTarget:
-        args = [sys.executable, "-m", "demo", "--port", str(self.port), "--workers", str(self.workers)]
+        args = [sys.executable, "-m", "loadwise.demo", "--port", str(self.port), "--workers", str(self.workers)]
         args += ["--rows", str(self.rows), *self.extra_args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

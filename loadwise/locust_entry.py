@@ -18,7 +18,7 @@ from typing import Any
 from locust.util.load_locustfile import is_shape_class, is_user_class
 
 from loadwise import plugin
-from scenarios import SCENARIOS
+from loadwise.scenarios import SCENARIOS
 
 
 class ScenarioError(ValueError):
@@ -55,7 +55,7 @@ def selected_classes(argv: list[str]) -> dict[str, Any]:
     known, _ = pre.parse_known_args(argv)
     classes = load_scenario(known.scenario)
     if known.shape:
-        from scenarios.shapes import LoadwiseShape
+        from loadwise.scenarios.shapes import LoadwiseShape
 
         classes = {k: v for k, v in classes.items() if not is_shape_class(v)}
         classes["LoadwiseShape"] = LoadwiseShape

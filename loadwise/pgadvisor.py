@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from analysis.indexadvisor import (
+from loadwise.analysis.indexadvisor import (
     Candidate,
     Effect,
     ExistingIndex,
@@ -23,8 +23,8 @@ from analysis.indexadvisor import (
     droppable,
     recommendation,
 )
-from analysis.redact import redact
-from analysis.sqlusage import SqlUsageError, analyze, candidate_columns, parameter_count
+from loadwise.analysis.redact import redact
+from loadwise.analysis.sqlusage import SqlUsageError, analyze, candidate_columns, parameter_count
 
 _PLANNABLE = re.compile(r"^\s*(select|update|delete|with)\b", re.IGNORECASE)
 _OURS = re.compile(r"pg_stat_statements|hypopg|pg_catalog|information_schema|pg_prepared|lw_advise_", re.IGNORECASE)

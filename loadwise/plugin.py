@@ -26,8 +26,8 @@ from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
 import loadwise
-from analysis import summary as summaries
-from analysis.rundir import (
+from loadwise.analysis import summary as summaries
+from loadwise.analysis.rundir import (
     STATUS_COMPLETED,
     STATUS_FAILED,
     STATUS_INTERRUPTED,
@@ -40,7 +40,7 @@ from loadwise.config import ConfigError, check_host_allowed
 from loadwise.exporter import LocustMetrics, serve
 from loadwise.live import Status
 from loadwise.recorder import KeySample, Recorder
-from scenarios.shapes import LoadwiseShape, Shape, ShapeError, build_shape, parse_shape_params
+from loadwise.scenarios.shapes import LoadwiseShape, Shape, ShapeError, build_shape, parse_shape_params
 
 log = logging.getLogger("loadwise")
 

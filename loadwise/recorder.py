@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 from hdrh.histogram import HdrHistogram
 
-from analysis import histogram
-from analysis.cache import HASH_SPACE, string_hash
-from analysis.redact import redact
-from analysis.rundir import iso_utc
+from loadwise.analysis import histogram
+from loadwise.analysis.cache import HASH_SPACE, string_hash
+from loadwise.analysis.redact import redact
+from loadwise.analysis.rundir import iso_utc
 
 # A failing run repeats a handful of messages thousands of times a second: redact each once.
 _redact_error = functools.lru_cache(maxsize=1024)(redact)

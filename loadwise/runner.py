@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis import metrics
-from analysis import summary as summaries
-from analysis.redact import redact
-from analysis.rundir import (
+from loadwise.analysis import metrics
+from loadwise.analysis import summary as summaries
+from loadwise.analysis.redact import redact
+from loadwise.analysis.rundir import (
     DB_STATEMENTS_JSON,
     LOCUST_LOG,
     RUN_JSON,
@@ -37,8 +37,8 @@ from loadwise.collector import PrometheusSettings, Scraper, collect_prometheus
 from loadwise.config import check_host_allowed
 from loadwise.net import free_port
 from loadwise.live import LiveDisplay, Status
-from scenarios import SCENARIOS
-from scenarios.shapes import Shape, build_shape
+from loadwise.scenarios import SCENARIOS
+from loadwise.scenarios.shapes import Shape, build_shape
 
 ENTRY = Path(__file__).with_name("locustfile.py")
 STOP_GRACE_S = 30.0  # after SIGTERM, how long Locust gets to write its last intervals

@@ -19,7 +19,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from analysis.indexadvisor import (
+from loadwise.analysis.indexadvisor import (
     Candidate,
     Effect,
     ExistingIndex,
@@ -30,7 +30,7 @@ from analysis.indexadvisor import (
     droppable,
     recommendation,
 )
-from analysis.sqlusage import SqlUsageError, analyze, candidate_columns
+from loadwise.analysis.sqlusage import SqlUsageError, analyze, candidate_columns
 
 
 class SqliteAdvisorError(Exception):

@@ -3,9 +3,9 @@ summary.json["cache"] (`loadwise advise cache RUN`)."""
 
 from __future__ import annotations
 
-from reports import charts
-from reports.data import RunData
-from reports.sections import SectionContent, Table, register
+from loadwise.reports import charts
+from loadwise.reports.data import RunData
+from loadwise.reports.sections import SectionContent, Table, register
 
 
 def _chart(block: dict) -> str:

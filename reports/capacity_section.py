@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from capacity.models import MODELS, CapacityError
-from reports import charts
-from reports.data import RunData
-from reports.sections import SectionContent, Table, register
+from loadwise.capacity.models import MODELS, CapacityError
+from loadwise.reports import charts
+from loadwise.reports.data import RunData
+from loadwise.reports.sections import SectionContent, Table, register
 
 
 def _chart(block: dict[str, Any]) -> str | None:

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import histogram
-from analysis.align import align, preferred_source
-from analysis.rundir import RunDir, RunDirError, RunInfo, epoch_of
-from analysis.steps import step_table
-from analysis.summary import summarize
+from loadwise.analysis import histogram
+from loadwise.analysis.align import align, preferred_source
+from loadwise.analysis.rundir import RunDir, RunDirError, RunInfo, epoch_of
+from loadwise.analysis.steps import step_table
+from loadwise.analysis.summary import summarize
 
 
 @dataclass

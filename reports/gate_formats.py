@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from analysis.gate import GateResult
-from analysis.regression import REGRESSION
+from loadwise.analysis.gate import GateResult
+from loadwise.analysis.regression import REGRESSION
 
 
 def junit(result: GateResult) -> str:

@@ -3,9 +3,9 @@ and the current HPA settings would run, from summary.json["hpa"] (`loadwise advi
 
 from __future__ import annotations
 
-from reports import charts
-from reports.data import RunData
-from reports.sections import SectionContent, Table, register
+from loadwise.reports import charts
+from loadwise.reports.data import RunData
+from loadwise.reports.sections import SectionContent, Table, register
 
 
 def _chart(series: dict) -> str:

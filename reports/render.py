@@ -12,12 +12,12 @@ from typing import Any
 import jinja2
 
 import loadwise
-from analysis.redact import redact
-from analysis.rundir import REPORT_HTML, STATUS_COMPLETED, STATUS_FAILED
-from analysis.thresholds import Threshold, ThresholdResult, evaluate
-from reports import cache_section, capacity_section, charts, hpa_section  # noqa: F401  (sections register themselves)
-from reports.data import RunData
-from reports.sections import SECTIONS, SectionContent
+from loadwise.analysis.redact import redact
+from loadwise.analysis.rundir import REPORT_HTML, STATUS_COMPLETED, STATUS_FAILED
+from loadwise.analysis.thresholds import Threshold, ThresholdResult, evaluate
+from loadwise.reports import cache_section, capacity_section, charts, hpa_section  # noqa: F401  (sections register themselves)
+from loadwise.reports.data import RunData
+from loadwise.reports.sections import SECTIONS, SectionContent
 
 TEMPLATES = Path(__file__).with_name("templates")
 SORT_SCRIPT = (TEMPLATES / "sort.js").read_text(encoding="utf-8")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from reports.data import RunData
+    from loadwise.reports.data import RunData
 
 
 @dataclass

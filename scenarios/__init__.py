@@ -4,7 +4,7 @@ Request names are grouped (`/products/[id]`), never one name per id.
 """
 
 SCENARIOS = {
-    "browse": "scenarios.browse",
-    "checkout": "scenarios.checkout",
-    "smoke": "scenarios.smoke",
+    "browse": "loadwise.scenarios.browse",
+    "checkout": "loadwise.scenarios.checkout",
+    "smoke": "loadwise.scenarios.smoke",
 }

@@ -6,7 +6,7 @@ import random
 
 from locust import FastHttpUser, between, task
 
-from scenarios.shop import CATEGORIES, WORDS, customer_id, product_id
+from loadwise.scenarios.shop import CATEGORIES, WORDS, customer_id, product_id
 
 
 class BrowseUser(FastHttpUser):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from locust import FastHttpUser, between, task
 
-from scenarios.shop import customer_id, product_id
+from loadwise.scenarios.shop import customer_id, product_id
 
 
 class CheckoutUser(FastHttpUser):

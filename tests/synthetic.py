@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.rundir import RunDir, RunInfo, iso_utc
-from analysis.summary import write_summary
+from loadwise.analysis.rundir import RunDir, RunInfo, iso_utc
+from loadwise.analysis.summary import write_summary
 from loadwise.recorder import Recorder
 
 

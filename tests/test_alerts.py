@@ -17,12 +17,12 @@ from conftest import assert_one_line_error, run_cli
 from services import promtool
 from synthetic import make_run
 
-from analysis.rundir import RunDir, RunInfo, iso_utc
-from analysis.steps import step_table
-from analysis.summary import write_summary
-from analysis.thresholds import parse
-from capacity.alerts import AlertError, AlertSettings, alert_rules, parse_selector
-from capacity.planning import slo_capacity
+from loadwise.analysis.rundir import RunDir, RunInfo, iso_utc
+from loadwise.analysis.steps import step_table
+from loadwise.analysis.summary import write_summary
+from loadwise.analysis.thresholds import parse
+from loadwise.capacity.alerts import AlertError, AlertSettings, alert_rules, parse_selector
+from loadwise.capacity.planning import slo_capacity
 from loadwise.recorder import Recorder
 
 RUN_ID = "20261126T130000Z-browse"

@@ -44,7 +44,7 @@ def test_redis_figures_match_what_was_done_to_it(fresh_redis):
 VIEWER = """
 from locust import FastHttpUser, constant, task
 
-from scenarios.shop import product_id
+from loadwise.scenarios.shop import product_id
 
 
 class Viewer(FastHttpUser):

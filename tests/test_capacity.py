@@ -10,8 +10,8 @@ import yaml
 from conftest import assert_one_line_error, run_cli
 from services import promtool
 
-from capacity.models import USL, Amdahl, CapacityError, Linear, select_model
-from capacity.planning import CapacitySettings, knee, plan, replicas_needed, slo_capacity
+from loadwise.capacity.models import USL, Amdahl, CapacityError, Linear, select_model
+from loadwise.capacity.planning import CapacitySettings, knee, plan, replicas_needed, slo_capacity
 from loadwise.demo_target import DemoTarget
 
 

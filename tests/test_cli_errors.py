@@ -3,7 +3,7 @@
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from analysis.rundir import RunDir
+from loadwise.analysis.rundir import RunDir
 from loadwise.net import free_port
 
 

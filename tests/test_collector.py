@@ -10,8 +10,8 @@ import yaml
 from conftest import REPO, run_cli
 from services import Prometheus
 
-from analysis.align import align
-from analysis.rundir import RunDir
+from loadwise.analysis.align import align
+from loadwise.analysis.rundir import RunDir
 from loadwise.collector import default_queries
 from loadwise.net import free_port
 

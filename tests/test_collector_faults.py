@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import run_cli
 
-from analysis.rundir import RunDir
+from loadwise.analysis.rundir import RunDir
 from loadwise.collector import default_queries
 from loadwise.demo_target import DemoTarget
 from loadwise.net import free_port

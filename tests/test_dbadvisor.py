@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from analysis.indexadvisor import IndexAdvisorSettings
-from analysis.sqlusage import analyze, candidate_columns
+from loadwise.analysis.indexadvisor import IndexAdvisorSettings
+from loadwise.analysis.sqlusage import analyze, candidate_columns
 from loadwise import pgadvisor
 
 SCHEMA = """

@@ -1,4 +1,4 @@
-"""The demo shop, started for real with `python -m demo` on a free loopback port."""
+"""The demo shop, started for real with `python -m loadwise.demo` on a free loopback port."""
 
 import json
 import os
@@ -95,7 +95,7 @@ def test_workers_inject_latency_and_counters_summed_across_processes():
      (["--port", "1", "--inject-latency", "nope"], "--inject-latency")],
 )
 def test_bad_arguments_are_one_line_errors(args, needle):
-    proc = subprocess.run([sys.executable, "-m", "demo", *args], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([sys.executable, "-m", "loadwise.demo", *args], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
@@ -128,7 +128,7 @@ def test_sigterm_stops_cleanly_and_removes_its_temp_database(tmp_path):
     from loadwise.net import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port), "--rows", "1000"],
+    proc = subprocess.Popen([sys.executable, "-m", "loadwise.demo", "--port", str(port), "--rows", "1000"],
                             env={**os.environ, "TMPDIR": str(tmp_path)}, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from synthetic import make_run
 
-from analysis import histogram
-from analysis.changepoints import change_points, newest_point
-from analysis.regression import REGRESSION, Series, compare_series
-from analysis.thresholds import ThresholdError, parse
+from loadwise.analysis import histogram
+from loadwise.analysis.changepoints import change_points, newest_point
+from loadwise.analysis.regression import REGRESSION, Series, compare_series
+from loadwise.analysis.thresholds import ThresholdError, parse
 
 
 @pytest.mark.parametrize(
@@ -150,8 +150,8 @@ def test_history_stores_agree(tmp_path, postgres_dsn, cli_here):
 
 
 def test_history_writes_are_all_or_nothing(tmp_path, monkeypatch):
-    from analysis import history as history_module
-    from analysis.rundir import RunDir
+    from loadwise.analysis import history as history_module
+    from loadwise.analysis.rundir import RunDir
 
     run = make_run(tmp_path / "r", {("GET", "/a"): 5.0}, seconds=10)
     store = history_module.History(str(tmp_path / "h.db"))
@@ -175,7 +175,7 @@ def test_bad_gate_input_is_exit_2(tmp_path):
     (tmp_path / "corrupt.db").write_text("this is not a database" * 50)
     cases.append((["gate", str(run.path), "--history", str(tmp_path / "corrupt.db")], "not a usable history database"))
     empty = tmp_path / "empty"
-    from analysis.rundir import RunDir, RunInfo
+    from loadwise.analysis.rundir import RunDir, RunInfo
 
     RunDir(empty).create(RunInfo(id="empty", scenario="synthetic", host="http://127.0.0.1:9"))
     cases.append((["gate", str(empty)], "no requests"))
@@ -193,8 +193,8 @@ def test_bad_gate_input_is_exit_2(tmp_path):
 
 
 def test_window_last_step_and_warmup(tmp_path):
-    from analysis.rundir import RunDir
-    from analysis.windows import select, window_summary
+    from loadwise.analysis.rundir import RunDir
+    from loadwise.analysis.windows import select, window_summary
 
     run = make_run(tmp_path / "s", {("GET", "/a"): 5.0}, seconds=60)
     info = run.read_info()

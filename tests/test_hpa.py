@@ -9,11 +9,11 @@ import yaml
 from conftest import assert_one_line_error, run_cli
 from synthetic import make_run
 
-from autoscaling import cluster
-from autoscaling.hpa import DEFAULT_SCALE_DOWN, HPAController, HPASpec, PodModel, Policy, ScalingRules, simulate
-from autoscaling.manifest import ManifestError, hpa_manifest, to_yaml, validate
-from autoscaling.recommend import HpaSettings, recommend
-from autoscaling.traces import diurnal, spike
+from loadwise.autoscaling import cluster
+from loadwise.autoscaling.hpa import DEFAULT_SCALE_DOWN, HPAController, HPASpec, PodModel, Policy, ScalingRules, simulate
+from loadwise.autoscaling.manifest import ManifestError, hpa_manifest, to_yaml, validate
+from loadwise.autoscaling.recommend import HpaSettings, recommend
+from loadwise.autoscaling.traces import diurnal, spike
 
 POD = PodModel(cpu_per_request=0.004, capacity_rps=100, cpu_request=0.5, idle_cpu=0.0, startup_s=30)
 NO_LIMITS = ScalingRules(0.0, (Policy("Percent", 1000, 15.0),), "Max")
@@ -167,8 +167,8 @@ def test_cluster_reads_hpa_and_deployment_and_explains_errors(fake_api):
 def _advisable_run(tmp_path):
     import pandas as pd
 
-    from analysis.metrics import to_frame
-    from analysis.rundir import RunDir
+    from loadwise.analysis.metrics import to_frame
+    from loadwise.analysis.rundir import RunDir
 
     run = make_run(tmp_path / "r", {("GET", "/a"): 5.0}, seconds=60)
     intervals = RunDir(run.path).read_intervals()

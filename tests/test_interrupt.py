@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, served_requests
 
-from analysis.rundir import RunDir
+from loadwise.analysis.rundir import RunDir
 
 
 def _start(args: list[str]) -> subprocess.Popen:

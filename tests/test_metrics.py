@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from analysis import metrics as m
+from loadwise.analysis import metrics as m
 from loadwise.collector import parse_exposition
 from loadwise.exporter import LocustMetrics
 from loadwise.recorder import Recorder

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from analysis import histogram
+from loadwise.analysis import histogram
 from loadwise.recorder import Recorder
 
 

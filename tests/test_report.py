@@ -7,7 +7,7 @@ from browser import open_page
 from conftest import run_cli
 from synthetic import make_run
 
-from analysis.rundir import RunDir, RunInfo
+from loadwise.analysis.rundir import RunDir, RunInfo
 from loadwise.demo_target import DemoTarget
 
 HEADINGS = ["Load over time", "Response time over time", "Endpoints", "Latency distribution", "Errors",

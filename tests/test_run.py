@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 from conftest import REPO, run_cli, served_requests
 
-from analysis import histogram
-from analysis.rundir import RunDir
+from loadwise.analysis import histogram
+from loadwise.analysis.rundir import RunDir
 from loadwise.handoff import DONE_FILE, FETCHED_FILE
 from loadwise.net import free_port
 

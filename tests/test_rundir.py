@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from analysis import histogram
-from analysis.rundir import RunDir, RunDirError, RunInfo, make_run_id
-from analysis.summary import summarize, write_summary
+from loadwise.analysis import histogram
+from loadwise.analysis.rundir import RunDir, RunDirError, RunInfo, make_run_id
+from loadwise.analysis.summary import summarize, write_summary
 from loadwise.recorder import Recorder
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from scenarios.shapes import SHAPES, ShapeError, build_shape, parse_shape_params
+from loadwise.scenarios.shapes import SHAPES, ShapeError, build_shape, parse_shape_params
 
 
 def test_step_holds_each_level_for_an_equal_share_and_ends():
