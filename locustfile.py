@@ -7,6 +7,6 @@ locustfile; `--shape` one of constant, ramp, step, spike, soak, diurnal. The run
 directory lands in runs/<run_id>/ (see `--run-dir`).
 """
 
-from loadwise.locust_entry import attach
+from loadwise.engine.entry import attach
 
 attach(globals())

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from loadwise.analysis.cache import byte_mrc, exact_mrc, shards_mrc, zipf_trace
+from loadwise.analysis.cache.mrc import byte_mrc, exact_mrc, shards_mrc, zipf_trace
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from services import Postgres  # noqa: E402
 
-from loadwise.analysis.indexadvisor import IndexAdvisorSettings  # noqa: E402
+from loadwise.analysis.indexes.choose import IndexAdvisorSettings  # noqa: E402
 from loadwise import pgadvisor  # noqa: E402
 
 TABLES, COLUMNS, STATEMENTS = 12, 6, 1000

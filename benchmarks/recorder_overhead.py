@@ -19,7 +19,7 @@ from pathlib import Path
 
 import locust  # noqa: F401  (gevent patches first, as in every Locust process)
 
-from loadwise.demo_target import DemoTarget
+from loadwise.run.demo_target import DemoTarget
 
 HERE = Path(__file__).resolve().parent
 USER_FILE = HERE / "bench_user.py"

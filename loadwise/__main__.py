@@ -1,5 +1,5 @@
 import sys
 
-from loadwise.cli import main
+from loadwise.cli.main import main
 
 sys.exit(main())

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadwise.collector import KubernetesTarget, PrometheusSettings
+from loadwise.run.collector import KubernetesTarget, PrometheusSettings
 from loadwise.durations import parse_duration
 
 DEFAULT_CONFIG = Path("loadwise.toml")

@@ -218,7 +218,7 @@ def parse_shape_params(items: list[str] | None) -> dict[str, str]:
 
 
 class LoadwiseShape(LoadTestShape):
-    """Locust's view of the shape chosen with --shape; `loadwise.plugin` configures it at init."""
+    """Locust's view of the shape chosen with --shape; `loadwise.engine.plugin` configures it at init."""
 
     use_common_options = True
     finished: bool = False

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadwise.demo_target import DemoTarget
+from loadwise.run.demo_target import DemoTarget
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ def run_cli(*args: str, timeout: float = 120, cwd: Path | None = None, env: dict
 def cli_here(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     """`loadwise ARGS` in this process (the CLI's own main, output captured): no interpreter
     start-up per call, for tests that call it often. Commands that run Locust need run_cli."""
-    from loadwise.cli import main
+    from loadwise.cli.main import main
 
     def call(*args: str) -> CliResult:
         capsys.readouterr()

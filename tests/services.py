@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from loadwise.net import free_port
+from loadwise.run.net import free_port
 
 
 def require(what: str, found: bool) -> None:

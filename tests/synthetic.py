@@ -8,7 +8,7 @@ import numpy as np
 
 from loadwise.analysis.rundir import RunDir, RunInfo, iso_utc
 from loadwise.analysis.summary import write_summary
-from loadwise.recorder import Recorder
+from loadwise.engine.recorder import Recorder
 
 
 def make_run(path: Path, endpoints: dict[tuple[str, str], float], seconds: int = 60, interval_s: float = 5.0,

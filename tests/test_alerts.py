@@ -23,7 +23,7 @@ from loadwise.analysis.summary import write_summary
 from loadwise.analysis.thresholds import parse
 from loadwise.capacity.alerts import AlertError, AlertSettings, alert_rules, parse_selector
 from loadwise.capacity.planning import slo_capacity
-from loadwise.recorder import Recorder
+from loadwise.engine.recorder import Recorder
 
 RUN_ID = "20261126T130000Z-browse"
 STEP_RPS = (20, 40, 55, 60)

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadwise.analysis.cache import byte_mrc, exact_mrc, one_hit_wonder_ratio, reuse_times, shards_mrc, stack_distances, zipf_trace
+from loadwise.analysis.cache.mrc import byte_mrc, exact_mrc, one_hit_wonder_ratio, reuse_times, shards_mrc, stack_distances, zipf_trace
 
 
 def brute_distances(keys):

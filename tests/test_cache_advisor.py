@@ -9,8 +9,8 @@ import redis
 from conftest import assert_one_line_error, counter_by_label, run_cli
 from services import Redis
 
-from loadwise.cacheadvisor import redis_report
-from loadwise.demo_target import DemoTarget
+from loadwise.analysis.cache.advise import redis_report
+from loadwise.run.demo_target import DemoTarget
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from services import promtool
 
 from loadwise.capacity.models import USL, Amdahl, CapacityError, Linear, select_model
 from loadwise.capacity.planning import CapacitySettings, knee, plan, replicas_needed, slo_capacity
-from loadwise.demo_target import DemoTarget
+from loadwise.run.demo_target import DemoTarget
 
 
 def usl(n, lam, sigma, kappa):

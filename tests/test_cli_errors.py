@@ -4,7 +4,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 
 from loadwise.analysis.rundir import RunDir
-from loadwise.net import free_port
+from loadwise.run.net import free_port
 
 
 def test_unreachable_target_is_a_failed_run_with_the_connection_errors_counted(tmp_path):

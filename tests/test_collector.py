@@ -12,8 +12,8 @@ from services import Prometheus
 
 from loadwise.analysis.align import align
 from loadwise.analysis.rundir import RunDir
-from loadwise.collector import default_queries
-from loadwise.net import free_port
+from loadwise.run.collector import default_queries
+from loadwise.run.net import free_port
 
 USERS = 10
 

@@ -10,9 +10,9 @@ import pytest
 from conftest import run_cli
 
 from loadwise.analysis.rundir import RunDir
-from loadwise.collector import default_queries
-from loadwise.demo_target import DemoTarget
-from loadwise.net import free_port
+from loadwise.run.collector import default_queries
+from loadwise.run.demo_target import DemoTarget
+from loadwise.run.net import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):

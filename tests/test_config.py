@@ -65,7 +65,7 @@ def test_prometheus_settings_from_profile(tmp_path):
     assert settings.url == "http://prom:9090" and settings.settle_s == 15 and settings.kubernetes.deployment == "api"
     assert prometheus_settings(load_profile("k8s", path), "http://other:9090").url == "http://other:9090"
     assert scrape_urls(load_profile("k8s", path)) == ["http://127.0.0.1:1/metrics"]
-    from loadwise.collector import all_queries
+    from loadwise.run.collector import all_queries
 
     queries = all_queries(settings)
     assert queries["queue"] == "sum(queue_depth{})"

@@ -11,10 +11,9 @@ import psycopg
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from loadwise.analysis.indexadvisor import IndexAdvisorSettings
-from loadwise.analysis.sqlusage import analyze, candidate_columns
-from loadwise import pgadvisor
-
+from loadwise.analysis.indexes.choose import IndexAdvisorSettings
+from loadwise.analysis.indexes.usage import analyze, candidate_columns
+from loadwise.analysis.indexes import postgres as pgadvisor
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 CREATE EXTENSION IF NOT EXISTS hypopg;
@@ -130,7 +129,7 @@ def test_creating_the_recommendations_makes_the_slow_statements_ten_times_faster
 
 
 def test_advisor_finds_the_demo_targets_unindexed_filter(postgres_dsn, tmp_path):
-    from loadwise.demo_target import DemoTarget
+    from loadwise.run.demo_target import DemoTarget
 
     name = f"lw_demo_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
@@ -158,7 +157,7 @@ def test_advisor_finds_the_demo_targets_unindexed_filter(postgres_dsn, tmp_path)
 
 
 def test_clear_errors(postgres_dsn, tmp_path):
-    from loadwise.net import free_port
+    from loadwise.run.net import free_port
 
     down = run_cli("advise", "db", "--dsn", f"postgresql://u:secret@127.0.0.1:{free_port()}/x")
     assert down.code == 2
@@ -175,7 +174,7 @@ def test_clear_errors(postgres_dsn, tmp_path):
 
 
 def test_sqlite_advisor_on_the_demo_targets_statement_log(tmp_path):
-    from loadwise.demo_target import DemoTarget
+    from loadwise.run.demo_target import DemoTarget
 
     db, log = tmp_path / "shop.db", tmp_path / "statements.jsonl"
     with DemoTarget(rows=20000, extra_args=["--db", f"sqlite:///{db}", "--log-statements", str(log)]) as shop:

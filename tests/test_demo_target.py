@@ -14,7 +14,7 @@ import pytest
 from conftest import counter_by_label, served_requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadwise.demo_target import DemoTarget
+from loadwise.run.demo_target import DemoTarget
 
 
 def get(url: str) -> tuple[int, object]:
@@ -125,7 +125,7 @@ def test_redis_cache_in_front_of_product_detail(redis_url):
 
 
 def test_sigterm_stops_cleanly_and_removes_its_temp_database(tmp_path):
-    from loadwise.net import free_port
+    from loadwise.run.net import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "loadwise.demo", "--port", str(port), "--rows", "1000"],

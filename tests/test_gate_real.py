@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from loadwise.demo_target import DemoTarget
+from loadwise.run.demo_target import DemoTarget
 
 
 def _run(out: Path, extra: list[str]) -> str:

@@ -15,7 +15,7 @@ from conftest import CliResult, assert_one_line_error, run_cli
 from fake_kube import FakeKube, Script
 from synthetic import make_run
 
-from loadwise.k8s import K8sError, _extract
+from loadwise.k8s.follow import K8sError, _extract
 
 RUN_ID = "20261126T140005Z-browse"
 DONE = b'{"run": "20261126T140005Z-browse", "status": "completed", "exit_code": 0}'

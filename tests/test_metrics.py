@@ -7,9 +7,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadwise.analysis import metrics as m
-from loadwise.collector import parse_exposition
-from loadwise.exporter import LocustMetrics
-from loadwise.recorder import Recorder
+from loadwise.run.collector import parse_exposition
+from loadwise.engine.exporter import LocustMetrics
+from loadwise.engine.recorder import Recorder
 
 
 def _snap(t, requests, cpu, buckets, rss=1e8):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from loadwise.analysis import histogram
-from loadwise.recorder import Recorder
+from loadwise.engine.recorder import Recorder
 
 
 def exact_percentile(values: np.ndarray, q: float) -> float:

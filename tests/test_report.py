@@ -8,7 +8,7 @@ from conftest import run_cli
 from synthetic import make_run
 
 from loadwise.analysis.rundir import RunDir, RunInfo
-from loadwise.demo_target import DemoTarget
+from loadwise.run.demo_target import DemoTarget
 
 HEADINGS = ["Load over time", "Response time over time", "Endpoints", "Latency distribution", "Errors",
             "Server metrics", "Capacity", "Regression against the baseline", "Recommendations", "Run metadata"]

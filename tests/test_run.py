@@ -11,8 +11,8 @@ from conftest import REPO, run_cli, served_requests
 
 from loadwise.analysis import histogram
 from loadwise.analysis.rundir import RunDir
-from loadwise.handoff import DONE_FILE, FETCHED_FILE
-from loadwise.net import free_port
+from loadwise.run.handoff import DONE_FILE, FETCHED_FILE
+from loadwise.run.net import free_port
 
 
 def _check_complete_run_dir(path: Path) -> tuple[dict, pd.DataFrame, dict]:

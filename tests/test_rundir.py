@@ -8,7 +8,7 @@ import pytest
 from loadwise.analysis import histogram
 from loadwise.analysis.rundir import RunDir, RunDirError, RunInfo, make_run_id
 from loadwise.analysis.summary import summarize, write_summary
-from loadwise.recorder import Recorder
+from loadwise.engine.recorder import Recorder
 
 
 def _run(tmp_path, values_by_endpoint, interval_s=5.0):

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loadwise.analysis import cache
+from loadwise.analysis.cache import mrc as cache
 from loadwise.analysis.csvinput import CsvInputError, read_timestamped
 from loadwise.analysis.redact import redact
 

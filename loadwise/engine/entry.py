@@ -17,7 +17,7 @@ from typing import Any
 
 from locust.util.load_locustfile import is_shape_class, is_user_class
 
-from loadwise import plugin
+from loadwise.engine import plugin
 from loadwise.scenarios import SCENARIOS
 
 

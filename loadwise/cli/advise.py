@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from loadwise.analysis.rundir import DB_STATEMENTS_JSON, RunDir, json_safe
-from loadwise.commands import EXIT_OK, UsageError, store_results
+from loadwise.cli.commands import EXIT_OK, UsageError, store_results
 from loadwise.config import Profile, load_profile
 
 
@@ -57,9 +57,8 @@ def cmd_advise(args: argparse.Namespace) -> int:
         return cmd_advise_cache(args)
     if args.advisor == "alerts":
         return cmd_advise_alerts(args)
-    from loadwise.analysis.indexadvisor import IndexAdvisorSettings, Statement
-    from loadwise import pgadvisor
-
+    from loadwise.analysis.indexes.choose import IndexAdvisorSettings, Statement
+    from loadwise.analysis.indexes import postgres as pgadvisor
     if args.top < 1 or args.max_indexes < 1:
         raise UsageError("--top and --max-indexes must be at least 1")
     run_dir = RunDir(args.run) if args.run else None
@@ -67,8 +66,7 @@ def cmd_advise(args: argparse.Namespace) -> int:
         run_dir.read_info()  # a bad RUN fails before any database work
     settings = IndexAdvisorSettings(top=args.top, min_cut=args.min_cut, max_indexes=args.max_indexes)
     if args.sqlite:
-        from loadwise import sqliteadvisor
-
+        from loadwise.analysis.indexes import sqlite as sqliteadvisor
         if not args.statements:
             raise UsageError("--sqlite needs --statements LOG (the demo writes one with --log-statements)")
         result = sqliteadvisor.advise(args.sqlite, args.statements, settings)
@@ -243,8 +241,7 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
 
 
 def cmd_advise_cache(args: argparse.Namespace) -> int:
-    from loadwise import cacheadvisor
-
+    from loadwise.analysis.cache import advise as cacheadvisor
     if not (args.run or args.trace or args.redis):
         raise UsageError("give RUN, --trace FILE.csv or --redis URL")
     settings = cacheadvisor.CacheSettings(args.target_hit_ratio, args.max_staleness, args.hit_latency)

@@ -1,7 +1,7 @@
 """`loadwise run`: start Locust (one local process, or a master and N local workers),
 show live progress, and leave a finished run directory whatever happens.
 
-The Locust processes do the recording (see `loadwise.plugin`); this module only starts,
+The Locust processes do the recording (see `loadwise.engine.plugin`); this module only starts,
 watches and stops them, by PID, and repairs `run.json` if one of them died before it
 could say how the run ended.
 """
@@ -33,14 +33,14 @@ from loadwise.analysis.rundir import (
     iso_utc,
     make_run_id,
 )
-from loadwise.collector import PrometheusSettings, Scraper, collect_prometheus
+from loadwise.run.collector import PrometheusSettings, Scraper, collect_prometheus
 from loadwise.config import check_host_allowed
-from loadwise.net import free_port
-from loadwise.live import LiveDisplay, Status
+from loadwise.run.net import free_port
+from loadwise.run.live import LiveDisplay, Status
 from loadwise.scenarios import SCENARIOS
 from loadwise.scenarios.shapes import Shape, build_shape
 
-ENTRY = Path(__file__).with_name("locustfile.py")
+ENTRY = Path(__file__).parent.parent / "engine" / "locustfile.py"
 STOP_GRACE_S = 30.0  # after SIGTERM, how long Locust gets to write its last intervals
 START_SLACK_S = 90.0  # beyond the planned duration: start-up, workers connecting, shutdown
 REMOTE_WORKERS_WAIT_S = 300
@@ -289,7 +289,7 @@ def _db_snapshot(dsn: str | None) -> Any:
     """pg_stat_statements at one moment, or the reason it could not be read."""
     if not dsn:
         return None
-    from loadwise.pgadvisor import DbAdvisorError, snapshot
+    from loadwise.analysis.indexes.postgres import DbAdvisorError, snapshot
 
     try:
         return snapshot(dsn)
@@ -299,7 +299,7 @@ def _db_snapshot(dsn: str | None) -> Any:
 
 def _store_db_window(run_dir: RunDir, start: Any, end: Any) -> None:
     """The run's statements (pg_stat_statements difference) into db_statements.json."""
-    from loadwise.pgadvisor import window
+    from loadwise.analysis.indexes.postgres import window
 
     problem = start if isinstance(start, str) else end if isinstance(end, str) else None
     payload = {"problem": problem, "statements": [] if problem else window(start, end)}

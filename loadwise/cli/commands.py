@@ -16,10 +16,10 @@ from loadwise.analysis.thresholds import Threshold, evaluate
 from loadwise.analysis.thresholds import parse as parse_threshold
 from loadwise.capacity.planning import CapacitySettings
 from loadwise.config import Profile, load_profile, prometheus_settings, scrape_urls, threshold_texts
-from loadwise.console import endpoint_table
-from loadwise.live import LiveDisplay
-from loadwise import handoff
-from loadwise.runner import RunResult, RunSpec, check_scenario, execute, validate, worker_args
+from loadwise.cli.console import endpoint_table
+from loadwise.run.live import LiveDisplay
+from loadwise.run import handoff
+from loadwise.run.runner import RunResult, RunSpec, check_scenario, execute, validate, worker_args
 from loadwise.scenarios.shapes import parse_shape_params
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -116,8 +116,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_k8s(args: argparse.Namespace) -> int:
-    from loadwise import k8s
-
+    from loadwise.k8s.follow import follow as k8s
     def show(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
@@ -135,7 +134,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from loadwise.demo_target import DemoTarget
+    from loadwise.run.demo_target import DemoTarget
 
     target = DemoTarget(workers=args.target_workers, rows=args.rows)
     if not args.scrape:

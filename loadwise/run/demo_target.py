@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from loadwise.net import free_port
+from loadwise.run.net import free_port
 
 
 class TargetError(RuntimeError):

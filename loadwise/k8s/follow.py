@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from loadwise.handoff import DONE_FILE, FETCHED_FILE, Done
-from loadwise.live import Status
+from loadwise.run.handoff import DONE_FILE, FETCHED_FILE, Done
+from loadwise.run.live import Status
 
 RUNS_DIR = "/runs"  # the chart's volume for run directories
 LOG_RESUME_OVERLAP_S = 5

@@ -2,7 +2,7 @@
 
 Pure: statements with their pg_stat_statements figures and planner costs (with and
 without each hypothetical index) in, recommendations carrying that evidence out. The I/O
-(reading PostgreSQL, HypoPG) lives in `loadwise.pgadvisor`.
+(reading PostgreSQL, HypoPG) lives in `loadwise.analysis.indexes.postgres`.
 """
 
 from __future__ import annotations

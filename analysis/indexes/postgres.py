@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from loadwise.analysis.indexadvisor import (
+from loadwise.analysis.indexes.choose import (
     Candidate,
     Effect,
     ExistingIndex,
@@ -24,7 +24,7 @@ from loadwise.analysis.indexadvisor import (
     recommendation,
 )
 from loadwise.analysis.redact import redact
-from loadwise.analysis.sqlusage import SqlUsageError, analyze, candidate_columns, parameter_count
+from loadwise.analysis.indexes.usage import SqlUsageError, analyze, candidate_columns, parameter_count
 
 _PLANNABLE = re.compile(r"^\s*(select|update|delete|with)\b", re.IGNORECASE)
 _OURS = re.compile(r"pg_stat_statements|hypopg|pg_catalog|information_schema|pg_prepared|lw_advise_", re.IGNORECASE)

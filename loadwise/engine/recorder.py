@@ -2,7 +2,7 @@
 
 Intervals are aligned to the wall clock (`floor(t / interval) * interval`), so the
 histograms of Locust workers on different processes line up and merge exactly on the
-master. `Recorder` is plain Python (no Locust); `loadwise.plugin` wires it to Locust's
+master. `Recorder` is plain Python (no Locust); `loadwise.engine.plugin` wires it to Locust's
 events and to the run directory.
 """
 
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from hdrh.histogram import HdrHistogram
 
 from loadwise.analysis import histogram
-from loadwise.analysis.cache import HASH_SPACE, string_hash
+from loadwise.analysis.cache.mrc import HASH_SPACE, string_hash
 from loadwise.analysis.redact import redact
 from loadwise.analysis.rundir import iso_utc
 

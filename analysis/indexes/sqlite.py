@@ -19,7 +19,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from loadwise.analysis.indexadvisor import (
+from loadwise.analysis.indexes.choose import (
     Candidate,
     Effect,
     ExistingIndex,
@@ -30,7 +30,7 @@ from loadwise.analysis.indexadvisor import (
     droppable,
     recommendation,
 )
-from loadwise.analysis.sqlusage import SqlUsageError, analyze, candidate_columns
+from loadwise.analysis.indexes.usage import SqlUsageError, analyze, candidate_columns
 
 
 class SqliteAdvisorError(Exception):

@@ -18,8 +18,8 @@ from loadwise.analysis.history import HistoryError
 from loadwise.analysis.rundir import RunDirError
 from loadwise.analysis.thresholds import ThresholdError
 from loadwise.capacity.models import CapacityError
-from loadwise.advise import cmd_advise
-from loadwise.commands import (
+from loadwise.cli.advise import cmd_advise
+from loadwise.cli.commands import (
     EXIT_FAILED,
     EXIT_USAGE,
     UsageError,
@@ -36,11 +36,11 @@ from loadwise.commands import (
 from loadwise.config import ConfigError
 from loadwise.durations import parse_duration
 from loadwise.autoscaling.cluster import ClusterError
-from loadwise.cacheadvisor import CacheAdvisorError
-from loadwise.k8s import K8sError
-from loadwise.pgadvisor import DbAdvisorError
-from loadwise.sqliteadvisor import SqliteAdvisorError
-from loadwise.runner import RunError
+from loadwise.analysis.cache.advise import CacheAdvisorError
+from loadwise.k8s.follow import K8sError
+from loadwise.analysis.indexes.postgres import DbAdvisorError
+from loadwise.analysis.indexes.sqlite import SqliteAdvisorError
+from loadwise.run.runner import RunError
 from loadwise.scenarios import SCENARIOS
 from loadwise.scenarios.shapes import SHAPES, ShapeError, shape_parameters
 

@@ -37,9 +37,9 @@ from loadwise.analysis.rundir import (
     make_run_id,
 )
 from loadwise.config import ConfigError, check_host_allowed
-from loadwise.exporter import LocustMetrics, serve
-from loadwise.live import Status
-from loadwise.recorder import KeySample, Recorder
+from loadwise.engine.exporter import LocustMetrics, serve
+from loadwise.run.live import Status
+from loadwise.engine.recorder import KeySample, Recorder
 from loadwise.scenarios.shapes import LoadwiseShape, Shape, ShapeError, build_shape, parse_shape_params
 
 log = logging.getLogger("loadwise")

@@ -1,5 +1,5 @@
 """The locustfile `loadwise run` hands to Locust (the repository's ./locustfile.py is the same)."""
 
-from loadwise.locust_entry import attach
+from loadwise.engine.entry import attach
 
 attach(globals())
