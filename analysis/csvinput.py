@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from loadwise.errors import LoadwiseError
 
 
-class CsvInputError(ValueError):
+class CsvInputError(LoadwiseError, ValueError):
     """The file is missing, not CSV, or lacks a column; the message names the file."""
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
+from loadwise.errors import LoadwiseError
 
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
@@ -74,7 +75,7 @@ _SUB_BUCKET_HALF_COUNT = _TEMPLATE.sub_bucket_half_count
 _UNIT_MAGNITUDE = _TEMPLATE.unit_magnitude
 
 
-class HistogramError(ValueError):
+class HistogramError(LoadwiseError, ValueError):
     """A stored histogram that cannot be decoded."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from loadwise.analysis.rundir import RunInfo
+from loadwise.errors import LoadwiseError
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS loadwise_runs (
@@ -27,7 +28,7 @@ POINT_METRICS = ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "error_rate", "rps")
 OVERALL = "overall"
 
 
-class HistoryError(Exception):
+class HistoryError(LoadwiseError):
     """The history store cannot be opened or read; the message says which and why."""
 
 

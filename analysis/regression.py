@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 
 from loadwise.analysis import histogram
+from loadwise.analysis.gate_settings import MIN_DELTA_MS
 
 REGRESSION, IMPROVEMENT, NO_CHANGE = "regression", "improvement", "no change"
 PERCENTILE_METRICS = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
 METRICS = (*PERCENTILE_METRICS, "error_rate", "rps")
 ERROR_RATE_FLOOR = 0.001  # error-rate changes are absolute; below 0.1 percentage point is noise
 CONFIDENCE = 0.99
-MIN_DELTA_MS = 2.0  # latency changes smaller than this are noise between runs, whatever their ratio
 
 
 @dataclass

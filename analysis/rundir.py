@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from loadwise.settings import DEFAULT_INTERVAL_S
+from loadwise.errors import LoadwiseError
 
 RUN_JSON = "run.json"
 INTERVALS_CSV = "intervals.csv"
@@ -48,7 +50,7 @@ METRIC_COLUMNS = ["timestamp", "source", "series", "labels", "value"]
 _RUN_ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-class RunDirError(Exception):
+class RunDirError(LoadwiseError):
     """A run directory is missing or one of its files is malformed."""
 
 
@@ -87,7 +89,7 @@ class RunInfo:
     ended_at: str | None = None
     workers: int = 0
     worker_requests: dict[str, int] = field(default_factory=dict)  # distributed: requests each worker sent
-    interval_s: float = 5.0
+    interval_s: float = DEFAULT_INTERVAL_S
     locust_version: str = ""
     loadwise_version: str = ""
     target_commit: str | None = None
@@ -141,9 +143,26 @@ class RunDir:
     # -- writing -------------------------------------------------------------------
 
     def create(self, info: RunInfo) -> RunDir:
+        """run.json, and every table with its header, so a run with no rows yet still has each file."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_info(info)
+        for name, columns in ((INTERVALS_CSV, INTERVAL_COLUMNS), (ERRORS_CSV, ERROR_COLUMNS), (METRICS_CSV, METRIC_COLUMNS)):
+            if not (self.path / name).exists():
+                _write_atomic(self.path / name, _csv_text([columns]))
         return self
+
+    def file(self, name: str) -> Path:
+        """The path of one of the run directory's files (names only through this module's constants)."""
+        return self.path / name
+
+    def has_summary(self) -> bool:
+        return (self.path / SUMMARY_JSON).exists()
+
+    def has_report(self) -> bool:
+        return (self.path / REPORT_HTML).exists()
+
+    def has_statements(self) -> bool:
+        return (self.path / DB_STATEMENTS_JSON).exists()
 
     def write_info(self, info: RunInfo) -> None:
         if info.status not in STATUSES:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from loadwise.errors import LoadwiseError
 
 METRICS = {
     "p50": ("p50_ms", "ms"), "p90": ("p90_ms", "ms"), "p95": ("p95_ms", "ms"), "p99": ("p99_ms", "ms"),
@@ -23,7 +24,7 @@ _CONDITION = re.compile(r"\s*(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=|<|>)\s*(?P<nu
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 
-class ThresholdError(ValueError):
+class ThresholdError(LoadwiseError, ValueError):
     """A malformed threshold; the one-line message quotes it and gives the position of the mistake."""
 
 

@@ -9,11 +9,12 @@ import pandas as pd
 from loadwise.analysis.rundir import RunInfo, epoch_of
 from loadwise.analysis.steps import step_bounds
 from loadwise.analysis.summary import summarize
+from loadwise.errors import LoadwiseError
 
 WINDOWS = ("all", "last-step")
 
 
-class WindowError(ValueError):
+class WindowError(LoadwiseError, ValueError):
     pass
 
 

@@ -8,11 +8,12 @@ from typing import Any
 import yaml
 
 from loadwise.autoscaling.hpa import HPASpec, ScalingRules
+from loadwise.errors import LoadwiseError
 
 KUBERNETES_VERSION = "1.30"
 
 
-class ManifestError(ValueError):
+class ManifestError(LoadwiseError, ValueError):
     pass
 
 

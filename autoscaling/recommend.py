@@ -19,19 +19,11 @@ from loadwise.autoscaling.hpa import (
     SimResult,
     simulate,
 )
+from loadwise.autoscaling.settings import HpaSettings
 from loadwise.autoscaling.traces import NamedTrace
 
 FAST_SCALE_UP = ScalingRules(0.0, (Policy("Percent", 200, 15.0), Policy("Pods", 8, 15.0)), "Max")
 GENTLE_SCALE_DOWN = ScalingRules(120.0, (Policy("Percent", 50, 60.0),), "Max")
-
-
-@dataclass
-class HpaSettings:
-    """`loadwise advise hpa` options."""
-
-    violation_budget: float = 0.001  # share of the trace the SLO may be broken
-    targets: tuple[float, ...] = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-    max_replicas_cap: int = 200
 
 
 @dataclass

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 
 from loadwise.analysis.csvinput import CsvInputError, read_timestamped
+from loadwise.errors import LoadwiseError
 
 Trace = Callable[[float], float]
 
 
-class TraceError(ValueError):
+class TraceError(LoadwiseError, ValueError):
     pass
 
 

@@ -21,6 +21,7 @@ from loadwise.analysis.rundir import STATUS_COMPLETED, RunInfo
 from loadwise.analysis.thresholds import Threshold
 from loadwise.capacity.models import CapacityError
 from loadwise.capacity.planning import slo_capacity
+from loadwise.capacity.settings import AlertSettings
 
 LATENCY_STATISTICS = ("p50", "p90", "p95", "p99")
 STEP_STATISTICS = ("p50", "p95", "p99")  # the percentiles analysis.steps keeps per step
@@ -37,30 +38,20 @@ class AlertError(CapacityError):
     """Bad input for the alert rules (a selector, a label, a fraction), or nothing to alert on."""
 
 
-@dataclass
-class AlertSettings:
-    """`loadwise advise alerts` options."""
+def check_settings(settings: AlertSettings) -> list[str]:
+    """The selector's matchers, normalized; AlertError names the bad setting."""
+    if not _LABEL.fullmatch(settings.pod_label):
+        raise AlertError(f"--pod-label {settings.pod_label!r} is not a Prometheus label name")
+    if not 0 < settings.capacity_fraction <= 1:
+        raise AlertError(f"--capacity-fraction {settings.capacity_fraction:g} must be above 0 and at most 100%")
+    if not (isinstance(settings.replicas_in_run, int) and settings.replicas_in_run >= 1):
+        raise AlertError(f"replicas in the run {settings.replicas_in_run!r} must be a positive integer")
+    for name in ("rate_window", "capacity_for", "slo_for"):
+        if not _DURATION.match(getattr(settings, name)):
+            raise AlertError(f"{name} {getattr(settings, name)!r} is not a PromQL duration (e.g. 5m)")
+    return parse_selector(settings.selector)
 
-    selector: str = ""  # label matchers for every series, e.g. '{job="shop"}'
-    pod_label: str = "pod"  # the label that tells one replica from another
-    capacity_fraction: float = 0.8  # warn at this share of the per-pod SLO-bound capacity
-    replicas_in_run: int = 1  # instances that served the run: capacity per pod = measured / replicas
-    rate_window: str = "5m"
-    capacity_for: str = "5m"
-    slo_for: str = "10m"
 
-    def check(self) -> list[str]:
-        """The selector's matchers, normalized; AlertError names the bad setting."""
-        if not _LABEL.fullmatch(self.pod_label):
-            raise AlertError(f"--pod-label {self.pod_label!r} is not a Prometheus label name")
-        if not 0 < self.capacity_fraction <= 1:
-            raise AlertError(f"--capacity-fraction {self.capacity_fraction:g} must be above 0 and at most 100%")
-        if not (isinstance(self.replicas_in_run, int) and self.replicas_in_run >= 1):
-            raise AlertError(f"replicas in the run {self.replicas_in_run!r} must be a positive integer")
-        for name in ("rate_window", "capacity_for", "slo_for"):
-            if not _DURATION.match(getattr(self, name)):
-                raise AlertError(f"{name} {getattr(self, name)!r} is not a PromQL duration (e.g. 5m)")
-        return parse_selector(self.selector)
 
 
 def parse_selector(text: str) -> list[str]:

@@ -15,9 +15,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy import optimize, stats
+from loadwise.errors import LoadwiseError
 
 
-class CapacityError(ValueError):
+class CapacityError(LoadwiseError, ValueError):
     """Data a model cannot honestly be fitted to; the message says why."""
 
 

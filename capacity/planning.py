@@ -13,23 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loadwise.capacity.settings import CapacitySettings
 from loadwise.capacity.models import MODELS, CapacityError, ThroughputModel, select_model
 
 THINK_TIME_SHARE = 0.10  # implied think time above this share of the cycle: use Little's law concurrency
 LITTLE_SPREAD = 0.35  # implied think time varying more than this across steps breaks Little's law
-
-
-@dataclass
-class CapacitySettings:
-    """`loadwise capacity` options."""
-
-    slo_ms: float | None = None  # latency SLO on `slo_statistic`
-    slo_statistic: str = "p95"
-    target_rps: float | None = None
-    margin: float = 0.30  # safety margin on top of the target load
-    knee_fraction: float = 0.5  # knee: marginal throughput per added unit of load below this share of the first
-    replicas_in_run: int = 1  # instances that served the run
-    model: str = "auto"
 
 
 @dataclass

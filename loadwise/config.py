@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 
 from loadwise.run.collector import KubernetesTarget, PrometheusSettings
 from loadwise.durations import parse_duration
+from loadwise.errors import LoadwiseError
 
 DEFAULT_CONFIG = Path("loadwise.toml")
 
 
-class ConfigError(ValueError):
+class ConfigError(LoadwiseError, ValueError):
     """Missing or malformed configuration; the message names the bad input."""
 
 

@@ -1,8 +1,8 @@
 """Load shapes: how many users are active at each second of a run.
 
 Each shape is a small frozen dataclass whose `users_at(t)` is a pure function of the
-elapsed time, so it can be tested without Locust; `LoadwiseShape` adapts the chosen one
-to Locust's `LoadTestShape`. Every shape shares `users` (the peak), `duration_s` and
+elapsed time, so it can be tested (and listed by `--help`) without importing Locust;
+`loadwise.engine.shape.LoadwiseShape` adapts the chosen one to Locust's `LoadTestShape`. Every shape shares `users` (the peak), `duration_s` and
 `spawn_rate`; shape-specific parameters are the other dataclass fields and come from
 `--shape-param KEY=VALUE` on the command line.
 """
@@ -13,11 +13,10 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from loadwise.errors import LoadwiseError
 
-from locust import LoadTestShape
 
-
-class ShapeError(ValueError):
+class ShapeError(LoadwiseError, ValueError):
     """Bad shape name or parameters; the message names the bad input."""
 
 
@@ -215,25 +214,3 @@ def parse_shape_params(items: list[str] | None) -> dict[str, str]:
             raise ShapeError(f"--shape-param {item!r}: expected KEY=VALUE")
         params[key.strip()] = value.strip()
     return params
-
-
-class LoadwiseShape(LoadTestShape):
-    """Locust's view of the shape chosen with --shape; `loadwise.engine.plugin` configures it at init."""
-
-    use_common_options = True
-    finished: bool = False
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.shape: Shape | None = None
-
-    def configure(self, shape: Shape) -> None:
-        self.shape = shape
-
-    def tick(self) -> tuple[int, float] | None:
-        if self.shape is None:
-            raise ShapeError("LoadwiseShape was not configured (is the loadwise plugin loaded?)")
-        step = self.shape.tick(self.get_run_time())
-        if step is None:
-            self.finished = True
-        return step

@@ -12,24 +12,16 @@ import numpy as np
 import pandas as pd
 
 from loadwise.analysis.cache import mrc as cache
+from loadwise.analysis.cache.settings import CacheSettings
 from loadwise.analysis.csvinput import CsvInputError, read_timestamped
 from loadwise.analysis.redact import redact
+from loadwise.errors import LoadwiseError
 
 EXACT_LIMIT = 2_000_000  # longer traces use SHARDS
 
 
-class CacheAdvisorError(Exception):
+class CacheAdvisorError(LoadwiseError):
     pass
-
-
-@dataclass
-class CacheSettings:
-    """`loadwise advise cache` options."""
-
-    target_hit_ratio: float | None = None  # default: the knee of the curve
-    max_staleness_s: float = 300.0
-    hit_latency_ms: float = 1.0
-    shards_rate: float = 0.01
 
 
 def read_trace(path: Path) -> pd.DataFrame:

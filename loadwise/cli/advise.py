@@ -1,4 +1,4 @@
-"""`loadwise advise db | hpa | cache`: each advisor's inputs, its pure analysis, and its
+"""`loadwise advise db | hpa | cache | alerts`: each advisor's inputs, its pure analysis, and its
 recommendation printed, stored in the run's summary and shown in its report."""
 
 from __future__ import annotations
@@ -7,15 +7,109 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loadwise.analysis.rundir import DB_STATEMENTS_JSON, RunDir, json_safe
-from loadwise.cli.commands import EXIT_OK, UsageError, store_results
-from loadwise.config import Profile, load_profile
+from loadwise.analysis.cache.settings import CacheSettings
+from loadwise.autoscaling.settings import HpaSettings
+from loadwise.capacity.settings import AlertSettings
+from loadwise.cli import args as types
+from loadwise.cli.args import Parser, add_settings, settings_from
+from loadwise.cli.common import add_profile_options, store_results
+from loadwise.cli.k8s import add_cluster_options
+from loadwise.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from loadwise.analysis.rundir import RunDir
+    from loadwise.config import Profile
+
+
+def register(sub: Any) -> None:
+    advise = sub.add_parser("advise", help="recommendations with their evidence: advise db | hpa | cache | alerts")
+    advisors = advise.add_subparsers(dest="advisor", metavar="ADVISOR", parser_class=Parser, required=True)
+    advise.set_defaults(handler=cmd_advise)
+    db = advisors.add_parser(
+        "db", help="indexes to create (and drop) from pg_stat_statements, proven with HypoPG",
+        description="Rank the statements PostgreSQL spent most time on (pg_stat_statements), find the columns they "
+        "filter, join and sort on (PostgreSQL's own grammar, pglast), and measure candidate indexes with HypoPG "
+        "hypothetical indexes on the planner's generic plans. Read-only: only EXPLAIN and HypoPG, in a "
+        "transaction that is rolled back. Needs the pg_stat_statements and hypopg extensions.",
+    )  # fmt: skip
+    db.add_argument("run", metavar="RUN", nargs="?", help="run directory whose summary.json and report get the advice")
+    source = db.add_mutually_exclusive_group()
+    source.add_argument("--dsn", help="postgresql:// URL (prefer --dsn-env: a DSN on a command line is visible to others)")
+    source.add_argument("--dsn-env", metavar="NAME", help="environment variable holding the DSN (default: the profile's db_dsn_env)")
+    source.add_argument("--sqlite", type=Path, metavar="FILE", help="a SQLite database instead (with --statements)")
+    db.add_argument("--statements", type=Path, metavar="LOG", help="with --sqlite: statement log (JSON lines of sql and ms; the demo's --log-statements)")
+    db.add_argument("--top", type=int, default=50, help="statements to consider, by total time (default 50)")
+    db.add_argument("--min-cut", type=types.fraction, default=0.5, help="keep an index that cuts a statement's cost by at least this (default 50%%)")
+    db.add_argument("--max-indexes", type=int, default=10, help="at most this many recommendations (default 10)")
+    add_profile_options(db, "db_dsn_env")
+    db.add_argument("--json", action="store_true", help="print one JSON object: indexes, drop, seq_scans")
+
+    hpa = advisors.add_parser(
+        "hpa", help="HorizontalPodAutoscaler settings proven on a simulator of the HPA controller",
+        description="Replay a traffic trace through a simulator of the Kubernetes HPA controller with the per-pod "
+        "capacity and CPU per request this run measured, search targets, minReplicas and behaviors, and keep the "
+        "cheapest setting whose SLO-violation time stays within the budget. Prints it beside the current settings "
+        "(or the 80%% CPU default) and writes a validated autoscaling/v2 manifest.",
+    )  # fmt: skip
+    hpa.add_argument("run", metavar="RUN", help="run directory (its capacity analysis and server CPU metrics)")
+    hpa.add_argument("--trace", default="spike", help="diurnal, spike, ramp, run (this run's own load), or FILE.csv (timestamp,rps)")
+    hpa.add_argument("--peak-rps", type=types.positive, help="peak of the synthetic traces (default: 10 pods at capacity)")
+    hpa.add_argument("--capacity-rps", type=types.positive, help="SLO-bound requests/s per pod (default: from `loadwise capacity`)")
+    hpa.add_argument("--cpu-per-request", type=types.positive, help="CPU seconds per request (default: measured by the collector)")
+    hpa.add_argument("--cpu-request", type=types.positive, default=0.5, help="CPU cores each pod requests (default 0.5)")
+    hpa.add_argument("--startup", type=types.duration_or_zero, default=30.0, help="pod start-up time before serving (default 30s)")
+    add_settings(hpa, HpaSettings)
+    hpa.add_argument("--current-min", type=int, default=1, help="current minReplicas (default 1; or read from the cluster)")
+    hpa.add_argument("--current-max", type=int, default=20, help="current maxReplicas (default 20)")
+    hpa.add_argument("--current-target", type=types.fraction, default=0.8, help="current CPU utilization target (default 80%%)")
+    add_cluster_options(hpa)
+    hpa.add_argument("--deployment", help="the Deployment the HPA scales: its current HPA and CPU request are read from the "
+                     "cluster (kubeconfig, -n, --context), and it names the manifest")
+    hpa.add_argument("-o", "--output", type=Path, help="write the recommended HPA manifest here (YAML)")
+    hpa.add_argument("--apply", action="store_true", help="send the recommended HPA to the cluster as a server-side dry run")
+    hpa.add_argument("--yes", action="store_true", help="with --apply: after the dry run succeeds, apply it for real")
+    hpa.add_argument("--json", action="store_true", help="one object with recommended and current (replica_hours, "
+                     "slo_violation_seconds, peak_replicas, manifest)")
+
+    cache = advisors.add_parser(
+        "cache", help="cache size and TTL from miss-ratio curves, and a live Redis's figures",
+        description="Build the LRU miss-ratio curve of a key trace (exact Mattson stack distances, or SHARDS "
+        "sampling for long traces) and recommend a size (the knee, or --target-hit-ratio), a TTL range from "
+        "reuse times, and the expected effect; with --redis, report its hit ratio, evictions and memory and "
+        "advise maxmemory and the eviction policy.",
+    )  # fmt: skip
+    cache.add_argument("run", metavar="RUN", nargs="?", help="run directory with a key sample (run with --cache-endpoint)")
+    cache.add_argument("--trace", type=Path, metavar="FILE.csv", help="timestamp,key[,size] from any access log")
+    cache.add_argument("--redis", metavar="URL", help="redis://HOST:PORT to read INFO and CONFIG from")
+    add_settings(cache, CacheSettings)
+    cache.add_argument("--json", action="store_true", help="one object: mrc (size, hit_ratio points), recommended, redis")
+
+    alerts = advisors.add_parser(
+        "alerts", help="Prometheus alert rules from the run's SLO-bound capacity and its SLOs",
+        description="Write a Prometheus rule file: request rate per pod above a share of the SLO-bound capacity this "
+        "step run measured (for 5m), and each latency (p50/p90/p95/p99) and error-rate SLO broken (for 10m), on "
+        "http_requests_total and http_request_duration_seconds. Each rule's annotations carry the numbers it used. "
+        "Example: loadwise advise alerts RUN --slo 'p95<300ms' --slo 'error_rate<1%%' --selector '{job=\"shop\"}' -o alerts.yml",
+    )  # fmt: skip
+    alerts.add_argument("run", metavar="RUN", help="run directory (a step run for the capacity rule)")
+    alerts.add_argument("--slo", action="append", default=[], metavar="EXPR",
+                        help="SLO, e.g. 'p95<300ms', 'error_rate<1%%'; repeatable (added to the profile's slos/thresholds)")
+    alerts.add_argument("--selector", metavar="MATCHERS", help="label matchers for every series, e.g. '{job=\"shop\"}' "
+                        "(default: the profile's prometheus job, else none)")
+    add_settings(alerts, AlertSettings)
+    alerts.add_argument("--replicas-in-run", type=int, metavar="N", help="instances that served the run (default: as given to "
+                        "`loadwise capacity`, else 1)")
+    alerts.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the rule file here (default: stdout)")
+    add_profile_options(alerts, "slos, thresholds, prometheus job")
+    alerts.add_argument("--json", action="store_true", help="one object: rules, made, notes, capacity")
 
 
 def _dsn(args: argparse.Namespace) -> str:
     import os
+
+    from loadwise.config import load_profile
 
     if args.dsn:
         return args.dsn
@@ -51,6 +145,9 @@ def database_block(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
+    from loadwise.analysis.rundir import DB_STATEMENTS_JSON, KEYS_CSV, RunDir, json_safe
+    from loadwise.config import load_profile
+
     if args.advisor == "hpa":
         return cmd_advise_hpa(args)
     if args.advisor == "cache":
@@ -157,14 +254,18 @@ def _trace(args: argparse.Namespace, run_dir: RunDir, capacity: float) -> Any:
 
 
 def cmd_advise_hpa(args: argparse.Namespace) -> int:
-    from loadwise.autoscaling import cluster, manifest
+    from loadwise.analysis.rundir import DB_STATEMENTS_JSON, KEYS_CSV, RunDir, json_safe
+    from loadwise.config import load_profile
+
+    from loadwise.autoscaling import manifest
+    from loadwise.k8s import hpa as cluster
     from loadwise.autoscaling.hpa import HPASpec, PodModel
-    from loadwise.autoscaling.recommend import HpaSettings, recommend
+    from loadwise.autoscaling.recommend import recommend
     from loadwise.autoscaling.traces import TraceError
 
     run_dir = RunDir(args.run)
     run_dir.read_info()
-    summary = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
+    summary = run_dir.read_summary() if run_dir.has_summary() else {}
     capacity = args.capacity_rps
     if capacity is None:
         slo = (summary.get("capacity") or {}).get("slo") or {}
@@ -175,10 +276,10 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
     if not cpu:
         raise UsageError("no CPU per request: run with --scrape or --prometheus so the server's CPU is collected, or pass --cpu-per-request")
     current_state = None
-    if args.namespace or args.deployment:
-        if not (args.namespace and args.deployment):
-            raise UsageError("--namespace and --deployment go together")
-        current_state = cluster.read(args.namespace, args.deployment, args.api_url)
+    if (args.namespace or args.context) and not args.deployment:
+        raise UsageError("--namespace and --context read the cluster: name the --deployment the HPA scales")
+    if args.deployment:
+        current_state = cluster.read(args.deployment, args.namespace, args.context)
     cpu_request = (current_state.cpu_request if current_state and current_state.cpu_request else args.cpu_request)
     pod = PodModel(cpu_per_request=cpu, capacity_rps=capacity, cpu_request=cpu_request, startup_s=args.startup)
     try:
@@ -187,7 +288,7 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
         trace = _trace(args, run_dir, capacity)
     except (ValueError, TraceError) as exc:
         raise UsageError(str(exc)) from None
-    result = recommend(pod, trace, current, HpaSettings(violation_budget=args.budget))
+    result = recommend(pod, trace, current, settings_from(args, HpaSettings))
     name = args.deployment or "my-service"
     docs = {}
     for key, cand in (("recommended", result.recommended), ("current", result.current)):
@@ -201,11 +302,11 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
     if args.yes and not args.apply:
         raise UsageError("--yes goes with --apply")
     if args.apply:
-        if not (args.namespace and args.deployment):
-            raise UsageError("--apply needs --namespace and --deployment")
+        if not args.deployment:
+            raise UsageError("--apply needs --deployment (and the cluster's -n/--namespace, --context if not the kubeconfig's)")
         import yaml
 
-        applied = cluster.apply_hpa(yaml.safe_load(docs["recommended"]), args.namespace, args.api_url, for_real=args.yes)
+        applied = cluster.apply_hpa(yaml.safe_load(docs["recommended"]), args.namespace, args.context, for_real=args.yes)
         if not args.yes:
             applied.append("not applied: the dry run passed; add --yes to apply it")
     out = {
@@ -241,10 +342,13 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
 
 
 def cmd_advise_cache(args: argparse.Namespace) -> int:
+    from loadwise.analysis.rundir import DB_STATEMENTS_JSON, KEYS_CSV, RunDir, json_safe
+    from loadwise.config import load_profile
+
     from loadwise.analysis.cache import advise as cacheadvisor
     if not (args.run or args.trace or args.redis):
         raise UsageError("give RUN, --trace FILE.csv or --redis URL")
-    settings = cacheadvisor.CacheSettings(args.target_hit_ratio, args.max_staleness, args.hit_latency)
+    settings = settings_from(args, CacheSettings)
     out: dict[str, Any] = {}
     run_dir = RunDir(args.run) if args.run else None
     if args.trace or run_dir is not None:
@@ -255,7 +359,7 @@ def cmd_advise_cache(args: argparse.Namespace) -> int:
             info = run_dir.read_info()
             if not info.key_sample:
                 raise UsageError(f"{args.run}: no key sample: run with --cache-endpoint NAME (e.g. '/products/[id]')")
-            trace = cacheadvisor.read_trace(run_dir.path / "keys.csv")
+            trace = cacheadvisor.read_trace(run_dir.file(KEYS_CSV))
             rate = float(info.key_sample.get("rate", 1.0))
             if not 0 < rate <= 1:
                 raise UsageError(f"{args.run}: run.json key_sample.rate {rate!r} must be in (0, 1]")
@@ -306,6 +410,9 @@ def _profile_selector(profile: Profile) -> str:
 
 
 def cmd_advise_alerts(args: argparse.Namespace) -> int:
+    from loadwise.analysis.rundir import DB_STATEMENTS_JSON, KEYS_CSV, RunDir, json_safe
+    from loadwise.config import load_profile
+
     import yaml
 
     from loadwise.analysis.steps import step_table
@@ -315,7 +422,7 @@ def cmd_advise_alerts(args: argparse.Namespace) -> int:
 
     run_dir = RunDir(args.run)
     info = run_dir.read_info()
-    summary = run_dir.read_summary() if (run_dir.path / "summary.json").exists() else {}
+    summary = run_dir.read_summary() if run_dir.has_summary() else {}
     stored = summary.get("capacity") if isinstance(summary.get("capacity"), dict) else {}
     profile = load_profile(args.profile, args.config)
     texts, notes = threshold_texts(profile) + args.slo, []
@@ -327,10 +434,8 @@ def cmd_advise_alerts(args: argparse.Namespace) -> int:
     if args.replicas_in_run is not None and args.replicas_in_run < 1:
         raise UsageError("--replicas-in-run must be a positive integer")
     replicas = args.replicas_in_run if args.replicas_in_run is not None else _stored_replicas(stored, args.run)
-    settings = alerts.AlertSettings(
-        selector=_profile_selector(profile) if args.selector is None else args.selector, pod_label=args.pod_label,
-        capacity_fraction=args.capacity_fraction, replicas_in_run=replicas,
-    )  # fmt: skip
+    selector = _profile_selector(profile) if args.selector is None else args.selector
+    settings = settings_from(args, AlertSettings, selector=selector, replicas_in_run=replicas)
     steps = step_table(info, run_dir.read_intervals())
     group = alerts.alert_rules(info, summary.get("overall") or {}, steps, [parse_threshold(t) for t in texts], settings)
     document = yaml.safe_dump(group.document(), sort_keys=False, allow_unicode=True, width=1000)

@@ -19,9 +19,10 @@ from locust.util.load_locustfile import is_shape_class, is_user_class
 
 from loadwise.engine import plugin
 from loadwise.scenarios import SCENARIOS
+from loadwise.errors import LoadwiseError
 
 
-class ScenarioError(ValueError):
+class ScenarioError(LoadwiseError, ValueError):
     pass
 
 
@@ -55,7 +56,7 @@ def selected_classes(argv: list[str]) -> dict[str, Any]:
     known, _ = pre.parse_known_args(argv)
     classes = load_scenario(known.scenario)
     if known.shape:
-        from loadwise.scenarios.shapes import LoadwiseShape
+        from loadwise.engine.shape import LoadwiseShape
 
         classes = {k: v for k, v in classes.items() if not is_shape_class(v)}
         classes["LoadwiseShape"] = LoadwiseShape

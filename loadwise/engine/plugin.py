@@ -40,7 +40,9 @@ from loadwise.config import ConfigError, check_host_allowed
 from loadwise.engine.exporter import LocustMetrics, serve
 from loadwise.run.live import Status
 from loadwise.engine.recorder import KeySample, Recorder
-from loadwise.scenarios.shapes import LoadwiseShape, Shape, ShapeError, build_shape, parse_shape_params
+from loadwise.engine.shape import LoadwiseShape
+from loadwise.scenarios.shapes import Shape, ShapeError, build_shape, parse_shape_params
+from loadwise.settings import DEFAULT_INTERVAL_S
 
 log = logging.getLogger("loadwise")
 
@@ -59,7 +61,7 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter; repeatable")
     group.add_argument("--run-dir", default=None, help="write the run directory here (default: RUNS_DIR/<run_id>)")
     group.add_argument("--runs-dir", default="runs", help="parent of run directories (default: runs)")
-    group.add_argument("--interval", type=float, default=5.0, help="recorder interval in seconds (default 5)")
+    group.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, help=f"recorder interval in seconds (default {DEFAULT_INTERVAL_S:g})")
     group.add_argument("--run-tag", action="append", default=[], metavar="KEY=VALUE", help="tag stored in run.json")
     group.add_argument("--target-commit", default=None, help="git commit of the system under test, stored in run.json")
     group.add_argument("--allowed-hosts", default="", help="comma-separated hosts allowed besides loopback")

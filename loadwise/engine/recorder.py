@@ -20,6 +20,7 @@ from loadwise.analysis import histogram
 from loadwise.analysis.cache.mrc import HASH_SPACE, string_hash
 from loadwise.analysis.redact import redact
 from loadwise.analysis.rundir import iso_utc
+from loadwise.settings import DEFAULT_INTERVAL_S
 
 # A failing run repeats a handful of messages thousands of times a second: redact each once.
 _redact_error = functools.lru_cache(maxsize=1024)(redact)
@@ -66,7 +67,7 @@ class Cell:
 class Recorder:
     """Holds open intervals until they are closed and written; merges what workers send."""
 
-    def __init__(self, interval_s: float = 5.0, keep_totals: bool = False):
+    def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, keep_totals: bool = False):
         if interval_s <= 0:
             raise ValueError("interval must be positive")
         self.interval_s = float(interval_s)

@@ -19,25 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from loadwise.k8s.client import K8sError, MasterFailed, connect
 from loadwise.run.handoff import DONE_FILE, FETCHED_FILE, Done
 from loadwise.run.live import Status
 
 RUNS_DIR = "/runs"  # the chart's volume for run directories
 LOG_RESUME_OVERLAP_S = 5
 CONTAINER = "master"
+RBAC_NEEDED = "list/watch on jobs and pods, get on pods/log and create on pods/exec"
 FAILED_WAITING_REASONS = {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "CreateContainerConfigError", "InvalidImageName"}
-
-
-class K8sError(Exception):
-    """A one-line reason why the cluster could not be followed or fetched from."""
 
 
 class CommandFailed(K8sError):
     """A command run in the pod exited non-zero."""
-
-
-class MasterFailed(K8sError):
-    """The master Job failed or its pod was evicted: the run itself failed (exit code 1)."""
 
 
 @dataclass
@@ -51,38 +45,15 @@ class Cluster:
     """The few API calls loadwise needs, with Kubernetes errors turned into one-line K8sErrors."""
 
     def __init__(self, namespace: str | None = None, context: str | None = None):
-        from kubernetes import client, config
+        from kubernetes import client
 
-        try:
-            config.load_incluster_config()
-            default_ns = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text().strip()
-        except config.ConfigException:
-            try:
-                # The client reads $KUBECONFIG once, when it is imported; read it now.
-                path = os.environ.get("KUBECONFIG") or None
-                config.load_kube_config(config_file=path, context=context)
-                contexts, active = config.list_kube_config_contexts(config_file=path)
-                active = next((c for c in contexts if c.get("name") == context), active) if context else active
-            except (config.ConfigException, OSError, TypeError, ValueError) as exc:
-                raise K8sError(f"no Kubernetes configuration: {exc}") from None
-            default_ns = active.get("context", {}).get("namespace", "default")
-        self.namespace = namespace or default_ns
-        self.host = client.Configuration.get_default_copy().host
-        self.core = client.CoreV1Api()
-        self.batch = client.BatchV1Api()
+        self.connection = connect(namespace, context)
+        self.namespace, self.host = self.connection.namespace, self.connection.host
+        self.core = client.CoreV1Api(self.connection.api)
+        self.batch = client.BatchV1Api(self.connection.api)
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            return fn(*args, **kwargs)
-        except ApiException as exc:
-            raise K8sError(f"{what}: {_api_reason(exc, self.namespace)}") from None
-        except HTTPError as exc:
-            reason = getattr(exc, "reason", None) or exc
-            reason = getattr(reason, "reason", None) or reason  # urllib3 wraps the socket error twice
-            raise K8sError(f"{what}: cannot reach the Kubernetes API at {self.host}: {reason}") from None
+        return self.connection.call(what, fn, *args, needs=RBAC_NEEDED, **kwargs)
 
     def find_master(self, release: str) -> Master:
         selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=master"
@@ -160,28 +131,6 @@ def _guarded(cluster: Cluster, master: Master, stream: Any) -> Any:
         if event is None:
             return
         yield event
-
-
-def _api_reason(exc: Any, namespace: str) -> str:
-    try:
-        message = json.loads(exc.body or "{}").get("message") or exc.reason
-    except (ValueError, AttributeError):
-        message = exc.reason
-    if exc.status == 403:
-        return (f"forbidden ({message}); the account needs list/watch on jobs and pods, get on pods/log "
-                f"and create on pods/exec in namespace {namespace!r}")  # fmt: skip
-    if exc.status == 401:
-        return f"unauthorized ({message}): check the kubeconfig's credentials"
-    if exc.status == 404:
-        return f"not found ({message})"
-    if exc.status == 0:  # the WebSocket of an exec: the HTTP status is only in the text
-        handshake = re.search(r"Handshake status (\d{3})", str(exc.reason))
-        if handshake and handshake.group(1) in ("401", "403", "404"):
-            # websocket-client's text: "Handshake status 403 Forbidden -+-+- {headers} -+-+- BODY"
-            exc.status, exc.body = int(handshake.group(1)), str(exc.reason).split("-+-+-")[-1].strip()
-            return _api_reason(exc, namespace)
-        return f"cannot reach the Kubernetes API: {exc.reason}"
-    return f"HTTP {exc.status}: {message}"
 
 
 def _exit_code(status: bytes) -> int:

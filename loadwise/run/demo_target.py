@@ -14,9 +14,10 @@ from pathlib import Path
 from types import TracebackType
 
 from loadwise.run.net import free_port
+from loadwise.errors import LoadwiseError
 
 
-class TargetError(RuntimeError):
+class TargetError(LoadwiseError, RuntimeError):
     pass
 
 

@@ -39,15 +39,16 @@ from loadwise.run.net import free_port
 from loadwise.run.live import LiveDisplay, Status
 from loadwise.scenarios import SCENARIOS
 from loadwise.scenarios.shapes import Shape, build_shape
+from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
+from loadwise.errors import LoadwiseError
 
 ENTRY = Path(__file__).parent.parent / "engine" / "locustfile.py"
 STOP_GRACE_S = 30.0  # after SIGTERM, how long Locust gets to write its last intervals
 START_SLACK_S = 90.0  # beyond the planned duration: start-up, workers connecting, shutdown
 REMOTE_WORKERS_WAIT_S = 300
-DEFAULT_MASTER_PORT = 5557  # Locust's own default
 
 
-class RunError(Exception):
+class RunError(LoadwiseError):
     """The run could not start; the message says why (exit code 2)."""
 
 
@@ -62,7 +63,7 @@ class RunSpec:
     shape_params: dict[str, str] = field(default_factory=dict)
     workers: int = 0
     runs_dir: Path = Path("runs")
-    interval_s: float = 5.0
+    interval_s: float = DEFAULT_INTERVAL_S
     tags: dict[str, str] = field(default_factory=dict)
     target_commit: str | None = None
     allowed_hosts: list[str] = field(default_factory=list)

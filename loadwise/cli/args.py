@@ -1,0 +1,114 @@
+"""Argument types for the command line, and settings classes turned into options.
+
+Every value a user types goes through one of these parsers, so a bad one is a one-line
+argparse error naming the option, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from loadwise.durations import parse_duration
+from loadwise.errors import EXIT_USAGE
+
+T = TypeVar("T")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of a usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def duration_or_zero(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def duration(text: str) -> float:
+    seconds = duration_or_zero(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be longer than zero")
+    return seconds
+
+
+def positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive, finite number")
+    return value
+
+
+def count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def ms(text: str) -> float:
+    try:
+        return parse_duration(text if text[-1:].isalpha() else f"{text}ms") * 1000.0
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def fraction(text: str) -> float:
+    """5% or 0.05; 0 to 100 % inclusive."""
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction (e.g. 5% or 0.05)") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 100%")
+    return value
+
+
+PARSE: dict[str, Callable[[str], Any]] = {
+    "int": int, "float": float, "str": str, "fraction": fraction, "duration": duration_or_zero,
+    "ms": ms, "positive": positive, "count": count,
+}  # fmt: skip
+
+
+def _shown(value: Any, parse: str) -> str:
+    if parse == "fraction":
+        return f"{value * 100:g}%%"
+    if parse == "duration":
+        return f"{value:g}s"
+    if parse == "ms":
+        return f"{value:g}ms"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _flag(f: dataclasses.Field) -> str:
+    return f.metadata["option"]["flag"] or "--" + f.name.replace("_", "-")
+
+
+def add_settings(parser: argparse.ArgumentParser | Any, settings: type, *, skip: tuple[str, ...] = ()) -> None:
+    """One option per `option(...)` field of the settings class; the help says the default."""
+    for f in dataclasses.fields(settings):
+        meta = f.metadata.get("option")
+        if meta is None or f.name in skip:
+            continue
+        shown = meta["shown"] or ("" if f.default is None else _shown(f.default, meta["parse"]))
+        text = meta["help"] + (f" (default {shown})" if shown else "")
+        parser.add_argument(_flag(f), dest=f.name, type=PARSE[meta["parse"]], default=f.default,
+                            metavar=meta["metavar"], choices=meta["choices"], help=text)  # fmt: skip
+
+
+def settings_from(args: argparse.Namespace, settings: type[T], **overrides: Any) -> T:
+    """The settings class built from the parsed options (fields without an option keep their default)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(settings)
+              if "option" in f.metadata and hasattr(args, f.name)}  # fmt: skip
+    return settings(**(values | overrides))

@@ -1,0 +1,201 @@
+"""`loadwise run`, `loadwise worker` and `loadwise demo`: one load test, start to finished run directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from loadwise.cli import args as types
+from loadwise.cli.common import add_profile_options, key_values, profile_dsn
+from loadwise.errors import EXIT_FAILED, EXIT_OK, UsageError
+from loadwise.scenarios import SCENARIOS
+from loadwise.scenarios.shapes import SHAPES, shape_parameters
+from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
+
+
+def _shapes_help() -> str:
+    lines = ["shapes (--shape NAME, parameters with --shape-param KEY=VALUE):"]
+    for name, cls in SHAPES.items():
+        params = ", ".join(shape_parameters(cls)) or "no parameters"
+        lines.append(f"  {name:<9} {cls.help} [{params}]")
+    return "\n".join(lines)
+
+
+def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: str, users: int) -> None:
+    parser.add_argument("--shape", default=shape, choices=list(SHAPES), help=f"load shape (default {shape})")
+    parser.add_argument("--users", "-u", type=int, default=users, help=f"peak concurrent users (default {users})")
+    parser.add_argument("--spawn-rate", "-r", type=float, help="users started per second (default: per shape)")
+    parser.add_argument("--duration", "-t", type=types.duration, default=types.duration(duration), help=f"run time, e.g. 90s, 5m (default {duration})")
+    parser.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter, e.g. steps=6; repeatable")
+    parser.add_argument("--workers", type=int, default=0, help="local Locust worker processes driven by a master (default 0: one local process)")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
+    _add_interval(parser, "recorder interval in seconds")
+    parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="tag stored in run.json; repeatable")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (run directory, status, summary) instead of text")
+    parser.add_argument("--prometheus", metavar="URL", help="after the run, pull the target's metrics from this Prometheus (range queries)")
+    parser.add_argument("--scrape", action="append", default=[], metavar="URL", help="scrape this /metrics URL every interval during the run; repeatable")
+    parser.add_argument("--exporter-port", type=int, metavar="PORT", help="serve the run's own metrics for Prometheus on 127.0.0.1:PORT")
+    _add_cache_endpoint(parser, "sample request keys of this endpoint (e.g. '/products/[id]') for `advise cache`; repeatable")
+
+
+def _add_interval(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--interval", type=types.positive, default=DEFAULT_INTERVAL_S, help=f"{text} (default {DEFAULT_INTERVAL_S:g})")
+
+
+def _add_cache_endpoint(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--cache-endpoint", action="append", default=[], metavar="NAME", help=text)
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run one load test",
+        description="Run a Locust load test with the loadwise recorder and write runs/<run_id>/.",
+        epilog=_shapes_help()
+        + "\n\nThe last line of standard output is the run directory. Exit code 0: completed; "
+        "1: failed (no request succeeded) or interrupted; 2: bad input.\n"
+        "example: loadwise run browse --host http://127.0.0.1:8000 --shape step --users 60 --duration 2m",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("scenario", metavar="SCENARIO", help=f"built-in ({', '.join(SCENARIOS)}) or the path of your locustfile")
+    run.add_argument("--host", help="base URL of the system under test (default: the profile's host)")
+    add_profile_options(run, "host, allowed_hosts ...")
+    run.add_argument("--target-commit", help="git commit of the system under test, stored in run.json")
+    _add_load_options(run, duration="60s", shape="constant", users=10)
+    remote = run.add_argument_group("workers on other machines (the Helm chart's master Job uses these)")
+    remote.add_argument("--expect-workers", type=int, default=0, metavar="N",
+                        help="wait for N workers started elsewhere with `loadwise worker` (up to 5 minutes)")
+    remote.add_argument("--listen", default="127.0.0.1", metavar="HOST",
+                        help="address the master port and the exporter listen on (default 127.0.0.1; 0.0.0.0 in a pod)")
+    remote.add_argument("--master-port", type=int, metavar="PORT",
+                        help=f"port workers connect to (default {DEFAULT_MASTER_PORT} with --expect-workers)")
+    remote.add_argument("--hold", type=types.duration, metavar="DURATION",
+                        help="after the run, stay alive until `loadwise k8s fetch` copies the run directory out, at most DURATION")
+    run.set_defaults(handler=cmd_run)
+
+    worker = sub.add_parser(
+        "worker", help="a Locust worker that joins a master elsewhere (`loadwise run --expect-workers`)",
+        description="Run one Locust worker with the loadwise recorder for SCENARIO and connect it to a master. "
+        "The master merges its histograms; the worker writes nothing itself.",
+        epilog=f"example: loadwise worker browse --master-host loadwise-master --master-port {DEFAULT_MASTER_PORT}",
+    )  # fmt: skip
+    worker.add_argument("scenario", metavar="SCENARIO", help=f"built-in ({', '.join(SCENARIOS)}) or the path of a locustfile; the master's")
+    worker.add_argument("--master-host", required=True, help="the master's host name or address")
+    worker.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help=f"the master's port (default {DEFAULT_MASTER_PORT})")
+    _add_interval(worker, "recorder interval in seconds: the master's")
+    _add_cache_endpoint(worker, "as given to the master; repeatable")
+    worker.set_defaults(handler=cmd_worker)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the demo end to end (target, step load, report)",
+        description="Start the demo shop on a free loopback port, run the browse scenario with a step shape, "
+        "print a per-endpoint summary and the run directory, and stop the shop.",
+    )
+    demo.add_argument("--target-workers", type=int, default=1, help="worker processes of the demo target (replicas; default 1)")
+    demo.add_argument("--rows", type=int, default=20000, help="products seeded in the demo database (default 20000)")
+    _add_load_options(demo, duration="60s", shape="step", users=250)
+    demo.set_defaults(handler=cmd_demo)
+
+
+def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> Any:
+    from loadwise.config import prometheus_settings, scrape_urls
+    from loadwise.run.runner import RunSpec
+    from loadwise.scenarios.shapes import parse_shape_params
+
+    exporter_port = args.exporter_port if args.exporter_port is not None else profile.settings.get("exporter_port")
+    if exporter_port is not None and not (isinstance(exporter_port, int) and 0 < exporter_port < 65536):
+        raise UsageError(f"exporter port {exporter_port!r} is not a TCP port")
+    return RunSpec(
+        scenario=scenario,
+        host=host,
+        shape=args.shape,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        duration_s=args.duration,
+        shape_params=parse_shape_params(args.shape_param),
+        workers=args.workers,
+        runs_dir=args.out,
+        interval_s=args.interval,
+        tags=key_values(args.tag, "--tag"),
+        target_commit=getattr(args, "target_commit", None),
+        allowed_hosts=profile.allowed_hosts,
+        scrape_urls=args.scrape or scrape_urls(profile),
+        prometheus=prometheus_settings(profile, args.prometheus),
+        exporter_port=exporter_port,
+        db_dsn=profile_dsn(profile),
+        cache_endpoints=args.cache_endpoint,
+    )
+
+
+def _report(result: Any, as_json: bool) -> int:
+    from loadwise.analysis.rundir import STATUS_COMPLETED
+    from loadwise.cli.console import endpoint_table
+
+    if as_json:
+        print(json.dumps({"run_dir": str(result.run_dir.path), "status": result.status, "reason": result.reason, **result.summary}, indent=2))
+    else:
+        print(endpoint_table(result.summary))
+        reason = f" ({result.reason})" if result.reason else ""
+        print(f"status: {result.status}{reason}")
+        print(result.run_dir.path)
+    return EXIT_OK if result.status == STATUS_COMPLETED else EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from loadwise.config import load_profile
+    from loadwise.run import handoff
+    from loadwise.run.live import LiveDisplay
+    from loadwise.run.runner import execute, validate
+
+    profile = load_profile(args.profile, args.config)
+    host = args.host or profile.host
+    if not host:
+        raise UsageError("no --host given and the profile names none")
+    spec = _spec(args, host, profile, args.scenario)
+    spec.expect_workers, spec.listen, spec.master_port = args.expect_workers, args.listen, args.master_port
+    validate(spec)
+    if args.hold:
+        handoff.clear(args.out)
+    result = execute(spec, LiveDisplay())
+    code = _report(result, args.json)
+    if args.hold:
+        handoff.hold(args.out, handoff.Done(result.run_dir.path.name, result.status, code), args.hold)
+    return code
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Become a Locust worker (exec: signals reach Locust directly, as in a pod)."""
+    from loadwise.run.runner import check_scenario, worker_args
+
+    check_scenario(args.scenario)
+    if not 0 < args.master_port < 65536:
+        raise UsageError(f"--master-port {args.master_port} is not a TCP port")
+    argv = worker_args(args.scenario, args.master_host, args.master_port, args.interval, args.cache_endpoint)
+    os.execv(argv[0], argv)
+    return EXIT_FAILED  # not reached
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from loadwise.config import Profile
+    from loadwise.reports import data, render
+    from loadwise.run.demo_target import DemoTarget
+    from loadwise.run.live import LiveDisplay
+    from loadwise.run.runner import execute, validate
+
+    target = DemoTarget(workers=args.target_workers, rows=args.rows)
+    if not args.scrape:
+        args.scrape = [f"{target.url}/metrics"]
+    spec = _spec(args, target.url, Profile(), "browse")
+    validate(spec)
+    print(f"demo: starting the demo shop on {target.url} ...", file=sys.stderr, flush=True)
+    with target:
+        print(f"demo: running browse, {args.shape} shape up to {args.users} users for {args.duration:g}s", file=sys.stderr, flush=True)
+        result = execute(spec, LiveDisplay())
+    report_path = render.write(data.load(str(result.run_dir.path)))
+    print(f"demo: report written to {report_path}", file=sys.stderr)
+    return _report(result, args.json)
