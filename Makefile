@@ -33,6 +33,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m benchmarks.startup
 	$(PY) -m benchmarks.recorder_overhead
 	$(PY) -m benchmarks.report_render
 	$(PY) -m benchmarks.capacity_fit
