@@ -7,6 +7,7 @@ allowed by default; anything else must be listed in the profile's `allowed_hosts
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import tomllib
@@ -20,6 +21,12 @@ from loadwise.durations import parse_duration
 from loadwise.errors import LoadwiseError
 
 DEFAULT_CONFIG = Path("loadwise.toml")
+TOP_LEVEL_KEYS = ("default_profile", "profiles")
+PROFILE_KEYS = ("host", "allowed_hosts", "slos", "thresholds", "prometheus", "kubernetes", "scrape_urls",
+                "exporter_port", "db_dsn_env")  # fmt: skip
+KUBERNETES_KEYS = ("namespace", "deployment")
+PROMETHEUS_KEYS = ("url", "job", "rate_window", "timeout", "settle", "bearer_token_env", "basic_auth_user_env",
+                   "basic_auth_password_env", "queries")  # fmt: skip
 
 
 class ConfigError(LoadwiseError, ValueError):
@@ -49,6 +56,7 @@ def load_profile(name: str | None, path: Path | None = None) -> Profile:
         data = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{config_path}: malformed TOML ({exc})") from exc
+    _check_keys(data, TOP_LEVEL_KEYS, f"{config_path}: top-level key")
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(f"{config_path}: [profiles] must be a table")
@@ -58,12 +66,26 @@ def load_profile(name: str | None, path: Path | None = None) -> Profile:
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
         raise ConfigError(f"{config_path}: no profile {name!r} (profiles: {known})")
+    if not isinstance(profiles[name], dict):
+        raise ConfigError(f"{config_path}: profiles.{name} must be a table")
     raw = dict(profiles[name])
+    _check_keys(raw, PROFILE_KEYS, f"{config_path}: profiles.{name}")
+    if isinstance(raw.get("kubernetes"), dict):
+        _check_keys(raw["kubernetes"], KUBERNETES_KEYS, f"{config_path}: profiles.{name}.kubernetes")
     allowed = raw.pop("allowed_hosts", [])
     if not isinstance(allowed, list) or not all(isinstance(h, str) for h in allowed):
         raise ConfigError(f"{config_path}: profiles.{name}.allowed_hosts must be a list of strings")
     host = raw.pop("host", None)
     return Profile(name=name, host=host, allowed_hosts=allowed, settings=raw)
+
+
+def _check_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    """An unknown key is a mistake (a typo silently ignored would change a run): name it and the nearest known key."""
+    for key in table:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(known)}"
+            raise ConfigError(f"{where}: unknown key {key!r}: {hint}")
 
 
 _PROMQL_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
@@ -84,11 +106,7 @@ def prometheus_settings(profile: Profile, url: str | None = None) -> PrometheusS
     if not url:
         return None
     where = f"profiles.{profile.name}.prometheus"
-    known = {"job", "rate_window", "timeout", "settle", "bearer_token_env", "basic_auth_user_env",
-             "basic_auth_password_env", "queries"}  # fmt: skip
-    unknown = set(table) - known
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (known: {', '.join(sorted(known))})")
+    _check_keys(table, PROMETHEUS_KEYS, where)
     window = str(table.get("rate_window", "30s"))
     if not _PROMQL_DURATION.match(window):
         raise ConfigError(f"{where}.rate_window {window!r} is not a PromQL duration (e.g. 30s, 1m)")

@@ -31,11 +31,11 @@ def test_profiles_from_toml(tmp_path):
     path.write_text(
         'default_profile = "dev"\n'
         '[profiles.dev]\nhost = "http://127.0.0.1:8000"\n'
-        '[profiles.staging]\nhost = "https://staging.example.com"\nallowed_hosts = ["staging.example.com"]\nslo = "p95<300ms"\n'
+        '[profiles.staging]\nhost = "https://staging.example.com"\nallowed_hosts = ["staging.example.com"]\nslos = ["p95<300ms"]\n'
     )
     assert load_profile(None, path).host == "http://127.0.0.1:8000"
     staging = load_profile("staging", path)
-    assert staging.allowed_hosts == ["staging.example.com"] and staging.settings == {"slo": "p95<300ms"}
+    assert staging.allowed_hosts == ["staging.example.com"] and staging.settings == {"slos": ["p95<300ms"]}
     with pytest.raises(ConfigError, match="no profile 'prod'"):
         load_profile("prod", path)
     path.write_text("[profiles\n")
@@ -73,8 +73,23 @@ def test_prometheus_settings_from_profile(tmp_path):
     assert 'namespace="shop"' in queries["pod_cpu_cores"] and 'deployment="api"' in queries["ready_replicas"]
     with pytest.raises(ConfigError, match="not a PromQL duration"):
         prometheus_settings(load_profile("bad", path))
-    with pytest.raises(ConfigError, match=r"unknown keys \['setle'\]"):
+    with pytest.raises(ConfigError, match=r"unknown key 'setle': did you mean 'settle'\?"):
         prometheus_settings(load_profile("typo", path))
     from loadwise.config import Profile
 
     assert prometheus_settings(Profile()) is None
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[profiles.dev]\nslo = ["p95<1s"]\n', "profiles.dev: unknown key 'slo': did you mean 'slos'?"),
+    ('[profiles.dev]\nallowed_host = []\n', "did you mean 'allowed_hosts'?"),
+    ('default_profil = "dev"\n[profiles.dev]\n', "top-level key: unknown key 'default_profil': did you mean 'default_profile'?"),
+    ('[profiles.dev.kubernetes]\nnamspace = "x"\n', "profiles.dev.kubernetes: unknown key 'namspace': did you mean 'namespace'?"),
+    ('[profiles.dev]\ncolour = 1\n', "unknown key 'colour': known keys: host, allowed_hosts"),
+])  # fmt: skip
+def test_an_unknown_key_is_an_error_naming_the_nearest_known_one(tmp_path, toml, message):
+    path = tmp_path / "loadwise.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load_profile("dev", path)
+    assert message in str(caught.value)
