@@ -9,11 +9,12 @@ import yaml
 from conftest import assert_one_line_error, run_cli
 from synthetic import make_run
 
-from loadwise.autoscaling import cluster
 from loadwise.autoscaling.hpa import DEFAULT_SCALE_DOWN, HPAController, HPASpec, PodModel, Policy, ScalingRules, simulate
 from loadwise.autoscaling.manifest import ManifestError, hpa_manifest, to_yaml, validate
 from loadwise.autoscaling.recommend import HpaSettings, recommend
 from loadwise.autoscaling.traces import diurnal, spike
+from loadwise.k8s import hpa as cluster
+from loadwise.k8s.client import K8sError
 
 POD = PodModel(cpu_per_request=0.004, capacity_rps=100, cpu_request=0.5, idle_cpu=0.0, startup_s=30)
 NO_LIMITS = ScalingRules(0.0, (Policy("Percent", 1000, 15.0),), "Max")
@@ -112,9 +113,10 @@ RECORDED = {
 
 
 @pytest.fixture
-def fake_api():
+def fake_api(tmp_path, monkeypatch):
     """A local HTTP server answering with recorded Kubernetes API responses. No API server
-    can run on this machine; the real `kubernetes` client talks HTTP to this one."""
+    can run on this machine; the real `kubernetes` client talks HTTP to this one, found
+    through a kubeconfig ($KUBECONFIG) as a user's would be."""
 
     calls: list[tuple[str, str]] = []
 
@@ -147,21 +149,30 @@ def fake_api():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", calls
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": url}}],
+        "users": [{"name": "ci", "user": {"token": "not-a-real-token"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "ci", "namespace": "shop"}}],
+    }))  # fmt: skip
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    yield url, calls
     server.shutdown()
     server.server_close()
 
 
 def test_cluster_reads_hpa_and_deployment_and_explains_errors(fake_api):
     fake_api, _ = fake_api
-    state = cluster.read("shop", "api", fake_api)
+    state = cluster.read("api")  # the kubeconfig context's namespace: shop
     assert state.replicas == 4 and state.cpu_request == 0.25
     assert (state.hpa.min_replicas, state.hpa.max_replicas, state.hpa.target) == (3, 12, 0.75)
     assert state.hpa.scale_down.stabilization_window_s == 120 and state.hpa.scale_down.policies[0].type == "Pods"
-    with pytest.raises(cluster.ClusterError, match="deployment shop/web not found"):
-        cluster.read("shop", "web", fake_api)
-    with pytest.raises(cluster.ClusterError, match="forbidden"):
-        cluster.read("locked", "api", fake_api)
+    with pytest.raises(K8sError, match="deployment shop/web: not found"):
+        cluster.read("web", "shop")
+    with pytest.raises(K8sError, match="forbidden .*the account needs get on deployments"):
+        cluster.read("api", "locked")
 
 
 def _advisable_run(tmp_path):
@@ -189,7 +200,7 @@ def test_advise_hpa_command_end_to_end(tmp_path, fake_api):
     run = _advisable_run(tmp_path)
     out_file = tmp_path / "hpa.yaml"
     result = run_cli("advise", "hpa", str(run.path), "--trace", "spike", "--peak-rps", "600", "--json", "-o", str(out_file),
-                     "--namespace", "shop", "--deployment", "api", "--api-url", fake_api)
+                     "--namespace", "shop", "--deployment", "api")
     assert result.code == 0, result.stderr
     out = json.loads(result.stdout)
     for key in ("recommended", "current"):
@@ -211,7 +222,7 @@ def test_advise_hpa_bad_input(tmp_path, fake_api):
     bad = run_cli("advise", "hpa", str(run.path), "--current-min", "9", "--current-max", "3")
     assert bad.code == 2
     assert_one_line_error(bad, "minReplicas 9 must be between 1 and maxReplicas 3")
-    denied = run_cli("advise", "hpa", str(run.path), "--namespace", "locked", "--deployment", "api", "--api-url", fake_api)
+    denied = run_cli("advise", "hpa", str(run.path), "--namespace", "locked", "--deployment", "api")
     assert denied.code == 2
     assert_one_line_error(denied, "forbidden")
     no_cap = make_run(tmp_path / "plain", {("GET", "/a"): 5.0}, seconds=20)
@@ -223,7 +234,7 @@ def test_advise_hpa_bad_input(tmp_path, fake_api):
 def test_apply_is_a_server_side_dry_run_until_yes(tmp_path, fake_api):
     fake_api, calls = fake_api
     run = _advisable_run(tmp_path)
-    base = ["advise", "hpa", str(run.path), "--namespace", "shop", "--deployment", "api", "--api-url", fake_api, "--apply"]
+    base = ["advise", "hpa", str(run.path), "--namespace", "shop", "--deployment", "api", "--apply"]
     dry = run_cli(*base)
     assert dry.code == 0, dry.stderr
     assert [(m, "dryRun=All" in p) for m, p in calls] == [("PUT", True)]
