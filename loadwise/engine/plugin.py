@@ -27,6 +27,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 import loadwise
 from loadwise.analysis import summary as summaries
+from loadwise.analysis.redact import redact
 from loadwise.analysis.rundir import (
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -145,7 +146,7 @@ class Session:
         self.info = RunInfo(
             id=path.name,
             scenario=self.opts.scenario,
-            host=self.env.host or "",
+            host=redact(self.env.host or ""),  # http://user:PASS@host and ?token= stay out of run.json
             shape=shape.name if shape else None,
             shape_params=shape.params() if shape else {"users": self.opts.num_users, "duration_s": self.opts.run_time},
             started_at=iso_utc(time.time()),
@@ -295,7 +296,7 @@ class Session:
         self.info.ended_at = iso_utc(ended)
         self.info.worker_requests = dict(self.worker_requests)
         if self.keys is not None:
-            self.run_dir.write_key_sample(sorted((t, k) for t, k, _ in self.keys.entries))
+            self.run_dir.write_key_sample(sorted((t, redact(k)) for t, k, _ in self.keys.entries))
             self.info.key_sample = {"endpoints": sorted(self.keys.endpoints), "rate": self.keys.rate,
                                     "max_keys": self.keys.max_keys, "kept": len(self.keys.entries)}  # fmt: skip
         self.run_dir.write_info(self.info)

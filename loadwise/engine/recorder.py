@@ -8,7 +8,6 @@ events and to the run directory.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +17,10 @@ from hdrh.histogram import HdrHistogram
 
 from loadwise.analysis import histogram
 from loadwise.analysis.cache.mrc import HASH_SPACE, string_hash
-from loadwise.analysis.redact import redact
+from loadwise.analysis.redact import redact_cached
 from loadwise.analysis.rundir import iso_utc
 from loadwise.settings import DEFAULT_INTERVAL_S
 
-# A failing run repeats a handful of messages thousands of times a second: redact each once.
-_redact_error = functools.lru_cache(maxsize=1024)(redact)
 
 Key = tuple[float, str, str]  # (interval start, method, name)
 
@@ -85,6 +82,8 @@ class Recorder:
     def record(
         self, method: str, name: str, response_time_ms: float, response_length: int, error: str | None, at: float
     ) -> None:
+        # A URL requested without name= is its own name: a token in its query must not become an endpoint.
+        name = redact_cached(name)
         key = (self.interval_start(at), method, name)
         cell = self.cells.get(key)
         if cell is None:
@@ -99,7 +98,7 @@ class Recorder:
         self.total_requests += 1
         if error is not None:
             self.total_failures += 1
-            err_key = (method, name, _redact_error(error))
+            err_key = (method, name, redact_cached(error))
             self.errors[err_key] = self.errors.get(err_key, 0) + 1
 
     def sample_users(self, users: float, at: float) -> None:

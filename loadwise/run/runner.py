@@ -46,6 +46,7 @@ ENTRY = Path(__file__).parent.parent / "engine" / "locustfile.py"
 STOP_GRACE_S = 30.0  # after SIGTERM, how long Locust gets to write its last intervals
 START_SLACK_S = 90.0  # beyond the planned duration: start-up, workers connecting, shutdown
 REMOTE_WORKERS_WAIT_S = 300
+LOG_LIMIT_BYTES = 20 * 2**20  # locust.log beyond this is counted, not kept
 
 
 class RunError(LoadwiseError):
@@ -108,13 +109,17 @@ def validate(spec: RunSpec) -> Shape:
 
 
 def _new_run_dir(spec: RunSpec) -> Path:
+    """A new run directory, created atomically: two runs started in the same second get -2, -3 ..."""
     base = spec.runs_dir / make_run_id(spec.scenario)
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
-    return path
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()  # fails if another run made it first: no check-then-create race
+            return path
+        except FileExistsError:
+            continue
+    raise RunError(f"{spec.runs_dir}: 999 runs of {spec.scenario} started in the same second")
 
 
 def _common_args(scenario: str, interval_s: float, cache_endpoints: list[str]) -> list[str]:
@@ -157,12 +162,43 @@ def worker_args(scenario: str, master_host: str, master_port: int, interval_s: f
     return args + ["--worker", "--master-host", master_host, "--master-port", str(master_port)]
 
 
+class RunLog:
+    """locust.log: what the Locust processes print, redacted line by line and bounded in size.
+
+    A locustfile may print tokens or headers, and a print loop can write gigabytes: every
+    line goes through `redact`, and past LOG_LIMIT_BYTES lines are counted, not written.
+    Written from several relay threads (the master's and each local worker's output).
+    """
+
+    def __init__(self, path: Path, limit_bytes: int = LOG_LIMIT_BYTES):
+        self.handle = open(path, "a", buffering=1, encoding="utf-8")
+        self.limit, self.written, self.dropped = limit_bytes, 0, 0
+        self.lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        text = redact(line)
+        with self.lock:
+            if self.written + len(text) > self.limit:
+                self.dropped += 1
+                return
+            self.written += len(text)
+            self.handle.write(text)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.dropped:
+                self.handle.write(f"[loadwise: locust.log reached {self.limit // 2**20} MiB; "
+                                  f"{self.dropped} further lines were not written]\n")  # fmt: skip
+            self.handle.close()
+
+
 class _Processes:
     """The Locust processes of one run, each in its own session so a terminal's Ctrl-C
     reaches only `loadwise run`, which then stops them in order."""
 
     def __init__(self, log_path: Path):
-        self.log = open(log_path, "a", buffering=1, encoding="utf-8")
+        self.log = RunLog(log_path)
+        self.relays: list[threading.Thread] = []
         self.main: subprocess.Popen[str] | None = None
         self.workers: list[subprocess.Popen[str]] = []
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -175,9 +211,12 @@ class _Processes:
         return self.main
 
     def start_worker(self, args: list[str]) -> None:
-        self.workers.append(
-            subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env)
-        )
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                start_new_session=True, env=self.env)  # fmt: skip
+        self.workers.append(proc)
+        relay = threading.Thread(target=_relay, args=(proc.stdout, self.log, None), daemon=True)
+        relay.start()
+        self.relays.append(relay)
 
     def all(self) -> list[subprocess.Popen[str]]:
         return ([self.main] if self.main else []) + self.workers
@@ -211,6 +250,8 @@ class _Processes:
                 proc.wait()
 
     def close(self) -> None:
+        for relay in self.relays:
+            relay.join(timeout=5)
         self.log.close()
 
 
