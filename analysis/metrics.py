@@ -33,6 +33,9 @@ RESIDENT_MEMORY = "process_resident_memory_bytes"
 REQUESTS = "http_requests_total"
 DURATION_BUCKET = "http_request_duration_seconds_bucket"
 IN_PROGRESS = "http_requests_in_progress"
+# What the embedded scraper keeps of a scrape: a /metrics with 100,000 other series must
+# not grow the load generator (it keeps only these, whatever else the target exposes).
+SCRAPED_NAMES = frozenset({CPU_SECONDS, RESIDENT_MEMORY, REQUESTS, DURATION_BUCKET, IN_PROGRESS})
 
 Labels = tuple[tuple[str, str], ...]
 

@@ -168,12 +168,45 @@ def collect_prometheus(
 # -- the embedded scraper -----------------------------------------------------------------
 
 
-def parse_exposition(text: str, at: float) -> m.Snapshot:
+MAX_SCRAPE_BYTES = 8 * 2**20  # a /metrics body beyond this is refused, not parsed
+MAX_KEPT_SAMPLES = 20_000  # of the names the collector uses (label values are the target's to explode)
+
+
+class ScrapeRefused(Exception):
+    """A scrape that exceeded its deadline or its size bound."""
+
+
+def parse_exposition(text: str, at: float, keep: frozenset[str] | None = m.SCRAPED_NAMES) -> m.Snapshot:
+    """The samples of one scrape whose names the collector uses (all of them with keep=None)."""
     samples: dict[tuple[str, m.Labels], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            if keep is not None and sample.name not in keep:
+                continue
+            if len(samples) >= MAX_KEPT_SAMPLES:
+                raise ScrapeRefused(f"more than {MAX_KEPT_SAMPLES} samples of the collected metrics in one scrape")
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
     return m.Snapshot(at, samples)
+
+
+def fetch_bounded(url: str, timeout_s: float, max_bytes: int = MAX_SCRAPE_BYTES) -> str:
+    """GET `url`, giving up once `timeout_s` has passed in total. urlopen's timeout is per
+    socket read, so a body that drips a byte a second would hold a scrape (and the run's
+    end) for as long as it likes; checking the deadline between reads bounds a scrape by
+    twice `timeout_s` whatever the target does."""
+    deadline = time.monotonic() + timeout_s
+    body = bytearray()
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        while True:
+            if time.monotonic() > deadline:
+                raise ScrapeRefused(f"the scrape took longer than {timeout_s:g}s")
+            chunk = response.read1(65536)
+            if not chunk:
+                break
+            body += chunk
+            if len(body) > max_bytes:
+                raise ScrapeRefused(f"the /metrics body is larger than {max_bytes // 2**20} MiB")
+    return body.decode("utf-8", errors="replace")
 
 
 class Scraper:
@@ -195,8 +228,7 @@ class Scraper:
     def scrape_once(self) -> None:
         for url in self.urls:
             try:
-                with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
-                    text = response.read().decode("utf-8", errors="replace")
+                text = fetch_bounded(url, self.timeout_s)
                 self.snapshots[url].append(parse_exposition(text, time.time()))
             except Exception as exc:  # a target that went away: count it, keep going
                 count, _ = self.failures.get(url, (0, ""))
