@@ -149,15 +149,112 @@ def threshold_texts(profile: Profile) -> list[str]:
     return texts
 
 
+# The host allow-list is only as good as its parser: if loadwise reads one host out of a URL
+# and the HTTP client Locust uses (requests/urllib3 for HttpUser, geventhttpclient for
+# FastHttpUser) reads another, the check guards the wrong host. So a URL is accepted only
+# when it fits a strict subset of RFC 3986 on which every one of those parsers agrees;
+# anything they could read differently is refused rather than interpreted.
+_SCHEME_RE = re.compile(r"(?P<scheme>https?)://", re.IGNORECASE)
+# userinfo: unreserved, sub-delims, ':' and percent-encoded octets only. No '@' (the
+# parsers split on the first or the last one), no '\', '[', ']' or '%' outside an escape.
+_USERINFO_RE = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=:-]|%[0-9A-Fa-f]{2})*")
+# reg-name restricted to letters, digits, '-', '_' and '.': no percent-encoding (decoded by
+# some clients, not by others) and no IDNA (encoded differently by each).
+# A client or proxy that decodes userinfo before re-parsing would turn these escapes back
+# into the delimiters (or controls) they hide: "127.0.0.1%2f@evil" would become a host of
+# 127.0.0.1 with path "/@evil". ':' (%3A) only moves the user/password split, so it stays.
+_DELIMITER_ESCAPE_RE = re.compile(r"%(?:[01][0-9a-f]|2[03f]|3f|40|5[b-d]|7f)", re.IGNORECASE)
+_HOSTNAME_RE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
+_PORT_RE = re.compile(r"[1-9][0-9]{0,4}")
+_NUMERIC_LABEL_RE = re.compile(r"(?:0[xX][0-9A-Fa-f]*|[0-9]+)")
+
+
+def _refuse(url: str, why: str) -> ConfigError:
+    return ConfigError(f"{url!r} is not an http(s) URL loadwise can check: {why}")
+
+
+def _split_host_port(url: str, hostport: str) -> str:
+    """The host of `host[:port]` (IPv6 without brackets, lowercase), validated strictly."""
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise _refuse(url, "unclosed '[' in the host")
+        host, rest = hostport[1:end], hostport[end + 1 :]
+        try:
+            # IPv6 only, and no zone id ("%25eth0"): clients disagree on zones and on IPvFuture.
+            valid = "%" not in host and bool(ipaddress.IPv6Address(host))
+        except ValueError:
+            valid = False
+        if not valid:
+            raise _refuse(url, "the bracketed host is not an IPv6 address")
+    else:
+        host, sep, port = hostport.partition(":")
+        rest = sep + port
+        if not host:
+            raise _refuse(url, "the host is empty")
+        if not _HOSTNAME_RE.fullmatch(host):
+            raise _refuse(url, "the host may hold only letters, digits, '-', '_' and '.'")
+        # A last label that is a number makes the name an IPv4 address to browsers and to
+        # inet_aton ("127.1", "0x7f.0.0.1", "2130706433"); accept only the dotted-quad form.
+        last = host.rstrip(".").rsplit(".", 1)[-1]
+        if _NUMERIC_LABEL_RE.fullmatch(last):
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise _refuse(url, "a numeric host must be a dotted-quad IPv4 address") from None
+    if rest:
+        if not (rest.startswith(":") and _PORT_RE.fullmatch(rest[1:]) and int(rest[1:]) <= 65535):
+            raise _refuse(url, "the port must be a number from 1 to 65535")
+    return host.lower()
+
+
 def host_of(url: str) -> str:
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """The host `url` connects to (lowercase; IPv6 without brackets), or ConfigError.
+
+    A URL without a scheme is read as http. Refused, because HTTP clients could read a
+    different host out of it than this function does: control characters, whitespace,
+    backslashes or non-ASCII anywhere; a scheme other than http/https; userinfo with any
+    character outside unreserved/sub-delims/':'/percent escapes (so a second '@' as well),
+    or escaping a delimiter, control or space (so a password cannot hold '@' or '/');
+    percent-encoding or IDNA in the host; an empty host; a bracketed host that is not a
+    plain IPv6 address; a numeric host that is not a dotted-quad IPv4 address; a port that
+    is empty or not 1-65535.
+    """
+    for ch in url:
+        if not (" " < ch < "\x7f"):  # controls, whitespace, DEL and all non-ASCII
+            raise _refuse(url, f"it contains the character {ch!r}")
+    if "\\" in url:  # WHATWG parsers read '\' as '/', urllib.parse does not
+        raise _refuse(url, "it contains a backslash")
+    full = url if "://" in url else f"http://{url}"
+    scheme = _SCHEME_RE.match(full)
+    if not scheme:
         raise ConfigError(f"{url!r} is not an http(s) URL")
-    return parts.hostname
+    rest = full[scheme.end() :]
+    # The authority ends at the first '/', '?' or '#', for every parser alike.
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    userinfo, at, hostport = authority.rpartition("@")
+    if at and not _USERINFO_RE.fullmatch(userinfo):
+        raise _refuse(url, "the user information holds characters HTTP clients read differently")
+    if at and _DELIMITER_ESCAPE_RE.search(userinfo):
+        raise _refuse(url, "the user information percent-encodes a delimiter, a control or a space")
+    host = _split_host_port(url, hostport)
+    # Belt and braces: the standard library must read the same host, or we refuse.
+    try:
+        if (urlsplit(full).hostname or "").lower() != host:
+            raise _refuse(url, "parsers disagree on its host")
+    except ValueError as exc:
+        raise _refuse(url, str(exc)) from None
+    return host
 
 
 def is_loopback(hostname: str) -> bool:
-    if hostname == "localhost" or hostname.endswith(".localhost"):
+    """True for `localhost` and loopback IP addresses (127.0.0.0/8, ::1).
+
+    Names under `.localhost` (`api.localhost`) are not loopback here: RFC 6761 says they
+    should resolve to loopback, but host names are never resolved to decide and a machine's
+    /etc/hosts or resolver can send them anywhere; list them in allowed_hosts to use them.
+    """
+    if hostname.lower() == "localhost":  # not "localhost.": an absolute name goes to DNS
         return True
     try:
         return ipaddress.ip_address(hostname).is_loopback
@@ -166,15 +263,21 @@ def is_loopback(hostname: str) -> bool:
 
 
 def check_host_allowed(url: str, allowed_hosts: list[str]) -> None:
-    """Raise HostNotAllowed unless `url`'s host is loopback or listed."""
+    """Raise HostNotAllowed unless `url`'s host is loopback or listed; ConfigError when the
+    URL is one HTTP clients could read a different host out of (see `host_of`).
+
+    Loopback means `localhost` itself and loopback IP addresses; `x.localhost` must be
+    listed (see `is_loopback`). Entries match a host name case-insensitively, or an IP
+    address by address or CIDR network.
+    """
     hostname = host_of(url)
     if is_loopback(hostname):
         return
     for entry in allowed_hosts:
-        if entry.lower() == hostname.lower():
+        if entry.strip().lower().strip("[]") == hostname:
             return
         try:
-            if ipaddress.ip_address(hostname) in ipaddress.ip_network(entry, strict=False):
+            if ipaddress.ip_address(hostname) in ipaddress.ip_network(entry.strip(), strict=False):
                 return
         except ValueError:
             continue
