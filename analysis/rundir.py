@@ -10,6 +10,7 @@ reader never sees half a file.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -118,11 +119,15 @@ def json_safe(value: Any) -> Any:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:  # the text's own line ends, as written
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:  # the text's own line ends, as written
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves the old file whole and no half-written copy
+        raise
 
 
 def _csv_text(rows: Any) -> str:
@@ -164,10 +169,25 @@ class RunDir:
     def has_statements(self) -> bool:
         return (self.path / DB_STATEMENTS_JSON).exists()
 
-    def write_info(self, info: RunInfo) -> None:
+    def write_info(self, info: RunInfo, in_place_if_full: bool = False) -> None:
+        """run.json, atomically. On a full disk, `in_place_if_full` rewrites it within the
+        blocks it already holds (run.json barely changes size), so the run's true status
+        still lands; otherwise OSError."""
         if info.status not in STATUSES:
             raise ValueError(f"unknown run status {info.status!r}")
-        _write_atomic(self.path / RUN_JSON, json.dumps(asdict(info), indent=2) + "\n")
+        text = json.dumps(asdict(info), indent=2) + "\n"
+        try:
+            _write_atomic(self.path / RUN_JSON, text)
+        except OSError as exc:
+            target = self.path / RUN_JSON
+            held = target.stat().st_blocks * 512 if target.exists() else 0
+            if not (in_place_if_full and exc.errno == errno.ENOSPC and len(text.encode()) <= held):
+                raise
+            with open(target, "r+", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.truncate()
+                handle.flush()
+                os.fsync(handle.fileno())
 
     def append_intervals(self, rows: list[dict[str, Any]]) -> None:
         """Append closed intervals; the header is written with the first rows."""

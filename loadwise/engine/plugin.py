@@ -93,6 +93,7 @@ class Session:
         self.info: RunInfo | None = None
         self.test_started: float | None = None
         self.finalized = False
+        self.write_error: str | None = None  # the first failed write to the run directory (a full disk)
         self.workers_final: set[str] = set()
         self.workers_seen: set[str] = set()
         self.worker_requests: dict[str, int] = {}
@@ -252,6 +253,7 @@ class Session:
                 self.run_dir.write_errors(self.recorder.error_rows())
                 self._errors_written = total_errors
         except OSError as exc:  # a full disk must not kill the load test; say it once per flush
+            self.write_error = self.write_error or f"{exc.strerror or exc} (from {iso_utc(time.time())})"
             log.error("loadwise: cannot write to %s: %s", self.run_dir.path, exc)
 
     def _status(self, now: float) -> Status:
@@ -293,14 +295,21 @@ class Session:
             self.info.status_reason = f"no request succeeded ({self.recorder.total_failures} failed)"
         else:
             self.info.status, self.info.status_reason = STATUS_COMPLETED, None
+        if self.write_error:  # what was recorded after that point is not in the run directory
+            self.info.status = STATUS_FAILED
+            self.info.status_reason = f"the run directory could not be written: {self.write_error}"
         self.info.ended_at = iso_utc(ended)
         self.info.worker_requests = dict(self.worker_requests)
-        if self.keys is not None:
-            self.run_dir.write_key_sample(sorted((t, redact(k)) for t, k, _ in self.keys.entries))
-            self.info.key_sample = {"endpoints": sorted(self.keys.endpoints), "rate": self.keys.rate,
-                                    "max_keys": self.keys.max_keys, "kept": len(self.keys.entries)}  # fmt: skip
-        self.run_dir.write_info(self.info)
-        summaries.write_summary(self.run_dir)
+        try:
+            if self.keys is not None:
+                self.run_dir.write_key_sample(sorted((t, redact(k)) for t, k, _ in self.keys.entries))
+                self.info.key_sample = {"endpoints": sorted(self.keys.endpoints), "rate": self.keys.rate,
+                                        "max_keys": self.keys.max_keys, "kept": len(self.keys.entries)}  # fmt: skip
+            self.run_dir.write_info(self.info)
+            summaries.write_summary(self.run_dir)
+        except OSError as exc:  # `loadwise run` finishes run.json when it can; plain locust says so
+            log.error("loadwise: cannot write to %s: %s; the run %s", self.run_dir.path, exc, self.info.status)
+            return
         log.info("loadwise: run %s %s; run directory %s", self.info.id, self.info.status, self.run_dir.path)
 
 

@@ -29,6 +29,7 @@ from loadwise.analysis.rundir import (
     STATUS_INTERRUPTED,
     STATUS_RUNNING,
     RunDir,
+    RunDirError,
     epoch_of,
     iso_utc,
     make_run_id,
@@ -47,6 +48,7 @@ STOP_GRACE_S = 30.0  # after SIGTERM, how long Locust gets to write its last int
 START_SLACK_S = 90.0  # beyond the planned duration: start-up, workers connecting, shutdown
 REMOTE_WORKERS_WAIT_S = 300
 LOG_LIMIT_BYTES = 20 * 2**20  # locust.log beyond this is counted, not kept
+WRITE_FAILED = "loadwise: cannot write to "  # how the Locust side reports a failed write (plugin.py)
 
 
 class RunError(LoadwiseError):
@@ -174,22 +176,31 @@ class RunLog:
         self.handle = open(path, "a", buffering=1, encoding="utf-8")
         self.limit, self.written, self.dropped = limit_bytes, 0, 0
         self.lock = threading.Lock()
+        self.write_problem: str | None = None  # the first "cannot write" the Locust side reported
 
     def write(self, line: str) -> None:
         text = redact(line)
         with self.lock:
+            if self.write_problem is None and WRITE_FAILED in text:
+                self.write_problem = text.split(WRITE_FAILED, 1)[1].strip()
             if self.written + len(text) > self.limit:
                 self.dropped += 1
                 return
-            self.written += len(text)
-            self.handle.write(text)
+            try:
+                self.handle.write(text)
+                self.written += len(text)
+            except OSError:  # a full disk: the line is lost, the run is not
+                self.dropped += 1
 
     def close(self) -> None:
         with self.lock:
-            if self.dropped:
-                self.handle.write(f"[loadwise: locust.log reached {self.limit // 2**20} MiB; "
-                                  f"{self.dropped} further lines were not written]\n")  # fmt: skip
-            self.handle.close()
+            try:
+                if self.dropped:
+                    self.handle.write(f"[loadwise: {self.dropped} lines were not written to locust.log "
+                                      f"(its {self.limit // 2**20} MiB bound, or a full disk)]\n")  # fmt: skip
+                self.handle.close()
+            except OSError:
+                pass
 
 
 class _Processes:
@@ -320,10 +331,13 @@ def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
         procs.close()
         if display is not None:
             display.close()
-    result = _finish(run_dir, main.returncode, interrupted.is_set())
-    _collect(run_dir, spec, scraper)
-    if spec.db_dsn:
-        _store_db_window(run_dir, db_start, _db_snapshot(spec.db_dsn))
+    try:
+        result = _finish(run_dir, main.returncode, interrupted.is_set(), procs.log.write_problem)
+        _collect(run_dir, spec, scraper)
+        if spec.db_dsn:
+            _store_db_window(run_dir, db_start, _db_snapshot(spec.db_dsn))
+    except OSError as exc:
+        return _unwritable(run_dir, exc)
     return result
 
 
@@ -373,14 +387,15 @@ def _collect(run_dir: RunDir, spec: RunSpec, scraper: Scraper | None) -> None:
     run_dir.write_info(info)
 
 
-def _finish(run_dir: RunDir, returncode: int | None, interrupted: bool) -> RunResult:
+def _finish(run_dir: RunDir, returncode: int | None, interrupted: bool, write_problem: str | None = None) -> RunResult:
     """Make `run.json` and `summary.json` true even when Locust died without writing them."""
     if not (run_dir.path / RUN_JSON).exists():
         raise RunError(f"Locust exited (code {returncode}) before the run started: {_last_error(run_dir.path / LOCUST_LOG)}")
     info = run_dir.read_info()
     if info.status == STATUS_RUNNING:
-        info.status = STATUS_INTERRUPTED if interrupted else STATUS_FAILED
-        info.status_reason = f"the load generator exited with code {returncode} before finishing the run"
+        info.status = STATUS_INTERRUPTED if interrupted and not write_problem else STATUS_FAILED
+        info.status_reason = (f"the run directory could not be written: {write_problem}" if write_problem else
+                              f"the load generator exited with code {returncode} before finishing the run")  # fmt: skip
         info.ended_at = iso_utc(time.time())
         run_dir.write_info(info)
         summary = summaries.write_summary(run_dir)
@@ -390,3 +405,21 @@ def _finish(run_dir: RunDir, returncode: int | None, interrupted: bool) -> RunRe
         except Exception:
             summary = summaries.write_summary(run_dir)
     return RunResult(run_dir, info.status, info.status_reason, summary)
+
+
+def _unwritable(run_dir: RunDir, exc: OSError) -> RunResult:
+    """The run directory is full or read-only: mark the run failed in run.json if that can
+    still be written (in place, within the space the file already holds, when a new copy
+    does not fit), else say so on stderr; the summary of what was recorded is printed."""
+    reason = f"the run directory could not be written: {exc.strerror or exc}"
+    summary: dict[str, Any] = {}
+    try:
+        info = run_dir.read_info()
+        info.status, info.status_reason = STATUS_FAILED, reason
+        info.ended_at = info.ended_at or iso_utc(time.time())
+        summary = summaries.summarize(info, run_dir.read_intervals())
+        run_dir.write_info(info, in_place_if_full=True)
+    except (OSError, RunDirError):
+        print(f"loadwise run: {run_dir.file(RUN_JSON)} could not be updated either: the run failed ({reason})",
+              file=sys.stderr)  # fmt: skip
+    return RunResult(run_dir, STATUS_FAILED, reason, summary)
