@@ -69,9 +69,7 @@ def load_profile(name: str | None, path: Path | None = None) -> Profile:
     if not isinstance(profiles[name], dict):
         raise ConfigError(f"{config_path}: profiles.{name} must be a table")
     raw = dict(profiles[name])
-    _check_keys(raw, PROFILE_KEYS, f"{config_path}: profiles.{name}")
-    if isinstance(raw.get("kubernetes"), dict):
-        _check_keys(raw["kubernetes"], KUBERNETES_KEYS, f"{config_path}: profiles.{name}.kubernetes")
+    _validate_profile(raw, f"{config_path}: profiles.{name}")
     allowed = raw.pop("allowed_hosts", [])
     if not isinstance(allowed, list) or not all(isinstance(h, str) for h in allowed):
         raise ConfigError(f"{config_path}: profiles.{name}.allowed_hosts must be a list of strings")
@@ -86,6 +84,55 @@ def _check_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> No
             near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(known)}"
             raise ConfigError(f"{where}: unknown key {key!r}: {hint}")
+
+
+_STR_LIST = "a list of strings"
+_PROFILE_TYPES: dict[str, tuple[type, str]] = {
+    "host": (str, "a URL string"), "allowed_hosts": (list, _STR_LIST), "slos": (list, _STR_LIST),
+    "thresholds": (list, _STR_LIST), "scrape_urls": (list, _STR_LIST), "prometheus": (dict, "a table"),
+    "kubernetes": (dict, "a table"), "exporter_port": (int, "a TCP port number"), "db_dsn_env": (str, "an environment variable name"),
+}  # fmt: skip
+_PROMETHEUS_STRINGS = ("url", "job", "rate_window", "timeout", "settle", "bearer_token_env", "basic_auth_user_env",
+                       "basic_auth_password_env")  # fmt: skip
+
+
+def _validate_profile(raw: dict[str, Any], where: str) -> None:
+    """Every key and type of a profile, before any load starts: one error naming the key."""
+    from loadwise.analysis.thresholds import ThresholdError
+    from loadwise.analysis.thresholds import parse as parse_threshold
+
+    _check_keys(raw, PROFILE_KEYS, where)
+    for key, value in raw.items():
+        kind, what = _PROFILE_TYPES[key]
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is list and not all(isinstance(v, str) for v in value)):
+            raise ConfigError(f"{where}.{key} must be {what} (got {value!r})")
+    if "exporter_port" in raw and not 0 < raw["exporter_port"] < 65536:
+        raise ConfigError(f"{where}.exporter_port {raw['exporter_port']} is not a TCP port")
+    for key in ("slos", "thresholds"):
+        for text in raw.get(key, []):
+            try:
+                parse_threshold(text)
+            except ThresholdError as exc:  # it names the position of the mistake
+                raise ConfigError(f"{where}.{key}: {exc}") from None
+    kube = raw.get("kubernetes", {})
+    _check_keys(kube, KUBERNETES_KEYS, f"{where}.kubernetes")
+    for key in KUBERNETES_KEYS:
+        if kube and not isinstance(kube.get(key), str):
+            raise ConfigError(f"{where}.kubernetes.{key} must be a string (both namespace and deployment are needed)")
+    prom = raw.get("prometheus", {})
+    _check_keys(prom, PROMETHEUS_KEYS, f"{where}.prometheus")
+    for key in _PROMETHEUS_STRINGS:
+        if key in prom and not isinstance(prom[key], str):
+            raise ConfigError(f"{where}.prometheus.{key} must be a string (got {prom[key]!r})")
+    for key in ("timeout", "settle"):
+        if key in prom:
+            try:
+                parse_duration(prom[key])
+            except ValueError as exc:
+                raise ConfigError(f"{where}.prometheus.{key}: {exc}") from None
+    queries = prom.get("queries", {})
+    if not isinstance(queries, dict) or not all(isinstance(v, str) for v in queries.values()):
+        raise ConfigError(f"{where}.prometheus.queries must be a table of name = \"PromQL\"")
 
 
 _PROMQL_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")

@@ -93,3 +93,24 @@ def test_an_unknown_key_is_an_error_naming_the_nearest_known_one(tmp_path, toml,
     with pytest.raises(ConfigError) as caught:
         load_profile("dev", path)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[profiles.dev.prometheus]\nurl = 5\n', "profiles.dev.prometheus.url must be a string (got 5)"),
+    ('[profiles.dev.prometheus]\nurl = "http://p"\njob = ["a"]\n', "profiles.dev.prometheus.job must be a string"),
+    ('[profiles.dev.prometheus]\ntimeout = "soon"\n', "profiles.dev.prometheus.timeout:"),
+    ('[profiles.dev]\nslos = ["p95<<3"]\n', "profiles.dev.slos: threshold 'p95<<3'"),
+    ('[profiles.dev]\nslos = "p95<1s"\n', "profiles.dev.slos must be a list of strings"),
+    ('[profiles.dev]\nexporter_port = "80"\n', "profiles.dev.exporter_port must be a TCP port number"),
+    ('[profiles.dev]\nexporter_port = 70000\n', "exporter_port 70000 is not a TCP port"),
+    ('[profiles.dev]\nallowed_hosts = "x"\n', "profiles.dev.allowed_hosts must be a list of strings"),
+    ('[profiles.dev]\nhost = 8000\n', "profiles.dev.host must be a URL string"),
+    ('[profiles.dev.kubernetes]\nnamespace = "a"\n', "profiles.dev.kubernetes.deployment must be a string"),
+])  # fmt: skip
+def test_the_whole_profile_is_checked_before_any_load(tmp_path, toml, message):
+    """Types are checked when the profile loads, so `loadwise run` refuses before starting Locust."""
+    path = tmp_path / "loadwise.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load_profile("dev", path)
+    assert message in str(caught.value)
