@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,6 +50,10 @@ ERROR_COLUMNS = ["method", "name", "error", "count"]
 METRIC_COLUMNS = ["timestamp", "source", "series", "labels", "value"]
 
 _RUN_ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class RunDirWarning(UserWarning):
+    """Something in a run directory was damaged and left out; the rest was read (the CLI prints it as a note)."""
 
 
 class RunDirError(LoadwiseError):
@@ -249,9 +254,14 @@ class RunDir:
         return data
 
     def read_intervals(self) -> pd.DataFrame:
-        """One row per (interval start, endpoint); `start` as UTC timestamps."""
+        """One row per (interval start, endpoint); `start` as UTC timestamps.
+
+        Rows are appended as intervals close, so a killed process or a full disk can leave a
+        torn row: damaged rows (missing fields, a cut histogram) are left out with a
+        RunDirWarning naming their lines, and the whole rows are read."""
         return self._read_table(INTERVALS_CSV, INTERVAL_COLUMNS, time_column="start", numeric=(
-            "interval_s", "requests", "failures", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes"))
+            "interval_s", "requests", "failures", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes"),
+            drop_damaged=("start", "interval_s", "requests", "failures", "hdr"))  # fmt: skip
 
     def read_metrics(self) -> pd.DataFrame:
         """Collector output; an empty frame when the run has none."""
@@ -264,8 +274,10 @@ class RunDir:
         return self._read_table(ERRORS_CSV, ERROR_COLUMNS, numeric=("count",), keep_default_na=False)
 
     def _read_table(self, name: str, columns: list[str], time_column: str | None = None, numeric: tuple[str, ...] = (),
-                    **read_csv: Any) -> pd.DataFrame:  # fmt: skip
-        """A table file as a frame; empty (with its columns) when the file is absent or empty."""
+                    drop_damaged: tuple[str, ...] = (), **read_csv: Any) -> pd.DataFrame:  # fmt: skip
+        """A table file as a frame; empty (with its columns) when the file is absent or empty.
+        With `drop_damaged`, rows missing any of those fields (or with a damaged histogram)
+        are left out with a warning instead of refusing the file."""
         path = self.path / name
         if not path.exists() or path.stat().st_size == 0:
             return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
@@ -276,6 +288,18 @@ class RunDir:
         missing = set(columns) - set(frame.columns)
         if missing:
             raise RunDirError(f"{path}: missing columns {sorted(missing)}")
+        if drop_damaged and len(frame):
+            damaged = frame[list(drop_damaged)].isna().any(axis=1)
+            if "hdr" in drop_damaged:  # a cut base64 text is not a multiple of 4 long
+                hdr = frame["hdr"].astype(str)
+                damaged |= ~hdr.str.fullmatch(r"[A-Za-z0-9+/]*={0,2}") | (hdr.str.len() % 4 != 0)
+            for column in (c for c in drop_damaged if c in numeric):
+                damaged |= pd.to_numeric(frame[column], errors="coerce").isna()
+            if damaged.any():
+                lines = [int(i) + 2 for i in frame.index[damaged]]  # +1 for the header, +1 to count from 1
+                shown = ", ".join(map(str, lines[:5])) + (" ..." if len(lines) > 5 else "")
+                warnings.warn(RunDirWarning(f"{path}: {len(lines)} damaged row(s) left out (line {shown})"), stacklevel=2)
+                frame = frame[~damaged].reset_index(drop=True)
         for column in numeric:
             values = pd.to_numeric(frame[column], errors="coerce")
             if values.isna().any() and column in ("requests", "failures", "count"):

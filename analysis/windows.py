@@ -28,7 +28,9 @@ def select(info: RunInfo, intervals: pd.DataFrame, window: str = "all", warmup_s
     t0 = epoch_of(info.started_at)
     starts = intervals["start"].map(pd.Timestamp.timestamp)
     interval_s = float(intervals["interval_s"].iloc[0])
-    keep = starts >= t0 + warmup_s
+    # Intervals are aligned to the wall clock, so the first one usually starts before the
+    # run did: it holds the run's first requests and belongs to the whole-run window.
+    keep = starts + interval_s > t0 if warmup_s <= 0 else starts >= t0 + warmup_s
     if window == "last-step":
         bounds = step_bounds(info)
         if not bounds:

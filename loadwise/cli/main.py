@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Any
 
 from loadwise.cli import advise, capacity, gate, k8s, report, run
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    _notes_as_lines(args.command)
     try:
         return args.handler(args)
     except LoadwiseError as exc:
@@ -52,6 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loadwise {args.command}: error: {type(exc).__name__}: {_one_line(exc)} "
               "(malformed input? LOADWISE_DEBUG=1 shows the traceback)", file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
+
+
+def _notes_as_lines(command: str) -> None:
+    """A damaged-but-readable input is one `note:` line on stderr; numpy's warnings about
+    empty or NaN slices are noise beside a one-line error, so they are not shown."""
+    from loadwise.analysis.rundir import RunDirWarning
+
+    def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+        if issubclass(category, RunDirWarning):
+            print(f"loadwise {command}: note: {message}", file=sys.stderr)
+
+    warnings.showwarning = show  # type: ignore[assignment]
+    warnings.simplefilter("always", RunDirWarning)
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
 
 
 def _one_line(exc: BaseException) -> str:
