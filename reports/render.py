@@ -143,7 +143,7 @@ def build_view(run: RunData, baseline: RunData | None = None, thresholds: list[T
             sections.append((section, section.build(run, baseline)))
         except Exception as exc:  # one broken analysis must not take the report down
             sections.append((section, SectionContent(notes=[f"this section could not be built: {redact(str(exc))}"], empty=True)))
-    missing = run.info.collector.get("missing", [])
+    missing = collector_problems(run.info.collector)
     return {
         "run": run,
         "title": f"loadwise report {run.info.id}",
@@ -168,6 +168,28 @@ def build_view(run: RunData, baseline: RunData | None = None, thresholds: list[T
         "script": SORT_SCRIPT,
         "csp": CSP,
     }
+
+
+def collector_problems(collector: Any) -> list[dict[str, str]]:
+    """run.json's `collector.missing` as rows of source, target, series and reason strings.
+
+    The collector writes several shapes (Prometheus problems carry no `target`, scrape
+    problems do; see loadwise.run.collector), and older or hand-edited run.json files may
+    hold others. The template is strict about undefined keys, so every row gets every key
+    here, and an entry that is not a dict is shown as its reason rather than dropped.
+    """
+    missing = collector.get("missing") if isinstance(collector, dict) else None
+    if isinstance(missing, (str, dict)):
+        missing = [missing]
+    if not isinstance(missing, list):
+        return []
+    defaults = {"source": "collector", "target": "", "series": "–", "reason": "no reason recorded"}
+    rows = []
+    for problem in missing:
+        if not isinstance(problem, dict):
+            problem = {"reason": problem}
+        rows.append({key: default if problem.get(key) is None else str(problem[key]) for key, default in defaults.items()})
+    return rows
 
 
 def render(run: RunData, baseline: RunData | None = None, thresholds: list[Threshold] | None = None) -> str:
