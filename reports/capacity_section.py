@@ -10,7 +10,7 @@ import numpy as np
 from loadwise.capacity.models import MODELS, CapacityError
 from loadwise.reports import charts
 from loadwise.reports.data import RunData
-from loadwise.reports.sections import SectionContent, Table, register
+from loadwise.reports.sections import SectionContent, Table, register, shown
 
 
 def _chart(block: dict[str, Any]) -> str | None:
@@ -32,10 +32,10 @@ def _chart(block: dict[str, Any]) -> str | None:
     ax.scatter(n, x, color=charts.GREY, zorder=3, label="measured steps")
     knee = block.get("knee")
     if knee:
-        ax.axvline(knee["concurrency"], color=charts.ORANGE, linestyle=":", label=f"knee {knee['concurrency']:.1f}")
+        ax.axvline(knee["concurrency"], color=charts.ORANGE, linestyle=":", label=f"knee {shown(knee['concurrency'], '.1f')}")
     slo = block.get("slo") or {}
     if slo.get("capacity_rps"):
-        ax.axhline(slo["capacity_rps"], color=charts.RED, linestyle="--", label=f"{slo['slo']}: {slo['capacity_rps']:.0f} req/s")
+        ax.axhline(slo["capacity_rps"], color=charts.RED, linestyle="--", label=f"{slo.get('slo')}: {shown(slo['capacity_rps'], '.0f')} req/s")
     ax.set_xlabel("concurrency" + (" (X·R, Little's law)" if block.get("concurrency_source") == "littles_law" else " (users)"))
     ax.set_ylabel("requests/s")
     ax.set_ylim(bottom=0)
@@ -54,20 +54,30 @@ class CapacitySection:
         if not isinstance(block, dict) or "model" not in block:
             return SectionContent(notes=["No capacity analysis for this run yet: run `loadwise capacity RUN` on a step run."],
                                   empty=True)  # fmt: skip
-        model = block["model"]
+        model = block["model"] if isinstance(block["model"], dict) else {}
         slo, replicas = block.get("slo") or {}, block.get("replicas") or {}
-        headline = f"Model {model['model']} (R² {model.get('r_squared') or 0:.3f})"
+        headline = f"Model {model.get('model', '?')} (R² {shown(model.get('r_squared'), '.3f')})"
         if slo.get("capacity_rps") is not None:
-            headline += f"; SLO {slo['slo']} holds up to {slo['capacity_rps']:.1f} req/s"
-        if replicas:
-            headline += f"; {replicas['replicas']} replicas for {replicas['target_rps']:g} req/s with {replicas['margin']:.0%} margin"
-        params = [[k, f"{model[k]:.6g}", f"[{model['conf_int'][k][0]:.4g}, {model['conf_int'][k][1]:.4g}]"]
+            headline += f"; SLO {slo.get('slo')} holds up to {shown(slo['capacity_rps'], '.1f')} req/s"
+        elif slo:
+            headline += f"; no step met the SLO {slo.get('slo')}"
+        if replicas and replicas.get("replicas") is not None:
+            headline += (f"; {replicas['replicas']} replicas for {shown(replicas.get('target_rps'), 'g')} req/s "
+                         f"with {shown(replicas.get('margin'), '.0%')} margin")  # fmt: skip
+        intervals = model.get("conf_int") or {}
+        params = [[k, shown(model[k], ".6g"), f"[{shown((intervals.get(k) or [None, None])[0], '.4g')}, "
+                   f"{shown((intervals.get(k) or [None, None])[1], '.4g')}]"]
                   for k in ("lambda", "sigma", "kappa") if model.get(k) is not None]  # fmt: skip
-        steps = [[p["step"], f"{p['users']:.0f}", f"{p['concurrency']:.1f}", f"{p['rps']:.1f}", f"{p['p95_ms']:.1f}"]
-                 for p in block.get("points", [])]  # fmt: skip
-        compared = [[k, f"{v.get('aicc', float('nan')):.1f}", f"{v.get('r_squared') or 0:.4f}"] for k, v in block.get("alternatives", {}).items()]
-        notes = [slo["note"]] if slo.get("note") else []
-        if replicas:
+        steps = [[p.get("step"), shown(p.get("users"), ".0f"), shown(p.get("concurrency"), ".1f"), shown(p.get("rps"), ".1f"),
+                  shown(p.get("p95_ms"), ".1f")] for p in block.get("points", [])]  # fmt: skip
+        compared = [[k, shown(v.get("aicc"), ".1f"), shown(v.get("r_squared"), ".4f")] for k, v in block.get("alternatives", {}).items()]
+        peak = model.get("peak_concurrency")
+        if model and peak is None:
+            steps_note = ["No peak: the fitted model keeps rising over the measured steps (add higher steps to find it)."]
+        else:
+            steps_note = []
+        notes = ([slo["note"]] if slo.get("note") else []) + steps_note
+        if replicas.get("assumption"):
             notes.append(f"Replicas assume {replicas['assumption']}.")
         notes += [f"Warning: {w}" for w in block.get("warnings", [])]
         chart = _chart(block)

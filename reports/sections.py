@@ -14,11 +14,26 @@ key holding a *report block* is shown by the matching built-in slot below:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from loadwise.reports.data import RunData
+
+
+MISSING = "–"
+
+
+def shown(value: Any, spec: str = "", suffix: str = "") -> str:
+    """`value` formatted with `spec`, or a dash when an analysis had no such figure (None, NaN):
+    a section must render for every outcome its analysis can produce."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return MISSING
+    try:
+        return f"{value:{spec}}{suffix}"
+    except (TypeError, ValueError):
+        return f"{value}{suffix}"
 
 
 @dataclass
