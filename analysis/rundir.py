@@ -104,6 +104,7 @@ class RunInfo:
     status_reason: str | None = None
     collector: dict[str, Any] = field(default_factory=dict)  # sources, series collected, what could not be had
     key_sample: dict[str, Any] = field(default_factory=dict)  # cacheable endpoints' sampled keys: endpoints, rate
+    grouped_names: dict[str, Any] = field(default_factory=dict)  # endpoint names beyond the recorder's bound, if any
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInfo:

@@ -22,7 +22,7 @@ BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.
 
 def bucket_counts(cell: Cell) -> list[tuple[str, float]]:
     """Cumulative counts at each bound (seconds), +Inf last, from the cell's HDR histogram."""
-    recorded = [(it.value_iterated_to / 1e6, it.count_at_value_iterated_to) for it in cell.hdr.get_recorded_iterator()]
+    recorded = [(it.value_iterated_to / 1e6, it.count_at_value_iterated_to) for it in cell.histogram().get_recorded_iterator()]
     values = np.array([v for v, _ in recorded])  # ascending, as the iterator walks the buckets
     below = np.concatenate(([0], np.cumsum([c for _, c in recorded])))  # below[i]: counts of the first i buckets
     out = [(f"{bound:g}", float(below[np.searchsorted(values, bound, side="right")])) for bound in BUCKETS_S]

@@ -39,8 +39,8 @@ from loadwise.analysis.rundir import (
 )
 from loadwise.config import ConfigError, check_host_allowed
 from loadwise.engine.exporter import LocustMetrics, serve
-from loadwise.run.live import Status
 from loadwise.engine.recorder import KeySample, Recorder
+from loadwise.run.live import OTHER_NAME, Status
 from loadwise.engine.shape import LoadwiseShape
 from loadwise.scenarios.shapes import Shape, ShapeError, build_shape, parse_shape_params
 from loadwise.settings import DEFAULT_INTERVAL_S
@@ -267,6 +267,7 @@ class Session:
             p95_ms=p95,
             requests=self.recorder.total_requests,
             failures=self.recorder.total_failures,
+            grouped_names=len(self.recorder.grouped_names),
         )
 
     def on_quitting(self, **_: Any) -> None:
@@ -300,6 +301,9 @@ class Session:
             self.info.status_reason = f"the run directory could not be written: {self.write_error}"
         self.info.ended_at = iso_utc(ended)
         self.info.worker_requests = dict(self.worker_requests)
+        if self.recorder.grouped_names:
+            self.info.grouped_names = {"max_names": self.recorder.max_names, "grouped": len(self.recorder.grouped_names),
+                                       "as": OTHER_NAME}  # fmt: skip
         try:
             if self.keys is not None:
                 self.run_dir.write_key_sample(sorted((t, redact(k)) for t, k, _ in self.keys.entries))

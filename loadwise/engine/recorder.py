@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from array import array
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,22 +20,34 @@ from loadwise.analysis import histogram
 from loadwise.analysis.cache.mrc import HASH_SPACE, string_hash
 from loadwise.analysis.redact import redact_cached
 from loadwise.analysis.rundir import iso_utc
+from loadwise.run.live import OTHER_NAME
 from loadwise.settings import DEFAULT_INTERVAL_S
 
 
 Key = tuple[float, str, str]  # (interval start, method, name)
 
 
+SPARSE_VALUES = 512  # a cell keeps raw values up to this many requests, then an HDR histogram
+MAX_NAMES = 1000  # distinct (method, name) endpoints per run; beyond, requests are grouped under OTHER_NAME
+
+
 @dataclass
 class Cell:
-    """One endpoint during one interval."""
+    """One endpoint during one interval.
+
+    An HdrHistogram of this range and precision holds ~185 KB of counts whatever it
+    records, so a cell keeps its first SPARSE_VALUES response times as raw values (4 KB)
+    and builds the histogram only when it gets busier: a run that puts ids into its
+    names then costs kilobytes per name, not a histogram each.
+    """
 
     requests: int = 0
     failures: int = 0
     bytes: int = 0
     sum_ms: float = 0.0
     max_ms: float = 0.0
-    hdr: HdrHistogram = field(default_factory=histogram.new_histogram)
+    hdr: HdrHistogram | None = None
+    values: array = field(default_factory=lambda: array("d"))
 
     def add(self, response_time_ms: float, response_length: int, failed: bool) -> None:
         self.requests += 1
@@ -42,7 +55,22 @@ class Cell:
         self.bytes += response_length
         self.sum_ms += response_time_ms
         self.max_ms = max(self.max_ms, response_time_ms)
-        histogram.record_ms(self.hdr, response_time_ms)
+        if self.hdr is not None:
+            histogram.record_ms(self.hdr, response_time_ms)
+            return
+        self.values.append(response_time_ms)
+        if len(self.values) > SPARSE_VALUES:
+            self.hdr = self.histogram()
+            self.values = array("d")
+
+    def histogram(self) -> HdrHistogram:
+        """The cell's HDR histogram (built from the raw values while the cell is sparse)."""
+        if self.hdr is not None:
+            return self.hdr
+        built = histogram.new_histogram()
+        for value in self.values:
+            histogram.record_ms(built, value)
+        return built
 
     def merge(self, other: Cell) -> None:
         self.requests += other.requests
@@ -50,24 +78,39 @@ class Cell:
         self.bytes += other.bytes
         self.sum_ms += other.sum_ms
         self.max_ms = max(self.max_ms, other.max_ms)
-        self.hdr.add(other.hdr)
+        if self.hdr is None and other.hdr is None and len(self.values) + len(other.values) <= SPARSE_VALUES:
+            self.values.extend(other.values)
+            return
+        merged = self.histogram()
+        merged.add(other.histogram())
+        self.hdr, self.values = merged, array("d")
 
     def to_wire(self) -> list[Any]:
-        return [self.requests, self.failures, self.bytes, self.sum_ms, self.max_ms, histogram.encode(self.hdr)]
+        """For a worker's report to the master: raw values while sparse, else the standard HDR encoding."""
+        head = [self.requests, self.failures, self.bytes, self.sum_ms, self.max_ms]
+        return head + (["", list(self.values)] if self.hdr is None else [histogram.encode(self.hdr)])
 
     @classmethod
     def from_wire(cls, data: list[Any]) -> Cell:
-        requests, failures, size, sum_ms, max_ms, encoded = data
-        return cls(int(requests), int(failures), int(size), float(sum_ms), float(max_ms), histogram.decode(encoded))
+        requests, failures, size, sum_ms, max_ms, encoded, *values = data
+        cell = cls(int(requests), int(failures), int(size), float(sum_ms), float(max_ms))
+        if encoded:
+            cell.hdr = histogram.decode(encoded)
+        else:
+            cell.values = array("d", values[0] if values else [])
+        return cell
 
 
 class Recorder:
     """Holds open intervals until they are closed and written; merges what workers send."""
 
-    def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, keep_totals: bool = False):
+    def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, keep_totals: bool = False, max_names: int = MAX_NAMES):
         if interval_s <= 0:
             raise ValueError("interval must be positive")
         self.interval_s = float(interval_s)
+        self.max_names = max_names
+        self.names: set[tuple[str, str]] = set()
+        self.grouped_names: set[int] = set()  # hashes of the endpoints recorded as OTHER_NAME
         self.cells: dict[Key, Cell] = {}
         # Whole-run cell per (method, name), for the Prometheus exporter; off on workers.
         self.totals: dict[tuple[str, str], Cell] | None = {} if keep_totals else None
@@ -83,7 +126,7 @@ class Recorder:
         self, method: str, name: str, response_time_ms: float, response_length: int, error: str | None, at: float
     ) -> None:
         # A URL requested without name= is its own name: a token in its query must not become an endpoint.
-        name = redact_cached(name)
+        name = self._bounded_name(method, redact_cached(name))
         key = (self.interval_start(at), method, name)
         cell = self.cells.get(key)
         if cell is None:
@@ -101,6 +144,19 @@ class Recorder:
             err_key = (method, name, redact_cached(error))
             self.errors[err_key] = self.errors.get(err_key, 0) + 1
 
+    def _bounded_name(self, method: str, name: str) -> str:
+        """The name, or OTHER_NAME once the run has MAX_NAMES distinct endpoints (a locustfile
+        that puts ids into names would otherwise grow without bound); grouped names are counted."""
+        endpoint = (method, name)
+        if endpoint in self.names:
+            return name
+        if len(self.names) < self.max_names:
+            self.names.add(endpoint)
+            return name
+        if len(self.grouped_names) < 100_000:  # enough to say how many, bounded itself
+            self.grouped_names.add(hash(endpoint))
+        return OTHER_NAME
+
     def sample_users(self, users: float, at: float) -> None:
         acc = self._users.setdefault(self.interval_start(at), [0.0, 0])
         acc[0] += users
@@ -117,7 +173,8 @@ class Recorder:
     def _row(self, key: Key, cell: Cell) -> dict[str, Any]:
         start, method, name = key
         samples = self._users.get(start)
-        pct = histogram.percentiles_ms(cell.hdr)
+        hdr = cell.histogram()
+        pct = histogram.percentiles_ms(hdr)
         return {
             "start": iso_utc(start),
             "interval_s": self.interval_s,
@@ -130,7 +187,7 @@ class Recorder:
             **{k: round(v, 3) for k, v in pct.items()},
             "max_ms": round(cell.max_ms, 3),
             "bytes": cell.bytes,
-            "hdr": histogram.encode(cell.hdr),
+            "hdr": histogram.encode(hdr),
         }
 
     def error_rows(self) -> list[dict[str, Any]]:
@@ -154,6 +211,7 @@ class Recorder:
         carried = 0
         for start, method, name, wire in payload.get("cells", []):
             incoming = Cell.from_wire(wire)
+            name = self._bounded_name(method, name)  # each worker saw only its own share of the names
             key = (float(start), method, name)
             if self.totals is not None:
                 if (method, name) not in self.totals:
@@ -167,7 +225,7 @@ class Recorder:
             self.total_failures += incoming.failures
             carried += incoming.requests
         for method, name, error, count in payload.get("errors", []):
-            err_key = (method, name, error)
+            err_key = (method, self._bounded_name(method, name), error)
             self.errors[err_key] = self.errors.get(err_key, 0) + int(count)
         return carried
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import TextIO
 
 STATUS_PREFIX = "\x1eloadwise-status "
+OTHER_NAME = "[other names]"  # the recorder's name for requests beyond its bound on distinct names
 _RENDERED = re.compile(
     r"\[\s*(?P<elapsed>[\d.]+)s(?:/(?P<total>[\d.]+)s)?\] users\s+(?P<users>\d+) \|\s+(?P<rps>[\d.]+) req/s \| "
     r"p95\s+(?P<p95>[\d.]+ ms|-) \| failures (?P<failures>\d+) \([\d.]+%\) \| requests (?P<requests>\d+)"
@@ -25,6 +26,7 @@ class Status:
     p95_ms: float | None
     requests: int
     failures: int
+    grouped_names: int = 0  # distinct endpoint names beyond the recorder's bound (ids in names?)
 
     def to_line(self) -> str:
         return STATUS_PREFIX + json.dumps(asdict(self))
@@ -53,10 +55,13 @@ class Status:
         total = f"/{self.total_s:.0f}s" if self.total_s else ""
         p95 = f"{self.p95_ms:.0f} ms" if self.p95_ms is not None else "-"
         rate = 100.0 * self.failures / self.requests if self.requests else 0.0
-        return (
+        line = (
             f"[{self.elapsed_s:4.0f}s{total}] users {self.users:>4} | {self.rps:7.1f} req/s | "
             f"p95 {p95:>7} | failures {self.failures} ({rate:.1f}%) | requests {self.requests}"
         )
+        if self.grouped_names:  # as Locust warns about too many names: they usually hold ids
+            line += f" | {self.grouped_names} more names grouped as {OTHER_NAME!r}: give requests name="
+        return line
 
 
 class LiveDisplay:
