@@ -52,6 +52,15 @@ METRIC_COLUMNS = ["timestamp", "source", "series", "labels", "value"]
 _RUN_ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+_INFO_TYPES = (  # run.json fields whose type readers rely on
+    ("shape", str, "a string"), ("shape_params", dict, "an object"), ("tags", dict, "an object"),
+    ("workers", int, "a whole number"), ("worker_requests", dict, "an object"), ("interval_s", (int, float), "a number"),
+    ("status", str, "a string"), ("status_reason", str, "a string"), ("collector", dict, "an object"),
+    ("key_sample", dict, "an object"), ("grouped_names", dict, "an object"), ("target_commit", str, "a string"),
+)  # fmt: skip
+_SUMMARY_NUMBERS = ("requests", "failures", "rps", "error_rate", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+
+
 class RunDirWarning(UserWarning):
     """Something in a run directory was damaged and left out; the rest was read (the CLI prints it as a note)."""
 
@@ -244,14 +253,30 @@ class RunDir:
                     epoch_of(str(data[key]))
                 except ValueError:
                     raise RunDirError(f"{where}: {key} {data[key]!r} is not an ISO 8601 time") from None
-        if not isinstance(data.get("shape_params", {}), dict) or not isinstance(data.get("tags", {}), dict):
-            raise RunDirError(f"{where}: shape_params and tags must be objects")
+        for key, kinds, what in _INFO_TYPES:
+            if key in data and data[key] is not None and (not isinstance(data[key], kinds) or isinstance(data[key], bool)):
+                raise RunDirError(f"{where}: {key} must be {what} (got {data[key]!r})")
+        if data.get("status", STATUS_RUNNING) not in STATUSES:
+            raise RunDirError(f"{where}: status {data['status']!r} is not one of {', '.join(STATUSES)}")
+        if isinstance(data.get("interval_s"), (int, float)) and not data["interval_s"] > 0:
+            raise RunDirError(f"{where}: interval_s must be positive")
         return RunInfo.from_dict(data)
 
     def read_summary(self) -> dict[str, Any]:
         data = self._read_json(SUMMARY_JSON)
+        where = self.path / SUMMARY_JSON
         if not isinstance(data, dict) or not isinstance(data.get("overall", {}), dict) or not isinstance(data.get("endpoints", []), list):
-            raise RunDirError(f"{self.path / SUMMARY_JSON}: not a loadwise summary (overall and endpoints)")
+            raise RunDirError(f"{where}: not a loadwise summary (overall and endpoints)")
+        for i, entry in enumerate([data.get("overall", {}), *data.get("endpoints", [])]):
+            label = "overall" if i == 0 else f"endpoints[{i - 1}]"
+            if not isinstance(entry, dict):
+                raise RunDirError(f"{where}: {label} must be an object")
+            for key in _SUMMARY_NUMBERS:
+                value = entry.get(key)
+                if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                    raise RunDirError(f"{where}: {label}.{key} must be a number (got {value!r})")
+            if i and not (isinstance(entry.get("method"), str) and isinstance(entry.get("name"), str)):
+                raise RunDirError(f"{where}: {label} needs a method and a name")
         return data
 
     def read_intervals(self) -> pd.DataFrame:

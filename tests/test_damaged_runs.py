@@ -3,11 +3,13 @@ names its file, and no numpy warning line rides along with a one-line error."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import warnings
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from synthetic import make_run
 
 from loadwise.analysis.rundir import RunDir, RunDirWarning, iso_utc
@@ -52,3 +54,52 @@ def test_the_whole_run_window_keeps_the_interval_the_run_started_in(tmp_path):
         assert len(select(info, frame, "all")) == len(frame) == 1
         assert select(info, frame, "all", warmup_s=1).empty
     assert isinstance(frame["start"].iloc[0], pd.Timestamp)
+
+
+def _edit_json(name: str, change: dict):
+    def apply(path):
+        file = path / name
+        file.write_text(json.dumps({**json.loads(file.read_text()), **change}))
+    return apply
+
+
+DAMAGES = {
+    "run.json cut short": ("run.json", lambda p: (p / "run.json").write_text((p / "run.json").read_text()[:50])),
+    "run.json a list": ("run.json", lambda p: (p / "run.json").write_text("[]")),
+    "run.json started_at a number": ("run.json", _edit_json("run.json", {"started_at": 5})),
+    "run.json interval_s a string": ("run.json", _edit_json("run.json", {"interval_s": "x"})),
+    "run.json status a number": ("run.json", _edit_json("run.json", {"status": 7})),
+    "run.json collector a list": ("run.json", _edit_json("run.json", {"collector": [1]})),
+    "summary.json cut short": ("summary.json", lambda p: (p / "summary.json").write_text("{")),
+    "summary.json endpoints of numbers": ("summary.json", _edit_json("summary.json", {"endpoints": [1, 2]})),
+    "summary.json requests a string": ("summary.json", _edit_json("summary.json", {"overall": {"requests": "x"}})),
+    "intervals.csv without its hdr column": ("intervals.csv", lambda p: (p / "intervals.csv").write_text(
+        "\n".join(",".join(line.split(",")[:-1]) for line in (p / "intervals.csv").read_text().splitlines()))),
+    "intervals.csv a corrupt histogram": ("intervals.csv", lambda p: (p / "intervals.csv").write_text("\n".join(
+        line[:-8] + "AAAAAAAA" if i else line for i, line in enumerate((p / "intervals.csv").read_text().splitlines())))),
+    "intervals.csv binary": ("intervals.csv", lambda p: (p / "intervals.csv").write_bytes(b"\xff\xfe\x00garbage")),
+    "metrics.csv a bad time": ("metrics.csv", lambda p: (p / "metrics.csv").write_text(
+        "timestamp,source,series,labels,value\nnot-a-time,scrape,cpu_cores,{},1\n")),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("healthy") / "run", {("GET", "/a"): 5.0, ("POST", "/b"): 9.0}, seconds=30)
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize("command", [["report", "RUN"], ["gate", "RUN"], ["compare", "RUN", "RUN"]])
+def test_a_damaged_file_is_one_line_naming_it(tmp_path, healthy, cli_here, damage, command):
+    """Each damaged file: exit 2 and one line that names the file, except where a command can do
+    without it (the gate reads no server metrics; a report recomputes a damaged summary from the intervals)."""
+    name, apply = DAMAGES[damage]
+    run = tmp_path / "run"
+    shutil.copytree(healthy.path, run)
+    apply(run)
+    result = cli_here(*(str(run) if arg == "RUN" else arg for arg in command))
+    if (name, command[0]) in {("metrics.csv", "gate"), ("summary.json", "report"), ("summary.json", "compare")}:
+        assert result.code == 0, result.stderr
+        return
+    assert result.code == 2, result.stderr
+    assert_one_line_error(result, name)

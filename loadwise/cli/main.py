@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except LoadwiseError as exc:
-        print(f"loadwise {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"loadwise {args.command}: error: {_where(exc, args)}{_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # an output path that cannot be written, a file that cannot be read
         where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
@@ -68,6 +68,16 @@ def _notes_as_lines(command: str) -> None:
     warnings.showwarning = show  # type: ignore[assignment]
     warnings.simplefilter("always", RunDirWarning)
     warnings.filterwarnings("ignore", category=RuntimeWarning)
+
+
+def _where(exc: LoadwiseError, args: Any) -> str:
+    """A stored histogram is decoded deep inside an analysis: name the run's intervals file."""
+    from loadwise.analysis.histogram import HistogramError
+
+    runs = [str(getattr(args, key)) for key in ("run", "run_a", "run_b", "baseline") if getattr(args, key, None)]
+    if not isinstance(exc, HistogramError) or not runs:
+        return ""
+    return " or ".join(f"{run}/intervals.csv" for run in dict.fromkeys(runs)) + ": "
 
 
 def _one_line(exc: BaseException) -> str:
