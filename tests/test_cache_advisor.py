@@ -9,7 +9,7 @@ import redis
 from conftest import assert_one_line_error, counter_by_label, run_cli
 from services import Redis
 
-from loadwise.analysis.cache.advise import redis_report
+from loadwise.analysis.cache.redis import redis_report
 from loadwise.run.demo_target import DemoTarget
 
 

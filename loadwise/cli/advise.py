@@ -346,6 +346,7 @@ def cmd_advise_cache(args: argparse.Namespace) -> int:
     from loadwise.config import load_profile
 
     from loadwise.analysis.cache import advise as cacheadvisor
+    from loadwise.analysis.cache import redis as cache_redis
     if not (args.run or args.trace or args.redis):
         raise UsageError("give RUN, --trace FILE.csv or --redis URL")
     settings = settings_from(args, CacheSettings)
@@ -368,7 +369,7 @@ def cmd_advise_cache(args: argparse.Namespace) -> int:
             miss_latency = float(means[0]) if means and means[0] is not None else None
         out = cacheadvisor.analyze(trace, settings, miss_latency, rate)
     if args.redis:
-        out["redis"] = cacheadvisor.redis_report(args.redis, (out.get("recommended") or {}).get("entries"))
+        out["redis"] = cache_redis.redis_report(args.redis, (out.get("recommended") or {}).get("entries"))
     if run_dir is not None and "mrc" in out:
         store_results(run_dir, cache=out)
     if args.json:
