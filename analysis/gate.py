@@ -94,11 +94,15 @@ class GateResult:
         """The report's "regression" slot (see reports.sections)."""
         tables = []
         if self.comparisons:
+            many = "," in (self.baseline_id or "")
             tables.append({
-                "title": f"Against baseline {self.baseline_id} (block bootstrap, {self.comparisons[0].confidence:.0%} CI)",
-                "columns": ["endpoint", "metric", "baseline", "this run", "change", f"{self.comparisons[0].confidence:.0%} CI", "decision"],
+                "title": f"Against baseline{'s' if many else ''} {self.baseline_id} "
+                         f"({'their run-to-run spread' if many else 'one run: a between-run allowance and the block bootstrap'})",
+                "columns": ["endpoint", "metric", "baseline", "this run", "change", f"{self.comparisons[0].confidence:.0%} interval",
+                            "judged against", "decision"],
                 "rows": [[c.endpoint, c.metric, c.value_text(c.baseline), c.value_text(c.current), c.change_text(c.change),
-                          f"[{c.change_text(c.low)}, {c.change_text(c.high)}]", c.decision] for c in self.comparisons],
+                          "–" if c.low is None else f"[{c.change_text(c.low)}, {c.change_text(c.high)}]", c.noise, c.decision]
+                         for c in self.comparisons],
             })  # fmt: skip
         if self.history:
             tables.append({

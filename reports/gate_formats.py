@@ -8,7 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from loadwise.analysis.gate import GateResult
-from loadwise.analysis.regression import REGRESSION
+from loadwise.analysis.regression import NOT_JUDGED, REGRESSION
 
 # Endpoint names, error messages, run ids and threshold texts come from outside (the
 # locustfile, the target, the command line), so every one is escaped for the format it
@@ -38,7 +38,10 @@ def junit(result: GateResult) -> str:
     cases: list[tuple[str, str, str | None]] = [("loadwise.run", "run completed", result.run_problem)]
     for r in result.thresholds:
         cases.append(("loadwise.thresholds", r.threshold.text, None if r.passed else r.describe()))
+    skipped: dict[int, str] = {}  # case index -> why the metric was not judged
     for c in result.comparisons:
+        if c.decision == NOT_JUDGED:
+            skipped[len(cases)] = c.noise
         cases.append((f"loadwise.baseline.{c.endpoint}", f"{c.endpoint} {c.metric}",
                       c.describe() if c.decision == REGRESSION else None))  # fmt: skip
     for h in result.history:
@@ -47,9 +50,11 @@ def junit(result: GateResult) -> str:
     failures = sum(1 for *_, msg in cases if msg)
     suites = ET.Element("testsuites", tests=str(len(cases)), failures=str(failures))
     suite = ET.SubElement(suites, "testsuite", name=_xml(f"loadwise gate {result.run_id}"), tests=str(len(cases)),
-                          failures=str(failures), errors="0", skipped="0")  # fmt: skip
-    for classname, name, message in cases:
+                          failures=str(failures), errors="0", skipped=str(len(skipped)))  # fmt: skip
+    for index, (classname, name, message) in enumerate(cases):
         case = ET.SubElement(suite, "testcase", classname=_xml(classname), name=_xml(name), time="0")
+        if index in skipped:
+            ET.SubElement(case, "skipped", message=_xml(skipped[index]))
         if message:
             ET.SubElement(case, "failure", message=_xml(message), type="regression").text = _xml(message)
     ET.indent(suites)

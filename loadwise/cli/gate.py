@@ -21,11 +21,18 @@ def register(sub: Any) -> None:
         description="Decide whether RUN may pass: every threshold met, no regression against --baseline "
         "(block bootstrap over intervals, 99% CI, minimum effect) and none against --history "
         "(E-Divisive change points). Exit code 0 pass, 1 failed, 2 bad input.",
-        epilog="example:\n  loadwise gate runs/new --baseline runs/main --threshold 'p95<300ms' --junit gate.xml --markdown gate.md",
+        epilog="examples:\n  loadwise gate runs/new --baseline runs/main --threshold 'p95<300ms' --junit gate.xml --markdown gate.md\n"
+        "  loadwise gate runs/new --baseline 'runs/main-*'          # several same-build runs: their spread decides\n"
+        "  loadwise gate --calibrate runs/aa-*                      # false alarms and detectable change on this machine",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    gate.add_argument("run", metavar="RUN", help="run directory to judge")
-    gate.add_argument("--baseline", metavar="RUN", help="compare with this run directory")
+    gate.add_argument("run", metavar="RUN", nargs="?", help="run directory to judge")
+    gate.add_argument("--baseline", metavar="RUN", action="append", default=[],
+                      help="compare with this run directory; repeat it, or give a directory of runs or a glob, to judge "
+                      "against the run-to-run spread of several same-build runs (same scenario and shape)")
+    gate.add_argument("--calibrate", metavar="RUN", nargs="+",
+                      help="instead of judging RUN: from these same-build runs, the all-pairs false-alarm rate of the "
+                      "current settings and the smallest change each metric can detect")
     gate.add_argument("--history", metavar="DB", nargs="?", const=DEFAULT_HISTORY,
                       help=f"add RUN to this history (SQLite file, default {DEFAULT_HISTORY}, or postgresql:// URL) and judge it against it")
     add_settings(gate, GateSettings)
@@ -69,6 +76,60 @@ def _windowed(path: str, args: argparse.Namespace) -> tuple[Any, Any]:
     return info, chosen
 
 
+def _baseline_runs(given: list[str], run: str) -> list[str]:
+    """Run directories from --baseline values: a run, a directory of runs, or a glob."""
+    import glob
+
+    paths: list[str] = []
+    for item in given:
+        if any(ch in item for ch in "*?["):
+            matches = sorted(glob.glob(item))
+            if not matches:
+                raise UsageError(f"--baseline {item!r} matches no run directory")
+            paths += matches
+        elif Path(item).is_dir() and not (Path(item) / "run.json").exists():
+            inside = sorted(str(p.parent) for p in Path(item).glob("*/run.json"))
+            if not inside:
+                raise UsageError(f"--baseline {item}: neither a run directory nor a directory of runs")
+            paths += inside
+        else:
+            paths.append(item)
+    own = Path(run).resolve()
+    return [p for p in dict.fromkeys(paths) if Path(p).resolve() != own]  # a glob may match the judged run
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    """All ordered pairs of same-build runs through the gate's own comparison."""
+    from loadwise.analysis.regression import NOT_JUDGED, REGRESSION, compare_runs
+    from loadwise.analysis.rundir import json_safe
+
+    runs = [_windowed(path, args) for path in _baseline_runs(args.calibrate, "")]
+    if len(runs) < 3:
+        raise UsageError("--calibrate needs at least 3 same-build runs")
+    alarms, pairs, changes = 0, 0, {}
+    for i, (_, base) in enumerate(runs):
+        for j, (_, current) in enumerate(runs):
+            if i == j:
+                continue
+            pairs += 1
+            found = compare_runs(base, current, args.min_effect, args.resamples, min_delta_ms=args.min_delta)
+            alarms += any(c.decision == REGRESSION for c in found)
+            for c in found:
+                if c.decision != NOT_JUDGED and c.change is not None:
+                    changes.setdefault((c.endpoint, c.metric), []).append(abs(c.change))
+    detectable = {f"{e} {m}": max(v) for (e, m), v in sorted(changes.items())}
+    out = {"runs": len(runs), "pairs": pairs, "false_alarms": alarms, "false_alarm_rate": alarms / pairs,
+           "largest_same_build_change": detectable}  # fmt: skip
+    if args.json:
+        print(json.dumps(json_safe(out), indent=2))
+        return EXIT_OK
+    print(f"{alarms} of {pairs} ordered same-build pairs failed the gate ({alarms / pairs:.1%} false alarms)")
+    print("largest change between two same-build runs (a smaller change cannot be told from noise):")
+    for key, value in detectable.items():
+        print(f"  {key}: {value:.1%}" if not key.endswith("error_rate") else f"  {key}: {100 * value:.2f} pp")
+    return EXIT_OK
+
+
 def _history_series(store: Any, info: Any, summary: dict[str, Any], limit: int = 30) -> dict[tuple[str, str], list]:
     from loadwise.analysis.gate import HISTORY_METRICS
 
@@ -89,6 +150,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
     if args.resamples < 100:
         raise UsageError("--resamples must be at least 100")
+    if args.calibrate:
+        if args.run or args.baseline or args.history:
+            raise UsageError("--calibrate takes only its runs (no RUN, --baseline or --history)")
+        return _calibrate(args)
+    if not args.run:
+        raise UsageError("give the RUN to judge (or --calibrate RUNS...)")
     checks = thresholds(args)
     info, intervals = _windowed(args.run, args)
     summary = windows.window_summary(info, intervals)
@@ -97,13 +164,14 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if info.status != STATUS_COMPLETED:
         result.run_problem = f"the run is {info.status}" + (f": {info.status_reason}" if info.status_reason else "")
     if args.baseline:
-        base_info, base_intervals = _windowed(args.baseline, args)
-        if not args.force and (base_info.scenario, base_info.shape) != (info.scenario, info.shape):
-            raise UsageError(f"baseline {base_info.id} ran {base_info.scenario}/{base_info.shape}, this run "
-                             f"{info.scenario}/{info.shape}: not comparable (use --force to compare anyway)")  # fmt: skip
-        result.baseline_id = base_info.id
-        result.comparisons = compare_runs(base_intervals, intervals, args.min_effect, args.resamples,
-                                          min_delta_ms=args.min_delta)
+        baselines = [_windowed(path, args) for path in _baseline_runs(args.baseline, args.run)]
+        for base_info, _ in baselines:
+            if not args.force and (base_info.scenario, base_info.shape) != (info.scenario, info.shape):
+                raise UsageError(f"baseline {base_info.id} ran {base_info.scenario}/{base_info.shape}, this run "
+                                 f"{info.scenario}/{info.shape}: not comparable (use --force to compare anyway)")  # fmt: skip
+        result.baseline_id = ", ".join(b.id for b, _ in baselines)
+        result.comparisons = compare_runs([frame for _, frame in baselines], intervals, args.min_effect, args.resamples,
+                                          min_delta_ms=args.min_delta)  # fmt: skip
     if args.history:
         with History(args.history) as store:
             store.add(info, summary)
