@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.capacity_fit
 	$(PY) -m benchmarks.db_advisor
 	$(PY) -m benchmarks.cache_mrc
+	$(PY) -m benchmarks.gate_calibration
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
