@@ -88,11 +88,15 @@ def test_prometheus_settings_from_profile(tmp_path):
     ('[profiles.dev]\ncolour = 1\n', "unknown key 'colour': known keys: host, allowed_hosts"),
 ])  # fmt: skip
 def test_an_unknown_key_is_an_error_naming_the_nearest_known_one(tmp_path, toml, message):
+    assert message in _profile_error(tmp_path, toml)
+
+
+def _profile_error(tmp_path, toml: str) -> str:
     path = tmp_path / "loadwise.toml"
     path.write_text(toml)
     with pytest.raises(ConfigError) as caught:
         load_profile("dev", path)
-    assert message in str(caught.value)
+    return str(caught.value)
 
 
 @pytest.mark.parametrize(("toml", "message"), [
@@ -109,8 +113,4 @@ def test_an_unknown_key_is_an_error_naming_the_nearest_known_one(tmp_path, toml,
 ])  # fmt: skip
 def test_the_whole_profile_is_checked_before_any_load(tmp_path, toml, message):
     """Types are checked when the profile loads, so `loadwise run` refuses before starting Locust."""
-    path = tmp_path / "loadwise.toml"
-    path.write_text(toml)
-    with pytest.raises(ConfigError) as caught:
-        load_profile("dev", path)
-    assert message in str(caught.value)
+    assert message in _profile_error(tmp_path, toml)
