@@ -1,5 +1,6 @@
 # make demo   - create .venv, install loadwise, run the demo end to end, print where the run is
 # make test   - install what the tests need, then run pytest
+# make test-fast - the tests without real load or slow simulations (the inner loop, under 2 minutes)
 # make bench  - benchmarks (figures printed, not pass/fail)
 
 PYTHON ?= python3
@@ -7,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench clean system-python
+.PHONY: demo test test-fast bench clean system-python
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || $(MAKE) --no-print-directory system-python
@@ -31,6 +32,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	@bash tests/install-services.sh
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	@bash tests/install-services.sh
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.startup

@@ -1,6 +1,7 @@
 """Miss-ratio curves: exact against a brute-force LRU, SHARDS against exact."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,6 +71,7 @@ def test_byte_mrc_equals_simulating_a_byte_bounded_lru(keys, sizes, capacity):
     assert abs(curve_value - brute_byte_hit_ratio(keys, sizes, capacity)) < 1e-9
 
 
+@pytest.mark.slow
 def test_shards_one_percent_on_ten_million_zipf_requests():
     """10 M requests over 1 M keys, Zipf exponent 0.8. The error is averaged over cache sizes
     evenly spaced up to the key count, as the SHARDS paper measures it; below 1/R = 100

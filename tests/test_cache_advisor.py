@@ -66,6 +66,7 @@ def _run(shop: DemoTarget, tmp_path: Path) -> str:
     return result.last_line
 
 
+@pytest.mark.slow
 def test_the_recommended_size_reaches_the_predicted_hit_ratio(fresh_redis, tmp_path):
     """Record a run's keys, take the advised size, and run again with the demo's Redis cache
     bounded to exactly that many entries (`--cache-entries`, an exact LRU kept in Redis).

@@ -123,6 +123,7 @@ def test_knee_replicas_and_plan():
         plan(steps.iloc[:1], CapacitySettings())
 
 
+@pytest.mark.slow
 def test_capacity_fit_file(tmp_path):
     csv = tmp_path / "specsdm91.csv"
     csv.write_text("N,X\n" + "\n".join(f"{n},{x}" for n, x in zip(*SPECSDM91)))
@@ -153,6 +154,7 @@ class Busy(FastHttpUser):
 """
 
 
+@pytest.mark.slow
 def test_real_step_run_fits_and_the_slo_capacity_sits_between_its_steps(tmp_path):
     user = tmp_path / "busy.py"
     user.write_text(SATURATING_USER)

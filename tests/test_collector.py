@@ -50,6 +50,7 @@ def _steady(frame):
     return full.iloc[1:-1]
 
 
+@pytest.mark.slow
 def test_prometheus_cpu_and_request_rate_agree_with_the_load(prom_run):
     run_dir, _ = prom_run
     info = run_dir.read_info()
@@ -62,6 +63,7 @@ def test_prometheus_cpu_and_request_rate_agree_with_the_load(prom_run):
     assert abs(ratio - 1) < 0.10, (frame[["rps", "server_rps"]], ratio)
 
 
+@pytest.mark.slow
 def test_embedded_scraper_gives_the_same_series_and_agrees_with_prometheus(prom_run):
     run_dir, _ = prom_run
     metrics = run_dir.read_metrics()
@@ -76,6 +78,7 @@ def test_embedded_scraper_gives_the_same_series_and_agrees_with_prometheus(prom_
     assert abs(scraped["rps"].mean() / scraped["server_rps"].mean() - 1) < 0.10
 
 
+@pytest.mark.slow
 def test_exporter_counters_reached_prometheus(prom_run):
     run_dir, prometheus = prom_run
     recorded = int(run_dir.read_intervals()["requests"].sum())
@@ -92,6 +95,7 @@ def _dashboard_queries() -> list[str]:
     return [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
 
 
+@pytest.mark.slow
 def test_every_dashboard_and_default_query_names_metrics_prometheus_really_scraped(prom_run):
     _, prometheus = prom_run
     scraped = prometheus.metric_names()  # what the real scrapes of the target and exporter held

@@ -14,6 +14,8 @@ from loadwise.run.collector import default_queries
 from loadwise.run.demo_target import DemoTarget
 from loadwise.run.net import free_port
 
+pytestmark = pytest.mark.slow  # every test here runs real load
+
 
 class _Handler(BaseHTTPRequestHandler):
     mode = "500"

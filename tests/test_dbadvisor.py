@@ -128,6 +128,7 @@ def test_creating_the_recommendations_makes_the_slow_statements_ten_times_faster
         assert before[key] >= 10 * after[key], (key, before[key], after[key])
 
 
+@pytest.mark.slow
 def test_advisor_finds_the_demo_targets_unindexed_filter(postgres_dsn, tmp_path):
     from loadwise.run.demo_target import DemoTarget
 
@@ -173,6 +174,7 @@ def test_clear_errors(postgres_dsn, tmp_path):
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
+@pytest.mark.slow
 def test_sqlite_advisor_on_the_demo_targets_statement_log(tmp_path):
     from loadwise.run.demo_target import DemoTarget
 

@@ -1,6 +1,8 @@
 """`loadwise gate`: thresholds, the bootstrap comparison, history and change points, outputs."""
 
 import json
+import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,11 +40,46 @@ def test_threshold_parser_names_the_mistake(text, where):
 
 @settings(max_examples=400, deadline=None)
 @given(st.text())
-def test_threshold_parser_never_crashes(text):
-    try:
+def test_threshold_parser_refuses_any_text_in_one_line_naming_a_position(prefix):
+    """Whatever comes before it, a comparison with no number is no threshold: the parser must
+    raise ThresholdError (never another exception, never a result), in one line quoting the
+    text and naming a position inside it."""
+    text = prefix + " <<"  # the text after the last ':' ends in an operator, so it cannot match
+    one_line = rf"\Athreshold {re.escape(repr(text))}: [^\n]+ at position (\d+)\Z"
+    with pytest.raises(ThresholdError, match=one_line) as caught:
         parse(text)
-    except ThresholdError as exc:
-        assert "\n" not in str(exc)
+    position = int(re.search(r"(\d+)\Z", str(caught.value))[0])
+    assert 1 <= position <= len(text) + 1
+
+
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}  # a name starting with one reads as METHOD NAME
+_ENDPOINTS = st.one_of(
+    st.none(),
+    st.tuples(st.sampled_from(["", "GET ", "post "]),
+              st.text(st.characters(blacklist_categories=["Cs", "Cc", "Zs"]), min_size=1).filter(
+                  lambda name: name.strip() == name and name.split(" ", 1)[0].upper() not in _METHODS)),
+)  # fmt: skip
+_LIMITS = st.sampled_from([("p95", "ms", 1.0), ("p99", "s", 1000.0), ("mean", "", 1.0), ("error_rate", "%", 0.01),
+                           ("rps", "", 1.0), ("failures", "", 1.0)])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ENDPOINTS, _LIMITS, st.sampled_from(["<", "<=", ">", ">="]), st.decimals(0, 10_000, places=2), st.sampled_from(["", " "]))
+def test_threshold_parser_reads_every_well_formed_threshold(endpoint, limit, op, number, space):
+    """The other side of the property above: every text the grammar allows parses, to the
+    statistic, comparison, limit (converted to the summary key's unit) and endpoint written."""
+    statistic, unit, factor = limit
+    if statistic == "error_rate":
+        number = min(number, 100)
+    condition = f"{statistic}{space}{op}{space}{number}{space}{unit}"
+    text = condition if endpoint is None else f"{endpoint[0]}{endpoint[1]}: {condition}"
+    t = parse(text)
+    assert (t.statistic, t.op) == (statistic, op)
+    assert t.limit == pytest.approx(float(number) * factor)
+    if endpoint is None:
+        assert (t.endpoint, t.method) == (None, None)
+    else:
+        assert t.endpoint == endpoint[1] and t.method == (endpoint[0].strip().upper() or None)
 
 
 def _series(rng, scale=1.0, n=60, per=50):
@@ -57,6 +94,7 @@ def _series(rng, scale=1.0, n=60, per=50):
                   np.zeros(n), 5.0)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_simulated_runs_false_alarms_and_power():
     rng = np.random.default_rng(2026)
     trials = 200
@@ -165,6 +203,7 @@ def test_history_writes_are_all_or_nothing(tmp_path, monkeypatch):
     assert store.runs() == []  # the run row was rolled back with the points
 
 
+@pytest.mark.slow
 def test_bad_gate_input_is_exit_2(tmp_path):
     run = make_run(tmp_path / "r", {("GET", "/a"): 5.0}, seconds=10)
     cases = [
@@ -207,18 +246,96 @@ def test_window_last_step_and_warmup(tmp_path):
     assert window_summary(info, warm)["overall"]["rps"] == pytest.approx(20, rel=0.05)
 
 
-def test_ci_workflow_example_is_valid_yaml_and_gates():
+def _loadwise_commands(script: str) -> list[tuple[list[str], list[str]]]:
+    """Each `loadwise ...` command of a step's shell script: the argv after `loadwise`, and
+    the shell tokens that follow it on its line (such as `|| true`).
+
+    Line continuations are joined and each line is tokenized as a shell would (quotes,
+    comments), with operators such as `|`, `||`, `$(`, `)` and `>>` as tokens of their own,
+    so a command ends where the shell would end it.
+    """
+    import shlex
+
+    commands = []
+    for line in script.replace("\\\n", " ").splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        tokens = list(lexer)
+        for i, token in enumerate(tokens):
+            if token == "loadwise":
+                end = next((j for j in range(i + 1, len(tokens)) if set(tokens[j]) <= set("();<>|&")), len(tokens))
+                commands.append((tokens[i + 1:end], tokens[end:]))
+    return commands
+
+
+def test_ci_workflow_example_gates_a_pull_request():
+    """deploy/ci/github-actions.yml, read as GitHub Actions reads it: a job whose steps run
+    loadwise with arguments loadwise's own parser accepts, hand the run directory from the
+    run step to the gate, let the gate's exit code fail the job, and still publish the
+    report, the JUnit XML and the Markdown summary (and keep the history) when it fails."""
     import yaml
 
     from conftest import REPO
 
+    from loadwise.cli.main import build_parser
+
     workflow = yaml.safe_load((REPO / "deploy/ci/github-actions.yml").read_text())
-    steps = workflow["jobs"]["load-test"]["steps"]
-    commands = " ".join(step.get("run", "") for step in steps)
-    for needle in ("loadwise run", "loadwise gate", "--history", "--junit", "--markdown", "GITHUB_STEP_SUMMARY", "loadwise report"):
-        assert needle in commands
-    assert any("cache/restore" in step.get("uses", "") for step in steps)
-    assert any("upload-artifact" in step.get("uses", "") for step in steps)
+    # PyYAML reads the bare key `on` as True (YAML 1.1); GitHub reads it as "on".
+    triggers = workflow.get("on", workflow.get(True))
+    assert "pull_request" in triggers
+    [job] = workflow["jobs"].values()
+    steps = job["steps"]
+    for step in steps:
+        assert ("run" in step) != ("uses" in step), step  # each step does one thing
+    parser = build_parser()
+
+    def loadwise_steps(command: str) -> list[tuple[int, dict, Any, list[str]]]:
+        found = []
+        for index, step in enumerate(steps):
+            for argv, after in _loadwise_commands(step.get("run", "")):
+                if argv[:1] == [command]:
+                    try:
+                        found.append((index, step, parser.parse_args(argv), after))
+                    except SystemExit:
+                        pytest.fail(f"step {step.get('name')!r}: loadwise refuses `loadwise {' '.join(argv)}`")
+        return found
+
+    [(run_at, run_step, run, _)] = loadwise_steps("run")
+    [(gate_at, gate_step, gate, after_gate)] = loadwise_steps("gate")
+    [(report_at, report_step, report, _)] = loadwise_steps("report")
+    assert run_at < gate_at < report_at
+
+    # The run directory (the run's last stdout line) reaches the gate and the report as a step output.
+    assert "$GITHUB_OUTPUT" in run_step["run"] and "dir=" in run_step["run"] and "tail -n 1" in run_step["run"]
+    run_dir = "${{ steps.%s.outputs.dir }}" % run_step["id"]
+    assert gate.run == run_dir and report.run == run_dir
+    assert run.host and run.scrape, "a run against the service, its /metrics scraped"
+
+    # The gate's exit code is the step's: nothing swallows it, and the job does not go on.
+    assert "continue-on-error" not in gate_step and "continue-on-error" not in job
+    assert "if" not in gate_step  # runs only after a successful run step
+    assert "||" not in after_gate and "set +e" not in gate_step["run"]
+    assert gate_step.get("shell", "bash") == "bash"  # GitHub's bash runs with -e
+    thresholds = [parse(text) for text in gate.threshold]
+    assert {t.metric for t in thresholds} >= {"p95_ms", "error_rate"}
+    assert gate.warmup > 0
+
+    # After a failing gate: the report, the step summary, the artifacts and the history still happen.
+    later = steps[gate_at + 1:]
+    assert report_step["if"] == "always()"
+    summary_steps = [s for s in later if f"cat {gate.markdown}" in s.get("run", "") and "$GITHUB_STEP_SUMMARY" in s["run"]]
+    assert summary_steps and all(s.get("if") == "always()" for s in summary_steps)
+    [upload] = [s for s in later if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload["if"] == "always()"
+    uploaded = [line.strip() for line in upload["with"]["path"].splitlines()]
+    assert {run_dir, str(gate.junit), str(gate.markdown)} <= set(uploaded)
+
+    # The history the gate compares with is restored before it and saved after it, the same file.
+    [restore] = [s for s in steps[:gate_at] if s.get("uses", "").startswith("actions/cache/restore@")]
+    [save] = [s for s in later if s.get("uses", "").startswith("actions/cache/save@")]
+    assert restore["with"]["path"] == save["with"]["path"] == gate.history
+    assert "always()" in save["if"]  # a regression's run joins the history too
+    assert save["with"]["key"].startswith(restore["with"]["restore-keys"].split()[0])
 
 
 def test_an_interrupted_run_does_not_pass_the_gate(tmp_path):

@@ -10,6 +10,8 @@ from conftest import run_cli
 
 from loadwise.run.demo_target import DemoTarget
 
+pytestmark = pytest.mark.slow  # every test here runs real load
+
 
 def _run(out: Path, extra: list[str]) -> str:
     with DemoTarget(rows=2000, extra_args=extra) as shop:

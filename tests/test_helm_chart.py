@@ -8,6 +8,7 @@ a target host outside the allow-list must stop the render.
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import tomllib
@@ -18,7 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
+from loadwise.cli.main import build_parser
 from loadwise.config import check_host_allowed, load_profile, threshold_texts
+from loadwise.durations import parse_duration
+from loadwise.scenarios.shapes import build_shape, parse_shape_params
 
 helm_python = pytest.importorskip("helm_python")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -55,6 +59,22 @@ def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> di
 def option(args: list[str], flag: str) -> str:
     assert args.count(flag) == 1, f"{flag} should appear once in {args}"
     return args[args.index(flag) + 1]
+
+
+def loadwise_args(container: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> argparse.Namespace:
+    """The container's args as the image's entrypoint gets them, parsed by loadwise's own parser.
+
+    The chart sets no `command`, so the args follow the image's ENTRYPOINT ["loadwise"]
+    (tests/test_dockerfile.py pins it). Comparing strings with the chart alone would pass a
+    misspelled flag, a flag loadwise never had, or a value its type refuses; the real
+    parser rejects each of those as the pod would, before any load.
+    """
+    assert "command" not in container, "a command would replace the image's `loadwise` entrypoint"
+    try:
+        return build_parser().parse_args(container["args"])
+    except SystemExit as exc:
+        pytest.fail(f"loadwise refuses the {container['name']} args {container['args']}: "
+                    f"exit {exc.code}: {capsys.readouterr().err.strip()}")  # fmt: skip
 
 
 def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +157,9 @@ def test_objects_pass_strict_schema_validation(env: str, rendered: dict) -> None
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_master_job_runs_headless_master_for_all_workers(env: str, rendered: dict, merged: dict) -> None:
+def test_master_job_runs_headless_master_for_all_workers(
+    env: str, rendered: dict, merged: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
     objects, values = rendered[env], merged[env]
     job = one(objects, "Job", MASTER)
     workers = one(objects, "Deployment")
@@ -147,6 +169,23 @@ def test_master_job_runs_headless_master_for_all_workers(env: str, rendered: dic
     [container] = spec["containers"]
     assert container["name"] == "master"  # `loadwise k8s fetch` execs into this container
     args = container["args"]
+
+    # What loadwise reads out of the argv, value by value and typed, as the pod would run it.
+    load = values["load"]
+    run = loadwise_args(container, capsys)
+    assert (run.command, run.scenario) == ("run", f"/scenarios/{values['scenario']['file']}")
+    assert run.expect_workers == workers["spec"]["replicas"] == values["workers"]["replicas"]
+    assert (run.profile, run.listen, run.master_port, run.exporter_port) == ("k8s", "0.0.0.0", 5557, 9646)
+    assert run.out == Path("/runs") and run.hold == parse_duration(values["master"]["hold"])
+    assert (run.shape, run.users, run.spawn_rate) == (load["shape"], load["users"], load.get("spawnRate"))
+    assert run.duration == parse_duration(load["duration"]) and run.interval == float(load["interval"])
+    assert parse_shape_params(run.shape_param) == {k: str(v) for k, v in load["shapeParams"].items()}
+    assert run.tag == [f"environment={values['environment']}"]
+    assert run.cache_endpoint == [str(e) for e in load.get("cacheEndpoints", [])]
+    assert run.host is None  # the profile's host: the allow-list in loadwise.toml applies to it
+    # The shape accepts these parameters with this load (a parameter the shape does not take fails here).
+    build_shape(run.shape, run.users, run.duration, run.spawn_rate, parse_shape_params(run.shape_param))
+
     assert args[:2] == ["run", f"/scenarios/{values['scenario']['file']}"]
     assert int(option(args, "--expect-workers")) == workers["spec"]["replicas"] == values["workers"]["replicas"]
     assert option(args, "--profile") == "k8s"
@@ -189,7 +228,9 @@ def test_labels_let_loadwise_k8s_find_the_master(env: str, rendered: dict) -> No
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_service_exposes_the_master_to_the_workers(env: str, rendered: dict, merged: dict) -> None:
+def test_service_exposes_the_master_to_the_workers(
+    env: str, rendered: dict, merged: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
     objects = rendered[env]
     service = one(objects, "Service", MASTER)
     job, workers = one(objects, "Job", MASTER), one(objects, "Deployment")
@@ -208,6 +249,14 @@ def test_service_exposes_the_master_to_the_workers(env: str, rendered: dict, mer
     assert option(args, "--master-host") == service["metadata"]["name"]
     assert int(option(args, "--master-port")) == ports["master"]["port"]
     assert option(args, "--interval") == option(pod_spec(job)["containers"][0]["args"], "--interval")
+    worker_run = loadwise_args(worker, capsys)
+    master_run = loadwise_args(pod_spec(job)["containers"][0], capsys)
+    assert (worker_run.command, worker_run.scenario) == ("worker", master_run.scenario)
+    assert (worker_run.master_host, worker_run.master_port) == (service["metadata"]["name"], ports["master"]["port"])
+    assert master_run.master_port == ports["master"]["port"]
+    # The master merges the workers' histograms interval by interval: both must cut the same ones.
+    assert worker_run.interval == master_run.interval
+    assert worker_run.cache_endpoint == master_run.cache_endpoint
     assert workers["spec"]["selector"]["matchLabels"].items() <= workers["spec"]["template"]["metadata"]["labels"].items()
     assert volume_of(pod_spec(workers), worker, "/scenarios") == volume_of(pod_spec(job), pod_spec(job)["containers"][0], "/scenarios")
 

@@ -12,6 +12,8 @@ from conftest import REPO, served_requests
 
 from loadwise.analysis.rundir import RunDir
 
+pytestmark = pytest.mark.slow  # every test here runs real load
+
 
 def _start(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

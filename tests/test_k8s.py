@@ -57,6 +57,7 @@ def test_follow_resumes_a_log_stream_the_api_server_cut(tmp_path, k8s_cli):
     assert f"run {RUN_ID} finished: completed" in result.stderr
 
 
+@pytest.mark.slow
 def test_follow_watches_the_job_to_its_end_when_the_log_has_no_finished_run(tmp_path, k8s_cli):
     log = tmp_path / "master.log"
     log.write_text("[  10s/60s] users   10 |   100.0 req/s | p95   12 ms | failures 0 (0.0%) | requests 1000\n")

@@ -48,6 +48,7 @@ def _browse(html: Path, tmp_path: Path) -> dict:
     return check.results
 
 
+@pytest.mark.slow
 def test_report_of_a_real_run_in_chromium(runs, tmp_path):
     result = run_cli("report", runs[0], "--threshold", "p95<500ms", "--threshold", "error_rate<5%")
     assert result.code == 0, result.stderr
@@ -60,6 +61,7 @@ def test_report_of_a_real_run_in_chromium(runs, tmp_path):
     assert "PASS" in seen["text"] and "p95" in seen["text"]
 
 
+@pytest.mark.slow
 def test_comparison_report_colours_the_slower_endpoint(runs, tmp_path):
     result = run_cli("compare", runs[0], runs[1], "--threshold", "GET /products/[id]: p95<20ms")
     assert result.code == 0, result.stderr
@@ -72,6 +74,7 @@ def test_comparison_report_colours_the_slower_endpoint(runs, tmp_path):
     assert "FAIL" in seen["text"]
 
 
+@pytest.mark.slow
 def test_outside_strings_are_text_never_markup(tmp_path):
     script = "<script>window.__pwned=1</script>"
     img = '<img src=x onerror="window.__pwned=2">'
@@ -85,6 +88,7 @@ def test_outside_strings_are_text_never_markup(tmp_path):
     assert "abc123" not in seen["text"] and "[REDACTED]" in seen["text"]
 
 
+@pytest.mark.slow
 def test_partial_runs_render_with_notes(tmp_path):
     plain = make_run(tmp_path / "plain", {("GET", "/a"): 4.0})
     interrupted = make_run(tmp_path / "cut", {("GET", "/a"): 4.0}, seconds=12, status="interrupted")
@@ -102,6 +106,7 @@ def test_partial_runs_render_with_notes(tmp_path):
     assert "Run metadata" in seen["headings"]
 
 
+@pytest.mark.slow
 def test_report_bad_input_is_one_line(tmp_path):
     from conftest import assert_one_line_error
 
@@ -118,6 +123,7 @@ def test_report_bad_input_is_one_line(tmp_path):
     assert_one_line_error(broken, "run.json: malformed JSON")
 
 
+@pytest.mark.slow
 def test_demo_ends_with_the_report(tmp_path):
     result = run_cli("demo", "--duration", "6s", "--users", "6", "--rows", "1000", "--out", str(tmp_path), timeout=120)
     assert result.code == 0, result.stderr

@@ -7,12 +7,15 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import REPO, run_cli, served_requests
 
 from loadwise.analysis import histogram
 from loadwise.analysis.rundir import RunDir
 from loadwise.run.handoff import DONE_FILE, FETCHED_FILE
 from loadwise.run.net import free_port
+
+pytestmark = pytest.mark.slow  # every test here runs real load
 
 
 def _check_complete_run_dir(path: Path) -> tuple[dict, pd.DataFrame, dict]:

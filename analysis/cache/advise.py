@@ -4,7 +4,6 @@ built from its miss-ratio curve out, with its evidence. A live Redis's figures: 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

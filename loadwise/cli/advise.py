@@ -145,8 +145,7 @@ def database_block(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
-    from loadwise.analysis.rundir import DB_STATEMENTS_JSON, KEYS_CSV, RunDir, json_safe
-    from loadwise.config import load_profile
+    from loadwise.analysis.rundir import DB_STATEMENTS_JSON, RunDir, json_safe
 
     if args.advisor == "hpa":
         return cmd_advise_hpa(args)
@@ -254,9 +253,7 @@ def _trace(args: argparse.Namespace, run_dir: RunDir, capacity: float) -> Any:
 
 
 def cmd_advise_hpa(args: argparse.Namespace) -> int:
-    from loadwise.analysis.rundir import DB_STATEMENTS_JSON, KEYS_CSV, RunDir, json_safe
-    from loadwise.config import load_profile
-
+    from loadwise.analysis.rundir import RunDir, json_safe
     from loadwise.autoscaling import manifest
     from loadwise.k8s import hpa as cluster
     from loadwise.autoscaling.hpa import HPASpec, PodModel
@@ -342,11 +339,10 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
 
 
 def cmd_advise_cache(args: argparse.Namespace) -> int:
-    from loadwise.analysis.rundir import DB_STATEMENTS_JSON, KEYS_CSV, RunDir, json_safe
-    from loadwise.config import load_profile
-
     from loadwise.analysis.cache import advise as cacheadvisor
     from loadwise.analysis.cache import redis as cache_redis
+    from loadwise.analysis.rundir import KEYS_CSV, RunDir, json_safe
+
     if not (args.run or args.trace or args.redis):
         raise UsageError("give RUN, --trace FILE.csv or --redis URL")
     settings = settings_from(args, CacheSettings)
@@ -411,15 +407,13 @@ def _profile_selector(profile: Profile) -> str:
 
 
 def cmd_advise_alerts(args: argparse.Namespace) -> int:
-    from loadwise.analysis.rundir import DB_STATEMENTS_JSON, KEYS_CSV, RunDir, json_safe
-    from loadwise.config import load_profile
-
     import yaml
 
+    from loadwise.analysis.rundir import RunDir, json_safe
     from loadwise.analysis.steps import step_table
     from loadwise.analysis.thresholds import parse as parse_threshold
     from loadwise.capacity import alerts
-    from loadwise.config import threshold_texts
+    from loadwise.config import load_profile, threshold_texts
 
     run_dir = RunDir(args.run)
     info = run_dir.read_info()

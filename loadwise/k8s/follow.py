@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import re
 import tarfile
 import time
 from dataclasses import dataclass

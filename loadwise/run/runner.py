@@ -183,7 +183,8 @@ class RunLog:
         with self.lock:
             if self.write_problem is None and WRITE_FAILED in text:
                 self.write_problem = text.split(WRITE_FAILED, 1)[1].strip()
-            if self.written + len(text) > self.limit:
+            # Once a line is held back, every later one is too: the log stays a true prefix.
+            if self.dropped or self.written + len(text) > self.limit:
                 self.dropped += 1
                 return
             try:
@@ -196,8 +197,9 @@ class RunLog:
         with self.lock:
             try:
                 if self.dropped:
-                    self.handle.write(f"[loadwise: {self.dropped} lines were not written to locust.log "
-                                      f"(its {self.limit // 2**20} MiB bound, or a full disk)]\n")  # fmt: skip
+                    bound = f"{self.limit / 2**20:g} MiB" if self.limit >= 2**20 else f"{self.limit} bytes"
+                    self.handle.write(f"[loadwise: {self.dropped} further lines were not written to locust.log "
+                                      f"(its bound of {bound}, or a full disk)]\n")  # fmt: skip
                 self.handle.close()
             except OSError:
                 pass
