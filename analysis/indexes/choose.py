@@ -10,15 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
-@dataclass
-class IndexAdvisorSettings:
-    """`loadwise advise db` options."""
-
-    top: int = 50  # statements to consider, by total time
-    min_cut: float = 0.5  # keep a candidate when it cuts a statement's planner cost by at least this share
-    max_indexes: int = 10
-    statement_timeout_ms: int = 5000
+from loadwise.analysis.indexes.settings import IndexAdvisorSettings
 
 
 @dataclass

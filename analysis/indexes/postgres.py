@@ -1,17 +1,23 @@
 """The database index advisor's I/O: PostgreSQL statistics, catalog and HypoPG what-ifs.
 
-Safety: the connection is read-only where the server allows it; everything happens in one
-transaction that is rolled back; only PREPARE, EXPLAIN (never ANALYZE), DEALLOCATE and
-HypoPG functions run, under a statement timeout. Statements from pg_stat_statements are
-planned, never executed.
+Safety: the connection is read-only; everything happens in one transaction that is rolled
+back; only PREPARE, EXPLAIN (never ANALYZE), DEALLOCATE and HypoPG functions run, under a
+statement timeout. Statements from pg_stat_statements or a run directory are planned, never
+executed: each must parse as one SELECT, INSERT, UPDATE or DELETE (`single_statement`) and
+is sent through the extended protocol, which refuses a second statement in the text.
+Planning can still call functions (the planner folds IMMUTABLE calls with constant
+arguments), so a role that can act outside the read-only transaction (a superuser, e.g.
+through dblink) is refused unless the user says otherwise.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
 
+from loadwise.errors import LoadwiseError
 from loadwise.analysis.indexes.choose import (
     Candidate,
     Effect,
@@ -24,14 +30,44 @@ from loadwise.analysis.indexes.choose import (
     recommendation,
 )
 from loadwise.analysis.redact import redact
-from loadwise.analysis.indexes.usage import SqlUsageError, analyze, candidate_columns, parameter_count
+from loadwise.analysis.indexes.usage import (
+    SqlUsageError,
+    analyze,
+    candidate_columns,
+    parameter_count,
+    single_statement,
+)
 
 _PLANNABLE = re.compile(r"^\s*(select|update|delete|with)\b", re.IGNORECASE)
-_OURS = re.compile(r"pg_stat_statements|hypopg|pg_catalog|information_schema|pg_prepared|lw_advise_", re.IGNORECASE)
+_OURS = re.compile(r"pg_stat_statements|hypopg|pg_catalog|information_schema|pg_prepared|pg_roles|lw_advise_", re.IGNORECASE)
 
 
-class DbAdvisorError(Exception):
+class DbAdvisorError(LoadwiseError):
     """Connection, extension or permission problem; one line saying what to do."""
+
+
+# Roles whose functions can reach outside a read-only transaction: a superuser (dblink to
+# itself, untrusted languages) and the server-file and server-program roles.
+_UNSAFE_ROLES = ("pg_execute_server_program", "pg_write_server_files")
+
+
+def check_role(cur: Any, allow_superuser: bool) -> None:
+    """Refuse a role that read-only mode cannot hold back, unless the user allowed it."""
+    cur.execute(
+        "SELECT current_user, rolsuper, ARRAY(SELECT r FROM unnest(%s::text[]) r"
+        " WHERE pg_has_role(current_user, r, 'MEMBER')) FROM pg_roles WHERE rolname = current_user",
+        (list(_UNSAFE_ROLES),),
+    )
+    user, superuser, unsafe = cur.fetchone()
+    if allow_superuser or not (superuser or unsafe):
+        return
+    what = "a superuser" if superuser else f"a member of {', '.join(unsafe)}"
+    raise DbAdvisorError(
+        f"role {user!r} is {what}: planning a statement can run functions it calls (IMMUTABLE ones are folded), and "
+        "such a role can write despite the read-only transaction (dblink, untrusted languages). Connect as a role "
+        "with only pg_read_all_stats and SELECT (see the README), or pass --allow-superuser if you trust every "
+        "function those statements call"
+    )
 
 
 def connect(dsn: str) -> Any:
@@ -108,24 +144,41 @@ def seq_scans(cur: Any, limit: int = 10) -> list[dict[str, Any]]:
              "rows_per_scan": round(r / s, 1)} for t, s, r, i, n in cur.fetchall()]  # fmt: skip
 
 
+_names = itertools.count()
+
+
 def _cost(cur: Any, query: str, params: int) -> float:
-    """Estimated total cost of the statement's generic plan (parameters unknown)."""
-    cur.execute(f"PREPARE lw_advise_stmt AS {query}")
-    try:
-        args = "(" + ", ".join(["NULL"] * params) + ")" if params else ""
-        cur.execute(f"EXPLAIN (FORMAT JSON) EXECUTE lw_advise_stmt{args}")
-        plan = cur.fetchone()[0]
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        return float(plan[0]["Plan"]["Total Cost"])
-    finally:
-        cur.execute("DEALLOCATE lw_advise_stmt")
+    """Estimated total cost of the statement's generic plan (parameters unknown).
+
+    `binary=True` makes psycopg use the extended protocol, which takes one statement only;
+    the simple protocol would run every `;`-separated statement in the text.
+    """
+    single_statement(query)
+    name = f"lw_advise_{next(_names)}"  # a fresh name: a failed DEALLOCATE cannot block the next PREPARE
+    cur.execute(f"PREPARE {name} AS {query}", binary=True)
+    args = "(" + ", ".join(["NULL"] * params) + ")" if params else ""
+    cur.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {name}{args}", binary=True)
+    plan = cur.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, (str, bytes)) else plan
+    cur.execute(f"DEALLOCATE {name}")
+    return float(plan[0]["Plan"]["Total Cost"])
 
 
-def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement] | None = None) -> dict[str, Any]:
+def _forget(cur: Any) -> None:
+    """Prepared statements and hypothetical indexes outlive a rolled-back savepoint: drop them."""
+    cur.execute("DEALLOCATE ALL")
+    cur.execute("SELECT hypopg_reset()")
+
+
+def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement] | None = None,
+           *, allow_superuser: bool = False) -> dict[str, Any]:  # fmt: skip
     """Recommendations with their evidence; the connection is left as it was found.
-    `statements` (e.g. a run's window) replaces the cumulative pg_stat_statements."""
+    `statements` (e.g. a run's window) replaces the cumulative pg_stat_statements.
+    A statement that cannot be planned is skipped with its reason; the others go on."""
     import psycopg
 
+    # psycopg would prepare repeated queries under its own names, which DEALLOCATE ALL removes.
+    conn.prepare_threshold = None
     skipped: list[dict[str, str]] = []
     candidates: dict[tuple[str, tuple[str, ...]], Candidate] = {}
     try:
@@ -133,6 +186,7 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
             cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(settings.statement_timeout_ms),))
             cur.execute("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
             _check_extensions(cur)
+            check_role(cur, allow_superuser)
             if statements is None:
                 statements = read_statements(cur, settings.top)
             catalog = read_catalog(cur)
@@ -167,8 +221,9 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
                                     cur.execute("SELECT hypopg_drop_index(%s)", (oid,))
                                 candidate = candidates.setdefault((table, columns), Candidate(table, columns, size))
                                 candidate.effects.append(Effect(statement, before, after))
-                except psycopg.Error as exc:
+                except (psycopg.Error, SqlUsageError) as exc:
                     skipped.append({"query": statement.query, "reason": redact(str(exc).strip().splitlines()[0])})
+                _forget(cur)
             dead = droppable(existing)
             scans = seq_scans(cur)
     except psycopg.errors.InsufficientPrivilege as exc:

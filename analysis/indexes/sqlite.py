@@ -19,6 +19,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from loadwise.errors import LoadwiseError
 from loadwise.analysis.indexes.choose import (
     Candidate,
     Effect,
@@ -33,7 +34,7 @@ from loadwise.analysis.indexes.choose import (
 from loadwise.analysis.indexes.usage import SqlUsageError, analyze, candidate_columns
 
 
-class SqliteAdvisorError(Exception):
+class SqliteAdvisorError(LoadwiseError):
     pass
 
 

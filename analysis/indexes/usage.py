@@ -18,6 +18,32 @@ class SqlUsageError(ValueError):
     pass
 
 
+PLANNABLE = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)
+
+
+def single_statement(sql: str) -> Any:
+    """The one SELECT, INSERT, UPDATE or DELETE that `sql` holds, or SqlUsageError saying why not.
+
+    Statement text is outside input (a run's db_statements.json, pg_stat_statements): the
+    advisor sends PostgreSQL nothing that has not passed here, so text with a second
+    statement after a `;` (a COMMIT ending the read-only transaction, a DROP) never runs.
+    """
+    try:
+        statements = parse_sql(sql)
+    except Exception as exc:  # pglast.parser.ParseError and friends
+        raise SqlUsageError(f"cannot parse: {exc}") from exc
+    if len(statements) != 1:
+        raise SqlUsageError(f"{len(statements)} statements in one entry; only a single SELECT, INSERT, UPDATE "
+                            "or DELETE is planned")  # fmt: skip
+    stmt = statements[0].stmt
+    if not isinstance(stmt, PLANNABLE):
+        kind = type(stmt).__name__.removesuffix("Stmt").upper()
+        raise SqlUsageError(f"a {kind} statement is never planned; only SELECT, INSERT, UPDATE or DELETE")
+    if isinstance(stmt, ast.SelectStmt) and stmt.intoClause is not None:
+        raise SqlUsageError("SELECT INTO creates a table; it is never planned")
+    return stmt
+
+
 @dataclass
 class TableUsage:
     table: str
@@ -143,20 +169,16 @@ def _joins(node: Any, scope: _Scope, usage: dict[str, TableUsage]) -> None:
 
 
 def analyze(sql: str, catalog: dict[str, set[str]]) -> dict[str, TableUsage]:
-    """Column usage per table of one statement (SELECT, UPDATE or DELETE); {} for others."""
-    try:
-        statements = parse_sql(sql)
-    except Exception as exc:  # pglast.parser.ParseError and friends
-        raise SqlUsageError(f"cannot parse: {exc}") from exc
+    """Column usage per table of one statement (SELECT, UPDATE or DELETE; {} for an INSERT).
+    SqlUsageError for anything but a single plannable statement (see `single_statement`)."""
+    stmt = single_statement(sql)
     usage: dict[str, TableUsage] = {}
-    for raw in statements:
-        stmt = raw.stmt
-        if isinstance(stmt, ast.SelectStmt):
-            _select(stmt, catalog, usage)
-        elif isinstance(stmt, (ast.UpdateStmt, ast.DeleteStmt)):
-            scope = _Scope(catalog)
-            scope.add_range(stmt.relation)
-            _predicates(stmt.whereClause, scope, usage)
+    if isinstance(stmt, ast.SelectStmt):
+        _select(stmt, catalog, usage)
+    elif isinstance(stmt, (ast.UpdateStmt, ast.DeleteStmt)):
+        scope = _Scope(catalog)
+        scope.add_range(stmt.relation)
+        _predicates(stmt.whereClause, scope, usage)
     return {t: u for t, u in usage.items() if not u.empty}
 
 
@@ -175,8 +197,7 @@ def parameter_count(sql: str) -> int:
             for item in node:
                 walk(item)
 
-    for raw in parse_sql(sql):
-        walk(raw.stmt)
+    walk(single_statement(sql))
     return highest
 
 

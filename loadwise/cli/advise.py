@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadwise.analysis.cache.settings import CacheSettings
+from loadwise.analysis.indexes.settings import IndexAdvisorSettings
 from loadwise.autoscaling.settings import HpaSettings
 from loadwise.capacity.settings import AlertSettings
 from loadwise.cli import args as types
@@ -40,9 +41,11 @@ def register(sub: Any) -> None:
     source.add_argument("--dsn-env", metavar="NAME", help="environment variable holding the DSN (default: the profile's db_dsn_env)")
     source.add_argument("--sqlite", type=Path, metavar="FILE", help="a SQLite database instead (with --statements)")
     db.add_argument("--statements", type=Path, metavar="LOG", help="with --sqlite: statement log (JSON lines of sql and ms; the demo's --log-statements)")
-    db.add_argument("--top", type=int, default=50, help="statements to consider, by total time (default 50)")
-    db.add_argument("--min-cut", type=types.fraction, default=0.5, help="keep an index that cuts a statement's cost by at least this (default 50%%)")
-    db.add_argument("--max-indexes", type=int, default=10, help="at most this many recommendations (default 10)")
+    add_settings(db, IndexAdvisorSettings)
+    db.add_argument("--allow-superuser", action="store_true",
+                    help="advise under a superuser DSN anyway. Refused by default: planning runs IMMUTABLE functions the "
+                    "statements call, and a superuser's functions can write despite the read-only transaction "
+                    "(e.g. through dblink); use a role with pg_read_all_stats and SELECT instead (README)")  # fmt: skip
     add_profile_options(db, "db_dsn_env")
     db.add_argument("--json", action="store_true", help="print one JSON object: indexes, drop, seq_scans")
 
@@ -153,14 +156,12 @@ def cmd_advise(args: argparse.Namespace) -> int:
         return cmd_advise_cache(args)
     if args.advisor == "alerts":
         return cmd_advise_alerts(args)
-    from loadwise.analysis.indexes.choose import IndexAdvisorSettings, Statement
     from loadwise.analysis.indexes import postgres as pgadvisor
-    if args.top < 1 or args.max_indexes < 1:
-        raise UsageError("--top and --max-indexes must be at least 1")
+
     run_dir = RunDir(args.run) if args.run else None
     if run_dir is not None:
         run_dir.read_info()  # a bad RUN fails before any database work
-    settings = IndexAdvisorSettings(top=args.top, min_cut=args.min_cut, max_indexes=args.max_indexes)
+    settings = settings_from(args, IndexAdvisorSettings)
     if args.sqlite:
         from loadwise.analysis.indexes import sqlite as sqliteadvisor
         if not args.statements:
@@ -175,16 +176,19 @@ def cmd_advise(args: argparse.Namespace) -> int:
             if recorded.get("problem"):
                 print(f"note: the run's statements were not recorded ({recorded['problem']}); using all statistics", file=sys.stderr)
             else:
-                window = [Statement(s["queryid"], s["query"], s["calls"], s["total_ms"], s["mean_ms"], s["rows"])
-                          for s in recorded["statements"][: args.top]]  # fmt: skip
+                window = [_recorded_statement(s, run_dir.path / DB_STATEMENTS_JSON, i)
+                          for i, s in enumerate(recorded["statements"][: settings.top])]  # fmt: skip
         conn = pgadvisor.connect(_dsn(args))
         try:
-            result = pgadvisor.advise(conn, settings, window)
+            result = pgadvisor.advise(conn, settings, window, allow_superuser=args.allow_superuser)
         finally:
             conn.close()
         result["window"] = "the run (pg_stat_statements at its start and end)" if window is not None else "since the statistics were reset"
     if run_dir is not None:
         store_results(run_dir, database=database_block(result) | {"indexes": result["indexes"]})
+    for skipped in result.get("skipped", []):
+        query = " ".join(skipped["query"].split())
+        print(f"note: statement not planned ({skipped['reason']}): {query[:100]}", file=sys.stderr)
     if args.json:
         print(json.dumps(json_safe(result), indent=2))
         return EXIT_OK
@@ -201,6 +205,18 @@ def cmd_advise(args: argparse.Namespace) -> int:
     for s in result["seq_scans"][:5]:
         print(f"table {s['table']}: {s['seq_scans']} sequential scans read {s['rows_read']} rows ({s['rows_per_scan']} per scan)")
     return EXIT_OK
+
+
+def _recorded_statement(entry: Any, path: Path, index: int) -> Any:
+    """One entry of a run's db_statements.json, its types checked (the file is outside input)."""
+    from loadwise.analysis.indexes.choose import Statement
+
+    numbers = ("queryid", "calls", "total_ms", "mean_ms", "rows")
+    if (not isinstance(entry, dict) or not isinstance(entry.get("query"), str)
+            or not all(isinstance(entry.get(k), (int, float)) and not isinstance(entry.get(k), bool) for k in numbers)):
+        raise UsageError(f"{path}: statements[{index}] needs a text query and numbers {', '.join(numbers)}")
+    return Statement(int(entry["queryid"]), entry["query"], int(entry["calls"]), float(entry["total_ms"]),
+                     float(entry["mean_ms"]), int(entry["rows"]))  # fmt: skip
 
 
 def _stored_replicas(capacity: dict[str, Any], run: str) -> int:
