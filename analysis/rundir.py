@@ -20,11 +20,13 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from loadwise.settings import DEFAULT_INTERVAL_S
 from loadwise.errors import LoadwiseError
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: Locust processes write rows, not frames
+    import pandas as pd
 
 RUN_JSON = "run.json"
 INTERVALS_CSV = "intervals.csv"
@@ -291,6 +293,8 @@ class RunDir:
 
     def read_metrics(self) -> pd.DataFrame:
         """Collector output; an empty frame when the run has none."""
+        import pandas as pd
+
         frame = self._read_table(METRICS_CSV, METRIC_COLUMNS, time_column="timestamp",
                                  keep_default_na=False, dtype={"labels": str})  # fmt: skip
         frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
@@ -304,6 +308,8 @@ class RunDir:
         """A table file as a frame; empty (with its columns) when the file is absent or empty.
         With `drop_damaged`, rows missing any of those fields (or with a damaged histogram)
         are left out with a warning instead of refusing the file."""
+        import pandas as pd
+
         path = self.path / name
         if not path.exists() or path.stat().st_size == 0:
             return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadwise.run.collector import KubernetesTarget, PrometheusSettings
 from loadwise.durations import parse_duration
 from loadwise.errors import LoadwiseError
 
@@ -28,6 +27,27 @@ KUBERNETES_KEYS = ("namespace", "deployment")
 PROMETHEUS_KEYS = ("url", "job", "rate_window", "timeout", "settle", "bearer_token_env", "basic_auth_user_env",
                    "basic_auth_password_env", "queries")  # fmt: skip
 
+
+@dataclass
+class KubernetesTarget:
+    namespace: str
+    deployment: str
+
+
+@dataclass
+class PrometheusSettings:
+    """`[profiles.NAME.prometheus]` in loadwise.toml; `--prometheus URL` sets `url`."""
+
+    url: str
+    job: str | None = None
+    rate_window: str = "30s"
+    timeout_s: float = 10.0
+    settle_s: float = 5.0  # wait after the run so Prometheus has scraped its last seconds
+    bearer_token_env: str | None = None
+    basic_auth_user_env: str | None = None
+    basic_auth_password_env: str | None = None
+    queries: dict[str, str] = field(default_factory=dict)  # extra or overriding named PromQL
+    kubernetes: KubernetesTarget | None = None
 
 class ConfigError(LoadwiseError, ValueError):
     """Missing or malformed configuration; the message names the bad input."""

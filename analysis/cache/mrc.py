@@ -20,12 +20,12 @@ bytes plus its own size fit in B.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
-HASH_SPACE = 1 << 24
+from loadwise.analysis.cache.keys import HASH_SPACE
+
 
 
 def key_codes(keys: np.ndarray | list) -> np.ndarray:
@@ -203,9 +203,6 @@ def zipf_trace(requests: int, keys: int, exponent: float, seed: int = 0) -> np.n
     return np.searchsorted(cdf, np.random.default_rng(seed).random(requests)).astype(np.int64)
 
 
-def string_hash(key: str) -> int:
-    """The 24-bit spatial hash of a key as text (for sampling keys while a run goes)."""
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") % HASH_SPACE
 
 
 def reuse_times(keys: np.ndarray | list, timestamps: np.ndarray) -> np.ndarray:

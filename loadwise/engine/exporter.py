@@ -8,9 +8,10 @@ whole-run HDR histograms, so they agree with `intervals.csv` to HDR precision.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Callable, Iterator
 
-import numpy as np
 from gevent.pywsgi import WSGIServer
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -23,9 +24,9 @@ BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.
 def bucket_counts(cell: Cell) -> list[tuple[str, float]]:
     """Cumulative counts at each bound (seconds), +Inf last, from the cell's HDR histogram."""
     recorded = [(it.value_iterated_to / 1e6, it.count_at_value_iterated_to) for it in cell.histogram().get_recorded_iterator()]
-    values = np.array([v for v, _ in recorded])  # ascending, as the iterator walks the buckets
-    below = np.concatenate(([0], np.cumsum([c for _, c in recorded])))  # below[i]: counts of the first i buckets
-    out = [(f"{bound:g}", float(below[np.searchsorted(values, bound, side="right")])) for bound in BUCKETS_S]
+    values = [v for v, _ in recorded]  # ascending, as the iterator walks the buckets
+    below = [0, *itertools.accumulate(c for _, c in recorded)]  # below[i]: counts of the first i buckets
+    out = [(f"{bound:g}", float(below[bisect.bisect_right(values, bound)])) for bound in BUCKETS_S]
     out.append(("+Inf", float(cell.requests)))
     return out
 

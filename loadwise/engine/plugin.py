@@ -26,7 +26,6 @@ from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
 import loadwise
-from loadwise.analysis import summary as summaries
 from loadwise.analysis.redact import redact
 from loadwise.analysis.rundir import (
     STATUS_COMPLETED,
@@ -38,7 +37,6 @@ from loadwise.analysis.rundir import (
     make_run_id,
 )
 from loadwise.config import ConfigError, check_host_allowed
-from loadwise.engine.exporter import LocustMetrics, serve
 from loadwise.engine.recorder import KeySample, Recorder
 from loadwise.run.live import OTHER_NAME, Status
 from loadwise.engine.shape import LoadwiseShape
@@ -178,6 +176,8 @@ class Session:
         self.recorder.totals = {}
         workers = (lambda: runner.worker_count) if self.is_master else (lambda: 0)
         try:
+            from loadwise.engine.exporter import LocustMetrics, serve  # prometheus_client: only when asked for
+
             self.exporter = serve(LocustMetrics(self.recorder, lambda: runner.user_count, workers), port, self.opts.exporter_host)
         except OSError as exc:
             log.error("loadwise: cannot serve metrics on %s:%s: %s", self.opts.exporter_host, port, exc)
@@ -310,6 +310,8 @@ class Session:
                 self.info.key_sample = {"endpoints": sorted(self.keys.endpoints), "rate": self.keys.rate,
                                         "max_keys": self.keys.max_keys, "kept": len(self.keys.entries)}  # fmt: skip
             self.run_dir.write_info(self.info)
+            from loadwise.analysis import summary as summaries  # pandas: only now, on the master, once
+
             summaries.write_summary(self.run_dir)
         except OSError as exc:  # `loadwise run` finishes run.json when it can; plain locust says so
             log.error("loadwise: cannot write to %s: %s; the run %s", self.run_dir.path, exc, self.info.status)

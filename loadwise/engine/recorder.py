@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from hdrh.histogram import HdrHistogram
 
 from loadwise.analysis import histogram
-from loadwise.analysis.cache.mrc import HASH_SPACE, string_hash
+from loadwise.analysis.cache.keys import HASH_SPACE, string_hash
 from loadwise.analysis.redact import redact_cached
 from loadwise.analysis.rundir import iso_utc
 from loadwise.run.live import OTHER_NAME

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadwise.analysis import metrics as m
 from loadwise.analysis.redact import redact
+from loadwise.config import PrometheusSettings
 
 Problem = dict[str, str]
 
@@ -33,28 +34,6 @@ def _reason(exc: BaseException) -> str:
 
 
 # -- Prometheus --------------------------------------------------------------------------
-
-
-@dataclass
-class KubernetesTarget:
-    namespace: str
-    deployment: str
-
-
-@dataclass
-class PrometheusSettings:
-    """`[profiles.NAME.prometheus]` in loadwise.toml; `--prometheus URL` sets `url`."""
-
-    url: str
-    job: str | None = None
-    rate_window: str = "30s"
-    timeout_s: float = 10.0
-    settle_s: float = 5.0  # wait after the run so Prometheus has scraped its last seconds
-    bearer_token_env: str | None = None
-    basic_auth_user_env: str | None = None
-    basic_auth_password_env: str | None = None
-    queries: dict[str, str] = field(default_factory=dict)  # extra or overriding named PromQL
-    kubernetes: KubernetesTarget | None = None
 
 
 def _selector(*matchers: str) -> str:
