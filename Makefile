@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.db_advisor
 	$(PY) -m benchmarks.cache_mrc
 	$(PY) -m benchmarks.gate_calibration
+	$(PY) -m benchmarks.soak
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

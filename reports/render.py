@@ -15,7 +15,7 @@ import loadwise
 from loadwise.analysis.redact import redact
 from loadwise.analysis.rundir import REPORT_HTML, STATUS_COMPLETED, STATUS_FAILED
 from loadwise.analysis.thresholds import Threshold, ThresholdResult, evaluate
-from loadwise.reports import cache_section, capacity_section, charts, hpa_section  # noqa: F401  (sections register themselves)
+from loadwise.reports import cache_section, capacity_section, charts, database_section, hpa_section  # noqa: F401  (sections register themselves)
 from loadwise.reports.data import RunData
 from loadwise.reports.sections import SECTIONS, SectionContent
 

@@ -99,7 +99,5 @@ class SummarySlot:
 
 register(SummarySlot("regression", "Regression against the baseline", 110, "regression",
                      "No baseline comparison for this run: `loadwise gate RUN --baseline OTHER` or `loadwise report RUN --baseline OTHER`."))
-register(SummarySlot("database", "Database indexes", 115, "database",
-                     "No database advice for this run: `loadwise advise db RUN --dsn-env NAME` adds it."))
 register(SummarySlot("recommendations", "Recommendations", 120, "recommendations",
                      "No recommendations yet: `loadwise advise hpa|cache|db` add them."))

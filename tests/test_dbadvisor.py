@@ -192,7 +192,11 @@ def test_advisor_finds_the_demo_targets_unindexed_filter(postgres_dsn, tmp_path)
     found = {(r["table"], r["columns"][0]) for r in json.loads(out.stdout)["indexes"]}
     assert ("orders", "customer_id") in found or ("products", "category") in found, found
     summary = json.loads((Path(run.last_line) / "summary.json").read_text())
-    assert summary["database"]["tables"]  # the report's database section
+    assert summary["database"]["indexes"] == json.loads(out.stdout)["indexes"]  # the advice and its evidence, stored
+    report = run_cli("report", run.last_line)
+    assert report.code == 0, report.stderr
+    page = Path(report.last_line).read_text()
+    assert "Database indexes" in page and summary["database"]["indexes"][0]["create_statement"] in page
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 

@@ -46,3 +46,38 @@ def test_the_capacity_section_renders_for_every_outcome(tmp_path, outcome):
 
 def test_missing_figures_show_as_a_dash():
     assert shown(None, ".1f") == "–" and shown(float("nan"), ".0%") == "–" and shown(0.25, ".0%") == "25%"
+
+
+_INDEX = {"table": "orders", "columns": ["customer_id"], "cost_before": 4073.0, "cost_after": 42.5, "size_bytes": 2_400_000,
+          "create_statement": "CREATE INDEX CONCURRENTLY ON orders (customer_id)",
+          "statements": [{"query": "SELECT * FROM orders WHERE customer_id = $1", "calls": 20, "total_ms": 180.0}]}  # fmt: skip
+DATABASE_OUTCOMES = {
+    "no advice yet": (None, "loadwise advise db RUN"),
+    "nothing to create": ({"indexes": [], "drop": [], "seq_scans": [], "statements_considered": 3, "skipped": []},
+                          "0 index(es) to create"),
+    "indexes, a drop, a skipped statement": (
+        {"indexes": [_INDEX], "drop": [{"table": "products", "name": "products_category_idx", "reason": "duplicate of x",
+                                        "drop_statement": "DROP INDEX CONCURRENTLY products_category_idx"}],
+         "seq_scans": [{"table": "orders", "seq_scans": 40, "rows_read": 12_000_000, "rows_per_scan": 300000.0}],
+         "statements_considered": 7, "window": "the run", "skipped": [{"query": "SELECT 1; DROP TABLE t", "reason": "2 statements in one entry"}]},
+        "CREATE INDEX CONCURRENTLY ON orders (customer_id)"),
+    "figures missing": ({"indexes": [{"table": "t", "columns": ["a"], "cost_before": None, "cost_after": None,
+                                      "size_bytes": None, "create_statement": "CREATE INDEX ON t (a)", "statements": []}]},
+                        "CREATE INDEX ON t (a)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("outcome", sorted(DATABASE_OUTCOMES))
+def test_the_database_section_renders_for_every_outcome(tmp_path, outcome):
+    block, expected = DATABASE_OUTCOMES[outcome]
+    run = make_run(tmp_path / "run", {("GET", "/a"): 5.0}, seconds=20)
+    if block is not None:
+        summary = run.read_summary()
+        summary["database"] = block
+        run.write_summary(summary)
+    html = render.write(data.load(str(run.path))).read_text()
+    assert "could not be built" not in html
+    section = html[html.index(">Database indexes<"):]
+    assert expected in section
+    if block and block.get("skipped"):
+        assert "Statements not planned" in section and "2 statements in one entry" in section

@@ -125,28 +125,6 @@ def _dsn(args: argparse.Namespace) -> str:
     return value
 
 
-def database_block(result: dict[str, Any]) -> dict[str, Any]:
-    """The report's database section (see reports.sections), from the advisor's result."""
-    rows = [[r["table"], ", ".join(r["columns"]), f"{r['cost_before']:.0f} -> {r['cost_after']:.0f}",
-             len(r["statements"]), f"{sum(s['total_ms'] for s in r['statements']):.0f}",
-             "–" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e6:.1f} MB", r["create_statement"]]
-            for r in result["indexes"]]  # fmt: skip
-    drops = [[d["table"], d["name"], d["reason"], d["drop_statement"]] for d in result["drop"]]
-    headline = (f"{len(result['indexes'])} index(es) to create, {len(result['drop'])} to consider dropping, "
-                f"from {result['statements_considered']} statements")  # fmt: skip
-    return {
-        "headline": headline,
-        "tables": [
-            {"title": "Indexes to create (planner cost of the statements they help, before -> after)",
-             "columns": ["table", "columns", "cost", "statements", "their time ms", "size", "statement"], "rows": rows},
-            {"title": "Indexes to consider dropping", "columns": ["table", "index", "reason", "statement"], "rows": drops},
-            {"title": "Tables read by sequential scans", "columns": ["table", "seq scans", "rows read", "rows per scan"],
-             "rows": [[s["table"], s["seq_scans"], s["rows_read"], s["rows_per_scan"]] for s in result["seq_scans"]]},
-        ],  # fmt: skip
-        "notes": ["Costs are the planner's estimates for generic plans, measured with HypoPG hypothetical indexes."],
-    }
-
-
 def cmd_advise(args: argparse.Namespace) -> int:
     from loadwise.analysis.rundir import DB_STATEMENTS_JSON, RunDir, json_safe
 
@@ -185,7 +163,7 @@ def cmd_advise(args: argparse.Namespace) -> int:
             conn.close()
         result["window"] = "the run (pg_stat_statements at its start and end)" if window is not None else "since the statistics were reset"
     if run_dir is not None:
-        store_results(run_dir, database=database_block(result) | {"indexes": result["indexes"]})
+        store_results(run_dir, database=json_safe(result))
     for skipped in result.get("skipped", []):
         query = " ".join(skipped["query"].split())
         print(f"note: statement not planned ({skipped['reason']}): {query[:100]}", file=sys.stderr)
