@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadwise.autoscaling.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HPASpec, Policy, ScalingRules
+from loadwise.autoscaling.controller import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, Policy, ScalingRules
+from loadwise.autoscaling.hpa import HPASpec
 
 
 @dataclass
@@ -26,8 +27,9 @@ def _rules(raw: Any, default: ScalingRules) -> ScalingRules:
         return default
     policies = tuple(Policy(p.type, int(p.value), float(p.period_seconds)) for p in (raw.policies or [])) or default.policies
     window = raw.stabilization_window_seconds
+    tolerance = getattr(raw, "tolerance", None)  # a Quantity string since Kubernetes 1.33 ("0.05")
     return ScalingRules(float(default.stabilization_window_s if window is None else window), policies,
-                        raw.select_policy or "Max")  # fmt: skip
+                        raw.select_policy or "Max", None if tolerance is None else float(tolerance))  # fmt: skip
 
 
 def cluster_state(deployment: Any, hpa: Any | None) -> ClusterState:
@@ -40,14 +42,18 @@ def cluster_state(deployment: Any, hpa: Any | None) -> ClusterState:
             break
     spec = None
     if hpa is not None:
-        metric, target = "cpu", 0.8
+        metrics: list[tuple[str, float]] = []  # every metric the simulator can model; the highest proposal wins
         for m in hpa.spec.metrics or []:
             if m.type == "Resource" and m.resource.name == "cpu" and m.resource.target.average_utilization:
-                metric, target = "cpu", m.resource.target.average_utilization / 100
+                metrics.append(("cpu", m.resource.target.average_utilization / 100))
             elif m.type == "Pods" and m.pods.target.average_value:
-                metric, target = "rps", float(m.pods.target.average_value)
+                metrics.append(("rps", float(m.pods.target.average_value)))
+        (metric, target), *extra = metrics or [("cpu", 0.8)]  # no metrics: Kubernetes defaults to 80 % CPU
         behavior = hpa.spec.behavior
-        spec = HPASpec(hpa.spec.min_replicas or 1, hpa.spec.max_replicas, metric, target,
-                       _rules(behavior.scale_up if behavior else None, DEFAULT_SCALE_UP),
-                       _rules(behavior.scale_down if behavior else None, DEFAULT_SCALE_DOWN))  # fmt: skip
+        # No `behavior` at all takes the controller's other path (downscale window, scale-up
+        # at most max(2 x current, 4)); with one, a missing side gets its default.
+        up = _rules(behavior.scale_up, DEFAULT_SCALE_UP) if behavior else None
+        down = _rules(behavior.scale_down, DEFAULT_SCALE_DOWN) if behavior else None
+        min_replicas = 1 if hpa.spec.min_replicas is None else hpa.spec.min_replicas
+        spec = HPASpec(min_replicas, hpa.spec.max_replicas, metric, target, up, down, tuple(extra))
     return ClusterState(spec, int(deployment.spec.replicas or 1), cpu)

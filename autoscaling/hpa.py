@@ -1,63 +1,94 @@
-"""A simulator of the Kubernetes HorizontalPodAutoscaler controller (autoscaling/v2).
+"""A simulator of a Deployment under the Kubernetes HorizontalPodAutoscaler (autoscaling/v2).
 
-It follows the documented algorithm: every sync period (15 s) the desired replica count
-is ceil(current × currentMetric / target), left alone when the ratio is within the
-tolerance (0.1); metrics are averaged over ready pods, and when scaling up, pods not yet
-ready count as using nothing (so a scale-up is not repeated for pods still starting);
-recommendations are stabilized (the highest of the scale-down window, the lowest of the
-scale-up window); the change is limited by the `behavior` policies (Pods and Percent,
-each over its period, picked by selectPolicy Max, Min or Disabled); the result is clamped
-to [minReplicas, maxReplicas]. New pods serve traffic after a start-up delay.
+Every sync period (15 s) the controller reads each pod's metric and state and proposes a
+replica count per metric (`replicas`, a port of Kubernetes' replica calculator), then
+stabilizes and rate-limits it (`controller`, a port of horizontal.go): the simulator
+reproduces Kubernetes 1.33's own unit tests (tests/test_hpa_kubernetes.py).
 
-The service is modelled per pod from measured data: CPU per request and the SLO-bound
-capacity per pod. Load beyond a pod's capacity breaks the SLO for that moment.
+Pods are modelled one by one: created, Pending for a moment, then started (not Ready, no
+traffic, start-up CPU), Ready after the start-up delay; their metric appears a scrape
+after they start. The service's figures come from measured data: CPU seconds per request
+and the SLO-bound capacity per pod. Load beyond the Ready pods' capacity breaks the SLO
+for that moment.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from loadwise.autoscaling.controller import (
+    DEFAULT_DOWNSCALE_WINDOW_S,
+    DEFAULT_SCALE_DOWN,
+    DEFAULT_SCALE_UP,
+    KUBERNETES_SEMANTICS,
+    HPAController,
+    Policy,
+    ScalingRules,
+)
+from loadwise.autoscaling.replicas import (
+    DEFAULT_CPU_INITIALIZATION_PERIOD_S,
+    DEFAULT_INITIAL_READINESS_DELAY_S,
+    DEFAULT_TOLERANCE,
+    FAR_PAST_S,
+    MetricError,
+    PodState,
+    ReadinessRules,
+    Tolerances,
+    average_value_replicas,
+    resource_replicas,
+)
+
+__all__ = ["DEFAULT_SCALE_DOWN", "DEFAULT_SCALE_UP", "KUBERNETES_SEMANTICS", "ControllerSettings", "HPASpec",
+           "PodModel", "Policy", "ScalingRules", "SimResult", "simulate"]  # fmt: skip
+
 SYNC_PERIOD_S = 15.0
-TOLERANCE = 0.1
-
-
-@dataclass(frozen=True)
-class Policy:
-    type: str  # "Pods" or "Percent"
-    value: int
-    period_s: float
-
-
-@dataclass(frozen=True)
-class ScalingRules:
-    stabilization_window_s: float
-    policies: tuple[Policy, ...]
-    select_policy: str = "Max"  # "Max", "Min" or "Disabled"
-
-
-# The documented defaults of autoscaling/v2 `behavior`.
-DEFAULT_SCALE_UP = ScalingRules(0.0, (Policy("Percent", 100, 15.0), Policy("Pods", 4, 15.0)), "Max")
-DEFAULT_SCALE_DOWN = ScalingRules(300.0, (Policy("Percent", 100, 15.0),), "Max")
+METRICS = ("cpu", "rps")  # cpu: average utilization of requests (0.8 = 80 %); rps: a Pods metric, requests/s per pod
 
 
 @dataclass(frozen=True)
 class HPASpec:
     min_replicas: int
     max_replicas: int
-    metric: str = "cpu"  # "cpu": target is average utilization of requests (0.8 = 80 %); "rps": requests/s per pod
+    metric: str = "cpu"
     target: float = 0.8
-    scale_up: ScalingRules = DEFAULT_SCALE_UP
-    scale_down: ScalingRules = DEFAULT_SCALE_DOWN
+    # None on both sides: an HPA without `behavior` (the autoscaling/v1 path: the 5 min
+    # downscale window, scale-up limited to max(2 x current, 4)). One side None: its default.
+    scale_up: ScalingRules | None = DEFAULT_SCALE_UP
+    scale_down: ScalingRules | None = DEFAULT_SCALE_DOWN
+    extra_metrics: tuple[tuple[str, float], ...] = ()  # more (metric, target) pairs: the highest proposal wins
 
     def __post_init__(self) -> None:
-        if not 1 <= self.min_replicas <= self.max_replicas:
-            raise ValueError(f"minReplicas {self.min_replicas} must be between 1 and maxReplicas {self.max_replicas}")
-        if self.target <= 0:
-            raise ValueError("the target must be positive")
-        if self.metric not in ("cpu", "rps"):
-            raise ValueError(f"unknown metric {self.metric!r}")
+        if self.max_replicas < 1:
+            raise ValueError(f"maxReplicas {self.max_replicas} must be at least 1")
+        if not 0 <= self.min_replicas <= self.max_replicas:
+            raise ValueError(f"minReplicas {self.min_replicas} must be between 0 and maxReplicas {self.max_replicas}")
+        for metric, target in self.metrics:
+            if target <= 0:
+                raise ValueError("the target must be positive")
+            if metric not in METRICS:
+                raise ValueError(f"unknown metric {metric!r} (use {' or '.join(METRICS)})")
+
+    @property
+    def metrics(self) -> tuple[tuple[str, float], ...]:
+        return ((self.metric, self.target), *self.extra_metrics)
+
+    @property
+    def behavior(self) -> tuple[ScalingRules, ScalingRules] | None:
+        if self.scale_up is None and self.scale_down is None:
+            return None
+        return (self.scale_up or DEFAULT_SCALE_UP, self.scale_down or DEFAULT_SCALE_DOWN)
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """kube-controller-manager's HPA flags (their Kubernetes defaults)."""
+
+    sync_period_s: float = SYNC_PERIOD_S
+    tolerance: float = DEFAULT_TOLERANCE
+    cpu_initialization_period_s: float = DEFAULT_CPU_INITIALIZATION_PERIOD_S
+    initial_readiness_delay_s: float = DEFAULT_INITIAL_READINESS_DELAY_S
+    downscale_window_s: float = DEFAULT_DOWNSCALE_WINDOW_S
 
 
 @dataclass(frozen=True)
@@ -66,7 +97,11 @@ class PodModel:
     capacity_rps: float  # requests/s one pod serves within the SLO (measured)
     cpu_request: float = 0.5  # cores requested per pod: utilization is relative to it
     idle_cpu: float = 0.01  # cores a pod uses with no traffic
-    startup_s: float = 30.0  # from creation to serving traffic
+    startup_s: float = 30.0  # from creation to Ready (serving traffic)
+    pending_s: float = 2.0  # from creation to started (scheduled, image present)
+    startup_cpu: float | None = None  # cores while starting (a JVM warming up burns more); None: idle_cpu
+    metrics_delay_s: float = 15.0  # from start to the pod's first metric (a metrics-server scrape)
+    metric_window_s: float = 15.0
 
 
 @dataclass
@@ -78,6 +113,7 @@ class SimResult:
     replica_seconds: float = 0.0
     violation_seconds: float = 0.0
     duration_s: float = 0.0
+    metric_errors: int = 0  # syncs where no metric could be computed (the controller keeps the count)
 
     @property
     def replica_hours(self) -> float:
@@ -89,109 +125,104 @@ class SimResult:
 
     def summary(self) -> dict[str, float]:
         return {"replica_hours": round(self.replica_hours, 3), "slo_violation_seconds": round(self.violation_seconds, 1),
-                "peak_replicas": self.peak_replicas, "duration_s": self.duration_s}  # fmt: skip
+                "peak_replicas": self.peak_replicas, "duration_s": self.duration_s,
+                "kubernetes_semantics": KUBERNETES_SEMANTICS}  # fmt: skip
 
 
-class HPAController:
-    """The controller's memory between syncs: past recommendations and scaling events."""
+@dataclass
+class _Pod:
+    created_s: float
 
-    def __init__(self, spec: HPASpec, replicas: int):
-        self.spec = spec
-        self.recommendations: list[tuple[float, int]] = []
-        self.events: list[tuple[float, int]] = []  # (time, replica change)
-        self.replicas = replicas
+    def started(self, pod: PodModel) -> float:
+        return self.created_s + pod.pending_s
 
-    def _metric(self, per_pod_rps: float, pod: PodModel) -> float:
-        if self.spec.metric == "rps":
-            return per_pod_rps
-        return (pod.idle_cpu + per_pod_rps * pod.cpu_per_request) / pod.cpu_request
+    def ready_at(self, pod: PodModel) -> float:
+        return self.created_s + max(pod.startup_s, pod.pending_s)
 
-    def desired(self, now: float, rps: float, ready: int, pod: PodModel) -> int:
-        """One sync: the replica count the controller sets."""
-        current = self.replicas
-        if ready == 0:
-            proposal = current
+
+def _states(pods: list[_Pod], now: float, rps: float, model: PodModel, metric: str) -> list[PodState]:
+    """What the controller sees of each pod: phase, readiness, request and metric (milli-units)."""
+    ready = [p for p in pods if p.ready_at(model) <= now]
+    per_pod = rps / len(ready) if ready else 0.0
+    states = []
+    for p in pods:
+        started, ready_at = p.started(model), p.ready_at(model)
+        if started > now:
+            states.append(PodState(phase="Pending", ready=False, start_s=None, request_m=round(model.cpu_request * 1000)))
+            continue
+        is_ready = ready_at <= now
+        if metric == "cpu":
+            cpu = model.idle_cpu + per_pod * model.cpu_per_request if is_ready else (model.startup_cpu or model.idle_cpu)
+            value = round(cpu * 1000)
         else:
-            ratio = self._metric(rps / ready, pod) / self.spec.target
-            not_ready = current - ready
-            if ratio > 1 and not_ready > 0:
-                # Pods still starting count as using nothing when scaling up.
-                ratio_all = self._metric(rps / ready, pod) * ready / current / self.spec.target
-                if ratio_all <= 1 + TOLERANCE:
-                    ratio = 1.0
-                else:
-                    ratio = ratio_all
-            proposal = current if abs(ratio - 1) <= TOLERANCE else math.ceil(current * ratio - 1e-9)
-        proposal = min(max(proposal, self.spec.min_replicas), self.spec.max_replicas)
-        self.recommendations.append((now, proposal))
-        stabilized = self._stabilize(now, proposal, current)
-        final = self._limit(now, stabilized, current)
-        final = min(max(final, self.spec.min_replicas), self.spec.max_replicas)
-        if final != current:
-            self.events.append((now, final - current))
-        self.replicas = final
-        return final
+            value = round((per_pod if is_ready else 0.0) * 1000)
+        has_metric = started + model.metrics_delay_s <= now
+        states.append(PodState(ready=is_ready, start_s=started, ready_transition_s=ready_at if is_ready else started,
+                               request_m=round(model.cpu_request * 1000), metric_m=value if has_metric else None,
+                               metric_timestamp_s=now, metric_window_s=model.metric_window_s))  # fmt: skip
+    return states
 
-    def _stabilize(self, now: float, proposal: int, current: int) -> int:
-        up_window = self.spec.scale_up.stabilization_window_s
-        down_window = self.spec.scale_down.stabilization_window_s
-        horizon = max(up_window, down_window)
-        self.recommendations = [(t, r) for t, r in self.recommendations if t >= now - horizon]
-        up = min([r for t, r in self.recommendations if t >= now - up_window] or [proposal])
-        down = max([r for t, r in self.recommendations if t >= now - down_window] or [proposal])
-        if proposal > current:
-            return max(min(proposal, up), current)
-        if proposal < current:
-            return min(max(proposal, down), current)
-        return current
 
-    def _limit(self, now: float, desired: int, current: int) -> int:
-        if desired == current:
-            return current
-        rules = self.spec.scale_up if desired > current else self.spec.scale_down
-        if rules.select_policy == "Disabled":
-            return current
-        limits = []
-        for policy in rules.policies:
-            changed = sum(abs(d) for t, d in self.events if t > now - policy.period_s and (d > 0) == (desired > current))
-            base = current - changed if desired > current else current + changed  # replicas at the period's start
-            if policy.type == "Pods":
-                room = policy.value
+def _scale_in_order(pods: list[_Pod], now: float, model: PodModel) -> list[_Pod]:
+    """The ReplicaSet controller deletes Pending pods first, then not Ready ones, then the newest."""
+    return sorted(pods, key=lambda p: (p.started(model) > now, p.ready_at(model) > now, p.created_s), reverse=True)
+
+
+def proposals(spec: HPASpec, pods: list[PodState], current: int, now: float,
+              settings: ControllerSettings = ControllerSettings()) -> list[int | None]:  # fmt: skip
+    """Each metric's proposal for this sync (None for a metric that cannot be computed)."""
+    behavior = spec.behavior
+    up_tol = behavior[0].tolerance if behavior and behavior[0].tolerance is not None else settings.tolerance
+    down_tol = behavior[1].tolerance if behavior and behavior[1].tolerance is not None else settings.tolerance
+    tolerances = Tolerances(down=down_tol, up=up_tol)
+    rules = ReadinessRules(settings.cpu_initialization_period_s, settings.initial_readiness_delay_s)
+    out = []
+    for metric, target in spec.metrics:
+        try:
+            if metric == "cpu":
+                out.append(resource_replicas(current, pods, round(target * 100), now, tolerances=tolerances, rules=rules).replicas)
             else:
-                room = math.ceil(base * policy.value / 100) if desired > current else math.floor(base * policy.value / 100)
-            limits.append(base + room if desired > current else base - room)
-        if desired > current:
-            limit = max(limits) if rules.select_policy == "Max" else min(limits)
-            return max(min(desired, limit), current)
-        limit = min(limits) if rules.select_policy == "Max" else max(limits)
-        return min(max(desired, limit), current)
+                out.append(average_value_replicas(current, pods, round(target * 1000), now, tolerances=tolerances,
+                                                  rules=rules).replicas)  # fmt: skip
+        except MetricError:
+            out.append(None)
+    return out
 
 
 def simulate(spec: HPASpec, pod: PodModel, trace: Callable[[float], float], duration_s: float,
-             initial_replicas: int | None = None, step_s: float = 5.0) -> SimResult:  # fmt: skip
+             initial_replicas: int | None = None, step_s: float = 5.0,
+             settings: ControllerSettings = ControllerSettings()) -> SimResult:  # fmt: skip
     """Replay `trace` (requests/s at time t) for `duration_s` under the HPA."""
-    replicas = initial_replicas if initial_replicas is not None else spec.min_replicas
-    controller = HPAController(spec, replicas)
-    started = [-pod.startup_s] * replicas  # creation times; the initial pods are ready
+    replicas = initial_replicas if initial_replicas is not None else max(spec.min_replicas, 1)
+    controller = HPAController(spec.min_replicas, spec.max_replicas, spec.behavior, settings.downscale_window_s)
+    pods = [_Pod(FAR_PAST_S) for _ in range(replicas)]  # the initial pods are long Ready
     result = SimResult(duration_s=duration_s)
-    next_sync = SYNC_PERIOD_S
+    next_sync = settings.sync_period_s
     t = 0.0
     while t < duration_s:
         rps = max(trace(t), 0.0)
-        ready = sum(1 for s in started if t - s >= pod.startup_s)
         if t >= next_sync:
-            next_sync += SYNC_PERIOD_S
-            target = controller.desired(t, rps, ready, pod)
-            if target > len(started):
-                started += [t] * (target - len(started))
-            elif target < len(started):
-                started = sorted(started)[: target]  # the newest (least ready) pods go first
-            ready = sum(1 for s in started if t - s >= pod.startup_s)
+            next_sync += settings.sync_period_s
+            current = len(pods)
+            metric_proposals: list[int | None] = []
+            for metric, _ in spec.metrics:
+                states = _states(pods, t, rps, pod, metric)
+                one = HPASpec(spec.min_replicas, spec.max_replicas, metric,
+                              dict(spec.metrics)[metric], spec.scale_up, spec.scale_down)  # fmt: skip
+                metric_proposals += proposals(one, states, current, t, settings)
+            if all(p is None for p in metric_proposals):
+                result.metric_errors += 1  # the controller leaves the scale alone
+            target = controller.reconcile(t, current, metric_proposals)
+            if target > current:
+                pods += [_Pod(t) for _ in range(target - current)]
+            elif target < current:
+                pods = _scale_in_order(pods, t, pod)[current - target:]
+        ready = sum(1 for p in pods if p.ready_at(pod) <= t)
         result.times.append(t)
         result.load.append(rps)
-        result.replicas.append(len(started))
+        result.replicas.append(len(pods))
         result.ready.append(ready)
-        result.replica_seconds += len(started) * step_s
+        result.replica_seconds += len(pods) * step_s
         if rps > 0 and (ready == 0 or rps / ready > pod.capacity_rps):
             result.violation_seconds += step_s
         t += step_s

@@ -9,16 +9,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadwise.autoscaling.hpa import (
-    DEFAULT_SCALE_DOWN,
-    DEFAULT_SCALE_UP,
-    HPASpec,
-    PodModel,
-    Policy,
-    ScalingRules,
-    SimResult,
-    simulate,
-)
+from loadwise.autoscaling.controller import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, Policy, ScalingRules
+from loadwise.autoscaling.hpa import HPASpec, PodModel, SimResult, simulate
 from loadwise.autoscaling.settings import HpaSettings
 from loadwise.autoscaling.traces import NamedTrace
 
@@ -42,6 +34,7 @@ class HpaRecommendation:
     recommended: Candidate
     current: Candidate
     pod: PodModel
+    recommended_pod: PodModel  # the pod the recommended settings were simulated with (its CPU request)
     trace: str
     budget_s: float
     within_budget: bool
@@ -54,7 +47,11 @@ def sim_step(duration_s: float) -> float:
     return max(1.0, round(duration_s / 20_000))
 
 
-def recommend(pod: PodModel, trace: NamedTrace, current: HPASpec, settings: HpaSettings) -> HpaRecommendation:
+def recommend(pod: PodModel, trace: NamedTrace, current: HPASpec, settings: HpaSettings,
+              resized: PodModel | None = None) -> HpaRecommendation:  # fmt: skip
+    """The cheapest searched settings that hold the SLO, against the current ones. `resized`:
+    the same pod with a recommended CPU request, which the searched settings then assume."""
+    searched_pod = resized or pod
     budget = settings.violation_budget * trace.duration_s
     step = sim_step(trace.duration_s)
     needed_at_peak = math.ceil(trace.peak_rps / pod.capacity_rps)
@@ -70,7 +67,7 @@ def recommend(pod: PodModel, trace: NamedTrace, current: HPASpec, settings: HpaS
             for label, (up, down) in behaviors.items():
                 spec = HPASpec(min(floor, max_replicas), max_replicas, current.metric,
                                target if current.metric == "cpu" else target * pod.capacity_rps, up, down)  # fmt: skip
-                tried.append(Candidate(spec, simulate(spec, pod, trace.rps, trace.duration_s, step_s=step), label))
+                tried.append(Candidate(spec, simulate(spec, searched_pod, trace.rps, trace.duration_s, step_s=step), label))
     good = [c for c in tried if c.result.violation_seconds <= budget]
     notes = []
     if good:
@@ -82,9 +79,9 @@ def recommend(pod: PodModel, trace: NamedTrace, current: HPASpec, settings: HpaS
     if best.result.replica_seconds > baseline.result.replica_seconds:
         if baseline.result.violation_seconds <= budget:
             notes.append("the current settings already hold the SLO with fewer replica-hours; keep them")
-            best = baseline
+            best, searched_pod = baseline, pod
         else:
             extra = best.result.replica_hours - baseline.result.replica_hours
             notes.append(f"more replica-hours than the current settings (+{extra:.1f} h) because those break the SLO "
                          f"for {baseline.result.violation_seconds:.0f} s of the trace (budget {budget:.0f} s)")  # fmt: skip
-    return HpaRecommendation(best, baseline, pod, trace.name, budget, bool(good), notes, len(tried))
+    return HpaRecommendation(best, baseline, pod, searched_pod, trace.name, budget, bool(good), notes, len(tried))

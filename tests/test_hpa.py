@@ -9,7 +9,9 @@ import yaml
 from conftest import assert_one_line_error, run_cli
 from synthetic import make_run
 
-from loadwise.autoscaling.hpa import DEFAULT_SCALE_DOWN, HPAController, HPASpec, PodModel, Policy, ScalingRules, simulate
+from loadwise.autoscaling.controller import HPAController
+from loadwise.autoscaling.hpa import DEFAULT_SCALE_DOWN, HPASpec, PodModel, Policy, ScalingRules, proposals, simulate
+from loadwise.autoscaling.replicas import PodState
 from loadwise.autoscaling.manifest import ManifestError, hpa_manifest, to_yaml, validate
 from loadwise.autoscaling.recommend import FAST_SCALE_UP, GENTLE_SCALE_DOWN, HpaSettings, recommend, sim_step
 from loadwise.autoscaling.traces import diurnal, spike
@@ -20,49 +22,64 @@ POD = PodModel(cpu_per_request=0.004, capacity_rps=100, cpu_request=0.5, idle_cp
 NO_LIMITS = ScalingRules(0.0, (Policy("Percent", 1000, 15.0),), "Max")
 
 
-def _controller(spec: HPASpec, replicas: int) -> HPAController:
-    return HPAController(spec, replicas)
+class _Sync:
+    """One HPA's controller fed with pods of POD: `ready` Ready pods sharing `rps`, the rest
+    started a moment ago (not Ready, within the CPU initialization period)."""
+
+    def __init__(self, spec: HPASpec, replicas: int):
+        self.spec, self.replicas = spec, replicas
+        self.controller = HPAController(spec.min_replicas, spec.max_replicas, spec.behavior)
+
+    def __call__(self, now: float, rps: float, ready: int) -> int:
+        cpu_m = round((POD.idle_cpu + rps / ready * POD.cpu_per_request) * 1000)
+        request_m = round(POD.cpu_request * 1000)
+        pods = [PodState(request_m=request_m, metric_m=cpu_m, metric_timestamp_s=now) for _ in range(ready)]
+        pods += [PodState(ready=False, start_s=now - 5, request_m=request_m, metric_m=0, metric_timestamp_s=now)
+                 for _ in range(self.replicas - ready)]  # fmt: skip
+        self.replicas = self.controller.reconcile(now, self.replicas, proposals(self.spec, pods, self.replicas, now))
+        return self.replicas
 
 
 def test_tolerance_holds_replicas():
-    c = _controller(HPASpec(1, 50, target=0.8, scale_up=NO_LIMITS, scale_down=ScalingRules(0, DEFAULT_SCALE_DOWN.policies)), 10)
+    c = _Sync(HPASpec(1, 50, target=0.8, scale_up=NO_LIMITS, scale_down=ScalingRules(0, DEFAULT_SCALE_DOWN.policies)), 10)
     # 10 pods at 108 % of the target: within the 0.1 tolerance, no change
     rps_at = lambda ratio: ratio * 0.8 * 0.5 / 0.004 * 10  # noqa: E731
-    assert c.desired(15, rps_at(1.08), 10, POD) == 10
-    assert c.desired(30, rps_at(0.92), 10, POD) == 10
-    assert c.desired(45, rps_at(1.2), 10, POD) == 12  # ceil(10 × 1.2)
+    assert c(15, rps_at(1.08), 10) == 10
+    assert c(30, rps_at(0.92), 10) == 10
+    assert c(45, rps_at(1.2), 10) == 12  # ceil(10 × 1.2)
 
 
 def test_stabilization_delays_scale_down_by_the_window():
     spec = HPASpec(1, 50, target=0.8, scale_up=NO_LIMITS, scale_down=ScalingRules(60.0, (Policy("Percent", 100, 15.0),)))
-    c = _controller(spec, 10)
+    c = _Sync(spec, 10)
     on_target, half = 10 * 0.8 * 0.5 / 0.004, 5 * 0.8 * 0.5 / 0.004  # load for 10 pods, then for 5
-    assert c.desired(0, on_target, 10, POD) == 10
-    held = [c.desired(t, half, 10, POD) for t in (15, 30, 45, 60)]
-    assert held == [10, 10, 10, 10]  # the recommendation of 10 made at t=0 is inside the 60 s window
-    assert c.desired(75, half, 10, POD) == 5  # it has left the window: scale down
+    assert c(0, on_target, 10) == 10
+    held = [c(t, half, 10) for t in (15, 30, 45)]
+    assert held == [10, 10, 10]  # the recommendation of 10 made at t=0 is inside the 60 s window
+    # At t=60 it sits exactly on the window's edge, which Kubernetes excludes (`After(cutoff)`): scale down.
+    assert c(60, half, 10) == 5
 
 
 def test_percent_and_pods_policies_cap_the_change_and_select_policy_picks():
     up_max = ScalingRules(0.0, (Policy("Pods", 2, 60.0), Policy("Percent", 50, 60.0)), "Max")
     up_min = ScalingRules(0.0, (Policy("Pods", 2, 60.0), Policy("Percent", 50, 60.0)), "Min")
     huge = 100_000.0
-    assert _controller(HPASpec(1, 100, scale_up=up_max), 10).desired(0, huge, 10, POD) == 15  # max(+2, +50 %)
-    assert _controller(HPASpec(1, 100, scale_up=up_min), 10).desired(0, huge, 10, POD) == 12  # min(+2, +50 %)
-    c = _controller(HPASpec(1, 100, scale_up=up_min), 10)
-    c.desired(0, huge, 10, POD)
-    assert c.desired(15, huge, 12, POD) == 12  # the period's budget is spent
+    assert _Sync(HPASpec(1, 100, scale_up=up_max), 10)(0, huge, 10) == 15  # max(+2, +50 %)
+    assert _Sync(HPASpec(1, 100, scale_up=up_min), 10)(0, huge, 10) == 12  # min(+2, +50 %)
+    c = _Sync(HPASpec(1, 100, scale_up=up_min), 10)
+    c(0, huge, 10)
+    assert c(15, huge, 12) == 12  # the period's budget is spent
     disabled = ScalingRules(0.0, (Policy("Pods", 2, 60.0),), "Disabled")
-    assert _controller(HPASpec(1, 100, scale_up=disabled), 10).desired(0, huge, 10, POD) == 10
+    assert _Sync(HPASpec(1, 100, scale_up=disabled), 10)(0, huge, 10) == 10
 
 
 def test_pods_not_ready_count_as_idle_when_scaling_up():
-    c = _controller(HPASpec(1, 100, scale_up=NO_LIMITS), 10)
+    c = _Sync(HPASpec(1, 100, scale_up=NO_LIMITS), 10)
     # 5 ready pods carry 10 pods' worth of target load: with the 5 starting pods counted
     # as idle the average is on target, so no further scale-up
     rps = 10 * 0.8 * 0.5 / 0.004
-    assert c.desired(0, rps, 5, POD) == 10
-    assert c.desired(15, rps, 10, POD) == 10
+    assert c(0, rps, 5) == 10
+    assert c(15, rps, 10) == 10
 
 
 def test_simulation_accounts_replica_time_and_violations():
@@ -114,10 +131,10 @@ def test_recommendation_cuts_the_cost_of_settings_with_too_much_headroom():
 
 
 def test_recommendation_keeps_settings_cheaper_than_every_candidate():
-    """72 % with fast scale-up holds the SLO for fewer replica-hours than any setting the
+    """71 % with fast scale-up holds the SLO for fewer replica-hours than any setting the
     search tries: keep it, and say so."""
     trace = diurnal(1500)
-    current = HPASpec(1, 30, "cpu", 0.72, FAST_SCALE_UP, GENTLE_SCALE_DOWN)
+    current = HPASpec(1, 30, "cpu", 0.71, FAST_SCALE_UP, GENTLE_SCALE_DOWN)
     result = recommend(POD, trace, current, HpaSettings(targets=(0.6, 0.7, 0.8)))
     assert result.current.result.violation_seconds <= result.budget_s
     assert result.recommended.spec == current
@@ -229,7 +246,8 @@ def _advisable_run(tmp_path):
     for start in sorted(intervals["start"].unique()):
         t = pd.Timestamp(start).timestamp() + 5.0
         rows += [{"timestamp": t, "source": "scrape", "series": "cpu_cores", "labels": "{}", "value": 0.08},
-                 {"timestamp": t, "source": "scrape", "series": "server_rps", "labels": "{}", "value": 20.0}]
+                 {"timestamp": t, "source": "scrape", "series": "server_rps", "labels": "{}", "value": 20.0},
+                 {"timestamp": t, "source": "scrape", "series": "memory_bytes", "labels": "{}", "value": 100 * 2**20 + t % 7}]
     run.write_metrics(to_frame(rows))
     summary = run.read_summary()
     summary["capacity"] = {"slo": {"capacity_rps": 80.0}, "settings": {"replicas_in_run": 1}}
@@ -254,6 +272,17 @@ def test_advise_hpa_command_end_to_end(tmp_path, fake_api):
     assert calls == []  # nothing sent without --apply
     assert yaml.safe_load(out_file.read_text())["kind"] == "HorizontalPodAutoscaler"
     assert "hpa" in json.loads((run.path / "summary.json").read_text())
+    # Requests with the HPA: 80 req/s x 4 ms = 0.32 cores at capacity; ~100 MiB peak + 30 % -> 144 MiB.
+    resources = out["resources"]
+    assert resources["cpu_request_cores"] == pytest.approx(0.33) and resources["memory_bytes"] == 144 * 2**20
+    assert resources["evidence"]["cpu_at_capacity_cores"] == pytest.approx(0.33, abs=0.011)
+    patch = yaml.safe_load(resources["patch"])
+    [container] = patch["spec"]["template"]["spec"]["containers"]
+    assert container["resources"] == {"requests": {"cpu": "330m", "memory": "144Mi"}, "limits": {"memory": "144Mi"}}
+    recommended = yaml.safe_load(out["recommended"]["manifest"])
+    if resources["used_by_recommendation"]:  # the HPA's target assumes the request it comes with
+        assert recommended["metadata"]["annotations"]["loadwise/assumes-cpu-request"] == "330m"
+    assert out["kubernetes_semantics"] == "1.33"
     page = run_cli("report", str(run.path))
     html = (run.path / "report.html").read_text()
     assert page.code == 0 and "Autoscaling (HPA)" in html and "replica-hours and" in html
@@ -264,7 +293,7 @@ def test_advise_hpa_bad_input(tmp_path, fake_api):
     run = _advisable_run(tmp_path)
     bad = run_cli("advise", "hpa", str(run.path), "--current-min", "9", "--current-max", "3")
     assert bad.code == 2
-    assert_one_line_error(bad, "minReplicas 9 must be between 1 and maxReplicas 3")
+    assert_one_line_error(bad, "minReplicas 9 must be between 0 and maxReplicas 3")
     denied = run_cli("advise", "hpa", str(run.path), "--namespace", "locked", "--deployment", "api")
     assert denied.code == 2
     assert_one_line_error(denied, "forbidden")

@@ -221,6 +221,15 @@ def _measured_cpu_per_request(run_dir: RunDir) -> float | None:
     return float(busy["cpu_cores"].sum() / busy["server_rps"].sum())
 
 
+def _peak_memory_per_pod(run_dir: RunDir, replicas: int) -> float | None:
+    """The highest resident memory the collector saw under load, per serving instance."""
+    from loadwise.analysis import metrics as m
+
+    frame = run_dir.read_metrics()
+    memory = frame[frame["series"] == m.MEMORY]["value"] if not frame.empty else frame
+    return float(memory.max()) / replicas if len(memory) and memory.max() > 0 else None
+
+
 def _trace(args: argparse.Namespace, run_dir: RunDir, capacity: float) -> Any:
     from loadwise.autoscaling import traces
 
@@ -250,8 +259,13 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
     from loadwise.analysis.rundir import RunDir, json_safe
     from loadwise.autoscaling import manifest
     from loadwise.k8s import hpa as cluster
-    from loadwise.autoscaling.hpa import HPASpec, PodModel
+    from dataclasses import replace
+
+    import yaml
+
+    from loadwise.autoscaling.hpa import KUBERNETES_SEMANTICS, HPASpec, PodModel
     from loadwise.autoscaling.recommend import recommend
+    from loadwise.autoscaling.requests import recommend_resources
     from loadwise.autoscaling.traces import TraceError
 
     run_dir = RunDir(args.run)
@@ -273,18 +287,25 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
         current_state = cluster.read(args.deployment, args.namespace, args.context)
     cpu_request = (current_state.cpu_request if current_state and current_state.cpu_request else args.cpu_request)
     pod = PodModel(cpu_per_request=cpu, capacity_rps=capacity, cpu_request=cpu_request, startup_s=args.startup)
+    settings = settings_from(args, HpaSettings)
+    replicas_in_run = _stored_replicas(summary.get("capacity") or {}, args.run) if summary.get("capacity") else 1
+    resources = recommend_resources(capacity, cpu, pod.idle_cpu, _peak_memory_per_pod(run_dir, replicas_in_run),
+                                    settings.memory_margin)  # fmt: skip
     try:
         current = (current_state.hpa if current_state and current_state.hpa else
                    HPASpec(args.current_min, args.current_max, "cpu", args.current_target))  # fmt: skip
         trace = _trace(args, run_dir, capacity)
     except (ValueError, TraceError) as exc:
         raise UsageError(str(exc)) from None
-    result = recommend(pod, trace, current, settings_from(args, HpaSettings))
+    # The recommended settings are searched with the recommended request, so their CPU target is
+    # a share of the SLO-bound capacity; the current ones keep the request they run with.
+    result = recommend(pod, trace, current, settings, resized=replace(pod, cpu_request=resources.cpu_request))
     name = args.deployment or "my-service"
     docs = {}
-    for key, cand in (("recommended", result.recommended), ("current", result.current)):
+    for key, cand, request in (("recommended", result.recommended, result.recommended_pod.cpu_request),
+                               ("current", result.current, cpu_request)):  # fmt: skip
         try:
-            docs[key] = manifest.to_yaml(manifest.hpa_manifest(cand.spec, name, args.namespace, cpu_request))
+            docs[key] = manifest.to_yaml(manifest.hpa_manifest(cand.spec, name, args.namespace, request))
         except manifest.ManifestError as exc:
             raise UsageError(str(exc)) from None
     if args.output:
@@ -307,6 +328,10 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
         "recommended": result.recommended.evidence() | {"manifest": docs["recommended"]},
         "current": result.current.evidence() | {"manifest": docs["current"]},
         "applied": applied,
+        "resources": {"cpu_request_cores": resources.cpu_request, "memory_bytes": resources.memory_bytes,
+                      "used_by_recommendation": result.recommended_pod.cpu_request == resources.cpu_request,
+                      "evidence": resources.evidence, "patch": yaml.safe_dump(resources.patch(name), sort_keys=False)},
+        "kubernetes_semantics": KUBERNETES_SEMANTICS,
     }  # fmt: skip
     rec_sim, cur_sim = result.recommended.result, result.current.result  # the replays recommend() ran
     every = max(1, len(rec_sim.times) // 400)
@@ -326,9 +351,14 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
               f"{e['replica_hours']:.1f} replica-hours, SLO broken {e['slo_violation_seconds']:.0f} s, peak {e['peak_replicas']} replicas")  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")
+    memory = "no memory measured" if resources.memory_bytes is None else f"memory {resources.memory_bytes // 2**20} MiB (request = limit)"
+    print(f"resources: CPU request {resources.cpu_request * 1000:.0f}m (the CPU of one pod at its SLO capacity), {memory}; "
+          f"simulated with Kubernetes {KUBERNETES_SEMANTICS} HPA semantics")  # fmt: skip
     for line in applied:
         print(line)
     print(docs["recommended"], end="")
+    print("---")
+    print(out["resources"]["patch"], end="")
     return EXIT_OK
 
 
