@@ -22,6 +22,7 @@ Values are in milli-units (CPU millicores, request counts x 1000), as in Kuberne
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 DEFAULT_TOLERANCE = 0.1  # kube-controller-manager --horizontal-pod-autoscaler-tolerance
@@ -129,46 +130,41 @@ def _average(metrics: dict[int, int]) -> int:
 def resource_replicas(current: int, pods: list[PodState], target_percent: int, now_s: float, *, cpu: bool = True,
                       tolerances: Tolerances = Tolerances(), rules: ReadinessRules = ReadinessRules()) -> Proposal:  # fmt: skip
     """A Resource metric with an averageUtilization target: Kubernetes' GetResourceReplicas."""
-    if not pods:
-        raise MetricError("no pods returned by selector while calculating replica count")
-    ready, unready, missing, ignored = group_pods(pods, now_s, cpu, rules)
-    metrics = {i: p.metric_m for i, p in enumerate(pods) if p.metric_m is not None and i not in unready and i not in ignored}
-    if not metrics:
-        raise MetricError("did not receive metrics for targeted pods (pods might be unready)")
     requests = {i: p.request_m for i, p in enumerate(pods) if p.request_m is not None}
-    utilization, _ = _utilization(metrics, requests)  # type: ignore[arg-type]
-    ratio = utilization / target_percent
-    proposal = Proposal(current, utilization, ready, unready, missing, ignored)
 
-    scale_up_with_unready = bool(unready) and ratio > 1.0
-    if not scale_up_with_unready and not missing:
-        if not tolerances.within(ratio):
-            proposal.replicas = math.ceil(ratio * ready)
-        return proposal
-    if missing:
-        if ratio < 1.0:  # scale-down: a pod with no metric counts as using its request (or the target, if higher)
-            fallback = max(100, target_percent)
-            metrics |= {i: requests[i] * fallback // 100 for i in missing if i in requests}
-        elif ratio > 1.0:  # scale-up: as using nothing
-            metrics |= {i: 0 for i in missing}
-    if scale_up_with_unready:
-        metrics |= {i: 0 for i in unready}
-    new_utilization, _ = _utilization(metrics, requests)  # type: ignore[arg-type]
-    return _settle(proposal, current, ratio, new_utilization / target_percent, len(metrics), tolerances)
+    def missing_as(i: int, ratio: float) -> int | None:
+        # Scale-down: as using its request (or the target, if higher); scale-up: nothing.
+        return requests.get(i, 0) * max(100, target_percent) // 100 if ratio < 1.0 else 0 if ratio > 1.0 else None
+
+    return _propose(current, pods, now_s, cpu, tolerances, rules, target_percent,
+                    lambda metrics: _utilization(metrics, requests)[0], missing_as)  # type: ignore[arg-type]  # fmt: skip
 
 
 def average_value_replicas(current: int, pods: list[PodState], target_m: int, now_s: float, *, cpu: bool = False,
                            tolerances: Tolerances = Tolerances(), rules: ReadinessRules = ReadinessRules()) -> Proposal:  # fmt: skip
     """A Pods metric, or a Resource metric with an averageValue target (then `cpu` applies the
     CPU readiness rules): Kubernetes' calcPlainMetricReplicas."""
+
+    def missing_as(i: int, ratio: float) -> int | None:
+        return target_m if ratio < 1.0 else 0 if ratio > 1.0 else None
+
+    return _propose(current, pods, now_s, cpu, tolerances, rules, target_m, _average, missing_as)
+
+
+def _propose(current: int, pods: list[PodState], now_s: float, cpu: bool, tolerances: Tolerances, rules: ReadinessRules,
+             target: int, usage_of: Callable[[dict[int, int]], int],
+             missing_as: Callable[[int, float], int | None]) -> Proposal:  # fmt: skip
+    """The two passes both calculators share. `usage_of` turns pod metrics into the usage
+    compared with `target`; `missing_as` is what a pod without a metric counts as, given the
+    first pass's ratio (None: left out)."""
     if not pods:
         raise MetricError("no pods returned by selector while calculating replica count")
     ready, unready, missing, ignored = group_pods(pods, now_s, cpu, rules)
     metrics = {i: p.metric_m for i, p in enumerate(pods) if p.metric_m is not None and i not in unready and i not in ignored}
     if not metrics:
         raise MetricError("did not receive metrics for targeted pods (pods might be unready)")
-    usage = _average(metrics)  # type: ignore[arg-type]
-    ratio = usage / target_m
+    usage = usage_of(metrics)  # type: ignore[arg-type]
+    ratio = usage / target
     proposal = Proposal(current, usage, ready, unready, missing, ignored)
 
     scale_up_with_unready = bool(unready) and ratio > 1.0
@@ -176,12 +172,13 @@ def average_value_replicas(current: int, pods: list[PodState], target_m: int, no
         if not tolerances.within(ratio):
             proposal.replicas = math.ceil(ratio * ready)
         return proposal
-    if missing and ratio != 1.0:
-        metrics |= {i: (target_m if ratio < 1.0 else 0) for i in missing}
+    for i in missing:
+        value = missing_as(i, ratio)
+        if value is not None:
+            metrics[i] = value
     if scale_up_with_unready:
-        metrics |= {i: 0 for i in unready}
-    new_ratio = _average(metrics) / target_m  # type: ignore[arg-type]
-    return _settle(proposal, current, ratio, new_ratio, len(metrics), tolerances)
+        metrics |= {i: 0 for i in unready}  # starting pods count as using nothing
+    return _settle(proposal, current, ratio, usage_of(metrics) / target, len(metrics), tolerances)  # type: ignore[arg-type]
 
 
 def _settle(proposal: Proposal, current: int, ratio: float, new_ratio: float, counted: int, tolerances: Tolerances) -> Proposal:
