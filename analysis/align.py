@@ -26,7 +26,7 @@ def client_frame(intervals: pd.DataFrame, sparse: list[histogram.Sparse] | None 
         group = intervals.iloc[where]
         interval_s = float(group["interval_s"].iloc[0])
         counts = histogram.merge_sparse([sparse[i] for i in where])
-        p50, p95, p99 = histogram.percentiles_from_counts(counts, (50, 95, 99))
+        p50, p95, p99 = histogram.percentiles_from_counts(counts, (50, 95, 99), float(group["max_ms"].max()))
         rows.append({
             "start": start,
             "users": pd.to_numeric(group["users"], errors="coerce").max(),

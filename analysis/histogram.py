@@ -8,6 +8,7 @@ that precision, in local and distributed runs alike.
 from __future__ import annotations
 
 import base64
+import math
 import struct
 import zlib
 from collections.abc import Iterable
@@ -61,8 +62,14 @@ def percentile_ms(histogram: HdrHistogram, percentile: float) -> float:
     return histogram.get_value_at_percentile(percentile) / 1000.0
 
 
-def percentiles_ms(histogram: HdrHistogram) -> dict[str, float]:
-    return {key: percentile_ms(histogram, q) for key, q in PERCENTILES.items()}
+def percentiles_ms(histogram: HdrHistogram, min_ms: float | None = None, max_ms: float | None = None) -> dict[str, float]:
+    """The standard percentiles, kept within the recorded [min, max] (see percentiles_from_counts)."""
+    values = {key: percentile_ms(histogram, q) for key, q in PERCENTILES.items()}
+    if max_ms is not None:
+        values = {key: min(v, max_ms) for key, v in values.items()}
+    if min_ms is not None:
+        values = {key: max(v, min_ms) for key, v in values.items()}
+    return values
 
 
 # -- fast merging -------------------------------------------------------------------------
@@ -157,8 +164,10 @@ def _highest_equivalent_us(index: np.ndarray) -> np.ndarray:
     return value + (1 << (bucket + _UNIT_MAGNITUDE)) - 1
 
 
-def percentiles_from_counts(counts: np.ndarray, percentiles: Iterable[float]) -> list[float]:
-    """Values (ms) at each percentile, as HdrHistogram.get_value_at_percentile gives them."""
+def percentiles_from_counts(counts: np.ndarray, percentiles: Iterable[float], max_ms: float | None = None) -> list[float]:
+    """Values (ms) at each percentile, as HdrHistogram.get_value_at_percentile gives them,
+    but never above `max_ms`, the slowest response recorded: HDR reports the highest value
+    its bucket stands for, up to 0.1 % above any response in it."""
     import numpy as np
 
     qs = list(percentiles)
@@ -168,7 +177,8 @@ def percentiles_from_counts(counts: np.ndarray, percentiles: Iterable[float]) ->
     cumulative = np.cumsum(counts)
     targets = np.maximum((np.asarray(qs) * total / 100.0 + 0.5).astype(np.int64), 1)
     index = np.searchsorted(cumulative, targets, side="left")
-    return [float(v) / 1000.0 for v in _highest_equivalent_us(index)]
+    values = [float(v) / 1000.0 for v in _highest_equivalent_us(index)]
+    return values if max_ms is None or not math.isfinite(max_ms) else [min(v, max_ms) for v in values]
 
 
 def indices_of_ms(values_ms: np.ndarray) -> np.ndarray:

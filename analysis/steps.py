@@ -44,7 +44,8 @@ def step_table(info: RunInfo, intervals: pd.DataFrame) -> pd.DataFrame:
         if not grid:
             continue
         requests = int(inside["requests"].sum())
-        p50, p95, p99 = histogram.percentiles_from_counts(histogram.merged_counts(inside["hdr"]), (50, 95, 99))
+        p50, p95, p99 = histogram.percentiles_from_counts(histogram.merged_counts(inside["hdr"]), (50, 95, 99),
+                                                          float(inside["max_ms"].max()))  # fmt: skip
         rows.append({
             "step": k + 1, "users": round(users * (k + 1) / steps), "intervals": len(grid), "requests": requests,
             "rps": requests / (len(grid) * interval_s),

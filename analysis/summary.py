@@ -23,7 +23,8 @@ def stats_of(rows: pd.DataFrame, duration_s: float, counts: np.ndarray | None = 
     failures = int(rows["failures"].sum()) if len(rows) else 0
     if counts is None:
         counts = histogram.merged_counts(rows["hdr"])
-    pct = dict(zip(histogram.PERCENTILES, histogram.percentiles_from_counts(counts, histogram.PERCENTILES.values())))
+    slowest = float(rows["max_ms"].max()) if requests else None
+    pct = dict(zip(histogram.PERCENTILES, histogram.percentiles_from_counts(counts, histogram.PERCENTILES.values(), slowest)))
     mean = float((rows["mean_ms"] * rows["requests"]).sum() / requests) if requests else float("nan")
     stats: dict[str, Any] = {
         "requests": requests,

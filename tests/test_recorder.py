@@ -109,3 +109,30 @@ def test_vectorized_bucketing_matches_hdrhistogram():
         histogram.record_ms(reference, float(v))
     dense = np.frombuffer(reference.counts, dtype=np.int64, count=reference.counts_len)
     assert np.array_equal(histogram.counts_of_ms(values), dense)
+
+
+
+def test_no_percentile_above_the_slowest_response_or_below_the_fastest():
+    """HDR reports a bucket's highest equivalent value: 3.636 ms alone reads back as 3.637 ms.
+    Every percentile is kept within the recorded [min, max], per interval, over merged
+    intervals (the summary), and the minimum travels from workers to the master."""
+    import pandas as pd
+
+    from loadwise.analysis.summary import stats_of
+    from loadwise.engine.recorder import Cell
+
+    hdr = histogram.new_histogram()
+    histogram.record_ms(hdr, 3.636)
+    assert histogram.percentile_ms(hdr, 99) > 3.636  # the premise
+    recorder = Recorder(5.0)
+    for i in range(600):  # past the sparse limit, so the interval holds a real HDR histogram
+        recorder.record("GET", "/x", 3.636, 10, None, 1_800_000_000.0 + i / 1000)
+    [row] = recorder.close(1_800_000_010.0)
+    assert all(row[k] <= row["max_ms"] == 3.636 for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms"))
+    overall = stats_of(pd.DataFrame([row]), 5.0)
+    assert overall["p99_ms"] <= overall["max_ms"] == 3.636
+    cell = Cell()
+    for value in (3.0, 3.2, 3.5):
+        cell.add(value, 1, False)
+    wired = Cell.from_wire(cell.to_wire())
+    assert (wired.min_ms, wired.max_ms) == (3.0, 3.5)

@@ -81,3 +81,17 @@ def test_histogram_clamps_instead_of_dropping():
     histogram.record_ms(h, 0.0)
     histogram.record_ms(h, 10 * 3600 * 1000.0)
     assert h.get_total_count() == 2
+
+
+def test_start_and_end_keep_their_milliseconds_so_rates_use_the_true_duration():
+    """A 15.5 s run was stored to the second (16 s), and its request rate came out ~3 % low."""
+    import pandas as pd
+
+    from loadwise.analysis.rundir import RunInfo, epoch_of, iso_utc
+    from loadwise.analysis.summary import run_duration_s
+
+    t0 = 1_800_000_000.25
+    info = RunInfo(id="x", scenario="s", host="http://127.0.0.1:9", started_at=iso_utc(t0), ended_at=iso_utc(t0 + 15.5))
+    assert info.started_at == "2027-01-15T08:00:00.250Z" and epoch_of(info.ended_at) == t0 + 15.5
+    assert run_duration_s(info, pd.DataFrame()) == 15.5
+    assert iso_utc(1_800_000_005.0) == "2027-01-15T08:00:05Z"  # interval starts keep their whole-second form

@@ -46,6 +46,7 @@ class Cell:
     bytes: int = 0
     sum_ms: float = 0.0
     max_ms: float = 0.0
+    min_ms: float = math.inf
     hdr: HdrHistogram | None = None
     values: array = field(default_factory=lambda: array("d"))
 
@@ -55,6 +56,7 @@ class Cell:
         self.bytes += response_length
         self.sum_ms += response_time_ms
         self.max_ms = max(self.max_ms, response_time_ms)
+        self.min_ms = min(self.min_ms, response_time_ms)
         if self.hdr is not None:
             histogram.record_ms(self.hdr, response_time_ms)
             return
@@ -78,6 +80,7 @@ class Cell:
         self.bytes += other.bytes
         self.sum_ms += other.sum_ms
         self.max_ms = max(self.max_ms, other.max_ms)
+        self.min_ms = min(self.min_ms, other.min_ms)
         if self.hdr is None and other.hdr is None and len(self.values) + len(other.values) <= SPARSE_VALUES:
             self.values.extend(other.values)
             return
@@ -88,16 +91,21 @@ class Cell:
     def to_wire(self) -> list[Any]:
         """For a worker's report to the master: raw values while sparse, else the standard HDR encoding."""
         head = [self.requests, self.failures, self.bytes, self.sum_ms, self.max_ms]
-        return head + (["", list(self.values)] if self.hdr is None else [histogram.encode(self.hdr)])
+        tail = ["", list(self.values)] if self.hdr is None else [histogram.encode(self.hdr), None]
+        return head + tail + [self.min_ms if math.isfinite(self.min_ms) else None]
 
     @classmethod
     def from_wire(cls, data: list[Any]) -> Cell:
-        requests, failures, size, sum_ms, max_ms, encoded, *values = data
+        requests, failures, size, sum_ms, max_ms, encoded, *rest = data
         cell = cls(int(requests), int(failures), int(size), float(sum_ms), float(max_ms))
         if encoded:
             cell.hdr = histogram.decode(encoded)
         else:
-            cell.values = array("d", values[0] if values else [])
+            cell.values = array("d", rest[0] if rest and rest[0] else [])
+        if len(rest) > 1 and rest[1] is not None:  # a worker of an older loadwise sends no minimum
+            cell.min_ms = float(rest[1])
+        elif len(cell.values):
+            cell.min_ms = min(cell.values)
         return cell
 
 
@@ -174,7 +182,7 @@ class Recorder:
         start, method, name = key
         samples = self._users.get(start)
         hdr = cell.histogram()
-        pct = histogram.percentiles_ms(hdr)
+        pct = histogram.percentiles_ms(hdr, cell.min_ms if math.isfinite(cell.min_ms) else None, cell.max_ms)
         return {
             "start": iso_utc(start),
             "interval_s": self.interval_s,
