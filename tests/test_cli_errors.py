@@ -23,6 +23,42 @@ def test_unreachable_target_is_a_failed_run_with_the_connection_errors_counted(t
     assert "status: failed" in result.stdout
 
 
+HALF_FAILING = """
+from locust import FastHttpUser, constant, task
+
+
+class HalfFailing(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def ok(self):
+        self.client.get("/health", name="ok")
+
+    @task
+    def missing(self):
+        self.client.get("/no-such-page", name="missing")  # 404: a failure in Locust's eyes
+"""
+
+
+@pytest.mark.slow
+def test_failed_requests_give_locusts_exit_code_and_the_run_stays_completed(tmp_path, target):
+    """As `locust` does: a run in which requests failed exits 1, or what --exit-code-on-error
+    says; its status stays `completed` (it ran to its end)."""
+    locustfile = tmp_path / "half_failing.py"
+    locustfile.write_text(HALF_FAILING)
+    common = ["run", str(locustfile), "--host", target.url, "-u", "2", "-t", "3s", "--out", str(tmp_path)]
+    default = run_cli(*common)
+    assert default.code == 1, default.stderr
+    assert "request(s) failed: exit code 1" in default.stderr and "status: completed" in default.stdout
+    summary = RunDir(default.last_line).read_summary()
+    assert 0 < summary["overall"]["failures"] < summary["overall"]["requests"]
+    assert RunDir(default.last_line).read_info().status == "completed"
+    assert run_cli(*common, "--exit-code-on-error", "3").code == 3
+    assert run_cli(*common, "--exit-code-on-error", "0").code == 0
+    bad = run_cli(*common, "--exit-code-on-error", "256")
+    assert bad.code == 2 and "exit code from 0 to 255" in bad.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "needles"),
     [

@@ -57,6 +57,16 @@ def count(text: str) -> int:
     return value
 
 
+def exit_code(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an exit code from 0 to 255")
+    return value
+
+
 def ms(text: str) -> float:
     try:
         return parse_duration(text if text[-1:].isalpha() else f"{text}ms") * 1000.0

@@ -56,8 +56,9 @@ def register(sub: Any) -> None:
         help="run one load test",
         description="Run a Locust load test with the loadwise recorder and write runs/<run_id>/.",
         epilog=_shapes_help()
-        + "\n\nThe last line of standard output is the run directory. Exit code 0: completed; "
-        "1: failed (no request succeeded) or interrupted; 2: bad input.\n"
+        + "\n\nThe last line of standard output is the run directory. Exit codes, as Locust gives them: 0 completed "
+        "with no failed request; 1 (or --exit-code-on-error N) completed with failed requests; 1 failed (no request "
+        "succeeded) or interrupted; 2 bad input. The run's status in run.json says which (completed = ran to its end).\n"
         "example: loadwise run browse --host http://127.0.0.1:8000 --shape step --users 60 --duration 2m",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -65,6 +66,8 @@ def register(sub: Any) -> None:
     run.add_argument("--host", help="base URL of the system under test (default: the profile's host)")
     add_profile_options(run, "host, allowed_hosts ...")
     run.add_argument("--target-commit", help="git commit of the system under test, stored in run.json")
+    run.add_argument("--exit-code-on-error", type=types.exit_code, default=EXIT_FAILED, metavar="N",
+                     help=f"exit code of a completed run in which requests failed (default {EXIT_FAILED}, as Locust; 0 ignores failures)")
     _add_load_options(run, duration="60s", shape="constant", users=10)
     remote = run.add_argument_group("workers on other machines (the Helm chart's master Job uses these)")
     remote.add_argument("--expect-workers", type=int, default=0, metavar="N",
@@ -132,7 +135,7 @@ def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> A
     )
 
 
-def _report(result: Any, as_json: bool) -> int:
+def _report(result: Any, as_json: bool, exit_code_on_error: int = EXIT_OK) -> int:
     from loadwise.analysis.rundir import STATUS_COMPLETED
     from loadwise.cli.console import endpoint_table
 
@@ -143,7 +146,14 @@ def _report(result: Any, as_json: bool) -> int:
         reason = f" ({result.reason})" if result.reason else ""
         print(f"status: {result.status}{reason}")
         print(result.run_dir.path)
-    return EXIT_OK if result.status == STATUS_COMPLETED else EXIT_FAILED
+    if result.status != STATUS_COMPLETED:
+        return EXIT_FAILED
+    failures = int((result.summary.get("overall") or {}).get("failures") or 0)
+    if failures and exit_code_on_error != EXIT_OK:
+        print(f"{failures} request(s) failed: exit code {exit_code_on_error} (--exit-code-on-error 0 ignores failures)",
+              file=sys.stderr)  # fmt: skip
+        return exit_code_on_error
+    return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -162,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.hold:
         handoff.clear(args.out)
     result = execute(spec, LiveDisplay())
-    code = _report(result, args.json)
+    code = _report(result, args.json, args.exit_code_on_error)
     if args.hold:
         handoff.hold(args.out, handoff.Done(result.run_dir.path.name, result.status, code), args.hold)
     return code
