@@ -163,9 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from loadwise.run.runner import execute, validate
 
     profile = load_profile(args.profile, args.config)
-    host = args.host or profile.host
-    if not host:
-        raise UsageError("no --host given and the profile names none")
+    host = args.host or profile.host  # None: the locustfile's User classes name their host (checked in Locust)
     spec = _spec(args, host, profile, args.scenario)
     spec.expect_workers, spec.listen, spec.master_port = args.expect_workers, args.listen, args.master_port
     validate(spec)

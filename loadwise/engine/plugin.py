@@ -129,9 +129,9 @@ class Session:
 
     def start(self) -> None:
         allowed = [h.strip() for h in self.opts.allowed_hosts.split(",") if h.strip()]
-        hosts = {self.env.host} | {getattr(u, "host", None) for u in self.env.user_classes}
         try:
-            for host in sorted(h for h in hosts if h):
+            hosts = self._hosts()
+            for host in hosts:
                 check_host_allowed(host, allowed)
         except ConfigError as exc:
             log.error("loadwise: %s", exc)
@@ -145,7 +145,7 @@ class Session:
         self.info = RunInfo(
             id=path.name,
             scenario=self.opts.scenario,
-            host=redact(self.env.host or ""),  # http://user:PASS@host and ?token= stay out of run.json
+            host=redact(", ".join(hosts)),  # http://user:PASS@host and ?token= stay out of run.json
             shape=shape.name if shape else None,
             shape_params=shape.params() if shape else {"users": self.opts.num_users, "duration_s": self.opts.run_time},
             started_at=iso_utc(time.time()),
@@ -183,6 +183,17 @@ class Session:
             log.error("loadwise: cannot serve metrics on %s:%s: %s", self.opts.exporter_host, port, exc)
             sys.exit(2)
         log.info("loadwise: Prometheus metrics on http://%s:%s/metrics", self.opts.exporter_host, port)
+
+    def _hosts(self) -> list[str]:
+        """The hosts the load goes to: --host when given (Locust then uses it for every User
+        class), else each class's own `host`, as plain Locust does."""
+        if self.env.host:
+            return [self.env.host]
+        nameless = [u.__name__ for u in self.env.user_classes if not getattr(u, "host", None)]
+        if nameless:
+            raise ConfigError(f"no --host given and User class {', '.join(nameless)} sets no `host`: "
+                              "pass --host URL or set `host = ...` on the class")  # fmt: skip
+        return sorted({u.host for u in self.env.user_classes})
 
     def _build_shape(self) -> Shape | None:
         """The --shape as configured; also hands it to Locust's shape instance."""

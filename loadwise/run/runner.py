@@ -58,7 +58,7 @@ class RunError(LoadwiseError):
 @dataclass
 class RunSpec:
     scenario: str
-    host: str
+    host: str | None  # None: each User class's own `host`
     shape: str = "constant"
     users: int = 10
     spawn_rate: float | None = None
@@ -100,7 +100,8 @@ def check_scenario(scenario: str) -> None:
 def validate(spec: RunSpec) -> Shape:
     """Check everything that can be checked before starting; raises with a one-line message."""
     check_scenario(spec.scenario)
-    check_host_allowed(spec.host, spec.allowed_hosts)
+    if spec.host:
+        check_host_allowed(spec.host, spec.allowed_hosts)
     if spec.workers < 0 or spec.expect_workers < 0:
         raise RunError("--workers and --expect-workers must be 0 or more")
     if spec.master_port is not None and not 0 < spec.master_port < 65536:
@@ -136,7 +137,8 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
     if role == "worker":
         return worker_args(spec.scenario, "127.0.0.1", master_port or DEFAULT_MASTER_PORT, spec.interval_s, spec.cache_endpoints)
     args = _common_args(spec.scenario, spec.interval_s, spec.cache_endpoints)
-    args += ["--headless", "--only-summary", "--host", spec.host, "--run-dir", str(run_dir), "--status-stream"]
+    args += ["--headless", "--only-summary", *(["--host", spec.host] if spec.host else []),
+             "--run-dir", str(run_dir), "--status-stream"]  # fmt: skip
     args += ["--shape", spec.shape, "-u", str(spec.users), "-t", f"{spec.duration_s:g}s"]
     if spec.spawn_rate is not None:
         args += ["-r", f"{spec.spawn_rate:g}"]
