@@ -170,6 +170,8 @@ class Diurnal(Shape):
 
 
 SHAPES: dict[str, type[Shape]] = {cls.name: cls for cls in (Constant, Ramp, Step, Spike, Soak, Diurnal)}
+AUTO_SHAPE = "auto"  # the locustfile's own LoadTestShape if it has one, else constant
+DEFAULT_DURATION_S = 60.0  # the length of a loadwise shape when no run time is given
 _COMMON = {"users", "duration_s", "spawn_rate"}
 
 

@@ -25,11 +25,16 @@ def _shapes_help() -> str:
     return "\n".join(lines)
 
 
-def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: str, users: int) -> None:
-    parser.add_argument("--shape", default=shape, choices=list(SHAPES), help=f"load shape (default {shape})")
+def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: str | None, users: int) -> None:
+    shape_help = (f"load shape (default {shape})" if shape else
+                  "load shape (default: the locustfile's own LoadTestShape if it has one, else constant)")  # fmt: skip
+    parser.add_argument("--shape", default=shape, choices=list(SHAPES), help=shape_help)
     parser.add_argument("--users", "-u", type=int, default=users, help=f"peak concurrent users (default {users})")
     parser.add_argument("--spawn-rate", "-r", type=float, help="users started per second (default: per shape)")
-    parser.add_argument("--duration", "-t", type=types.duration, default=types.duration(duration), help=f"run time, e.g. 90s, 5m (default {duration})")
+    duration_help = f"run time, e.g. 90s, 5m (default {duration}" + (
+        "; a locustfile's own shape runs as long as it says unless this caps it)" if shape is None else ")")
+    parser.add_argument("--duration", "-t", type=types.duration, default=None, help=duration_help)
+    parser.set_defaults(default_duration=types.duration(duration))
     parser.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter, e.g. steps=6; repeatable")
     parser.add_argument("--workers", type=int, default=0, help="local Locust worker processes driven by a master (default 0: one local process)")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
@@ -68,7 +73,7 @@ def register(sub: Any) -> None:
     run.add_argument("--target-commit", help="git commit of the system under test, stored in run.json")
     run.add_argument("--exit-code-on-error", type=types.exit_code, default=EXIT_FAILED, metavar="N",
                      help=f"exit code of a completed run in which requests failed (default {EXIT_FAILED}, as Locust; 0 ignores failures)")
-    _add_load_options(run, duration="60s", shape="constant", users=10)
+    _add_load_options(run, duration="60s", shape=None, users=10)
     remote = run.add_argument_group("workers on other machines (the Helm chart's master Job uses these)")
     remote.add_argument("--expect-workers", type=int, default=0, metavar="N",
                         help="wait for N workers started elsewhere with `loadwise worker` (up to 5 minutes)")
@@ -108,6 +113,7 @@ def register(sub: Any) -> None:
 def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> Any:
     from loadwise.config import prometheus_settings, scrape_urls
     from loadwise.run.runner import RunSpec
+    from loadwise.scenarios.shapes import AUTO_SHAPE
     from loadwise.scenarios.shapes import parse_shape_params
 
     exporter_port = args.exporter_port if args.exporter_port is not None else profile.settings.get("exporter_port")
@@ -116,10 +122,11 @@ def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> A
     return RunSpec(
         scenario=scenario,
         host=host,
-        shape=args.shape,
+        shape=args.shape or AUTO_SHAPE,
         users=args.users,
         spawn_rate=args.spawn_rate,
-        duration_s=args.duration,
+        duration_s=args.duration or args.default_duration,
+        duration_given=args.duration is not None,
         shape_params=parse_shape_params(args.shape_param),
         workers=args.workers,
         runs_dir=args.out,
@@ -202,7 +209,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     validate(spec)
     print(f"demo: starting the demo shop on {target.url} ...", file=sys.stderr, flush=True)
     with target:
-        print(f"demo: running browse, {args.shape} shape up to {args.users} users for {args.duration:g}s", file=sys.stderr, flush=True)
+        print(f"demo: running browse, {args.shape} shape up to {args.users} users for {spec.duration_s:g}s", file=sys.stderr, flush=True)
         result = execute(spec, LiveDisplay())
     report_path = render.write(data.load(str(result.run_dir.path)))
     print(f"demo: report written to {report_path}", file=sys.stderr)

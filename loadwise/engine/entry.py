@@ -19,6 +19,7 @@ from locust.util.load_locustfile import is_shape_class, is_user_class
 
 from loadwise.engine import plugin
 from loadwise.scenarios import SCENARIOS
+from loadwise.scenarios.shapes import AUTO_SHAPE
 from loadwise.errors import LoadwiseError
 
 
@@ -55,7 +56,9 @@ def selected_classes(argv: list[str]) -> dict[str, Any]:
     pre.add_argument("--shape", default=os.environ.get("LOCUST_SHAPE"))
     known, _ = pre.parse_known_args(argv)
     classes = load_scenario(known.scenario)
-    if known.shape:
+    own_shape = any(is_shape_class(v) for v in classes.values())
+    # --shape auto keeps the locustfile's own LoadTestShape; a named shape replaces it.
+    if known.shape and not (known.shape == AUTO_SHAPE and own_shape):
         from loadwise.engine.shape import LoadwiseShape
 
         classes = {k: v for k, v in classes.items() if not is_shape_class(v)}

@@ -40,7 +40,7 @@ from loadwise.config import ConfigError, check_host_allowed
 from loadwise.engine.recorder import KeySample, Recorder
 from loadwise.run.live import OTHER_NAME, Status
 from loadwise.engine.shape import LoadwiseShape
-from loadwise.scenarios.shapes import Shape, ShapeError, build_shape, parse_shape_params
+from loadwise.scenarios.shapes import AUTO_SHAPE, DEFAULT_DURATION_S, Shape, ShapeError, build_shape, parse_shape_params
 from loadwise.settings import DEFAULT_INTERVAL_S
 
 log = logging.getLogger("loadwise")
@@ -56,7 +56,7 @@ FINAL_REPORT_WAIT_S = 5.0
 def add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("loadwise", "loadwise recorder and run directory")
     group.add_argument("--scenario", default="browse", help="built-in scenario (browse, checkout, smoke) or a locustfile path")
-    group.add_argument("--shape", default=None, help="load shape: constant, ramp, step, spike, soak, diurnal (uses -u, -r, -t)")
+    group.add_argument("--shape", default=None, help="load shape: constant, ramp, step, spike, soak, diurnal (uses -u, -r, -t), or auto (the locustfile's own LoadTestShape if it has one, else constant)")
     group.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter; repeatable")
     group.add_argument("--run-dir", default=None, help="write the run directory here (default: RUNS_DIR/<run_id>)")
     group.add_argument("--runs-dir", default="runs", help="parent of run directories (default: runs)")
@@ -91,6 +91,7 @@ class Session:
         self.info: RunInfo | None = None
         self.test_started: float | None = None
         self.finalized = False
+        self.peak_users = 0
         self.write_error: str | None = None  # the first failed write to the run directory (a full disk)
         self.workers_final: set[str] = set()
         self.workers_seen: set[str] = set()
@@ -146,8 +147,9 @@ class Session:
             id=path.name,
             scenario=self.opts.scenario,
             host=redact(", ".join(hosts)),  # http://user:PASS@host and ?token= stay out of run.json
-            shape=shape.name if shape else None,
-            shape_params=shape.params() if shape else {"users": self.opts.num_users, "duration_s": self.opts.run_time},
+            shape=shape.name if shape else type(self.own_shape).__name__ if self.own_shape else None,
+            shape_params=shape.params() if shape else {"source": "locustfile"} if self.own_shape else
+            {"users": self.opts.num_users, "duration_s": self.opts.run_time},
             started_at=iso_utc(time.time()),
             workers=self.opts.expect_workers if self.is_master else 0,
             interval_s=self.opts.interval,
@@ -195,19 +197,36 @@ class Session:
                               "pass --host URL or set `host = ...` on the class")  # fmt: skip
         return sorted({u.host for u in self.env.user_classes})
 
+    @property
+    def own_shape(self) -> Any:
+        """The locustfile's own LoadTestShape instance, when that is what runs."""
+        shape = self.env.shape_class
+        return shape if shape is not None and not isinstance(shape, LoadwiseShape) else None
+
     def _build_shape(self) -> Shape | None:
-        """The --shape as configured; also hands it to Locust's shape instance."""
+        """The --shape as configured (auto: constant, unless the locustfile's own shape runs);
+        also hands it to Locust's shape instance."""
         opts = self.opts
-        if not opts.shape:
+        if not opts.shape or self.own_shape is not None:
             return None
-        if not opts.run_time:
+        auto = opts.shape == AUTO_SHAPE
+        run_time = opts.run_time or (DEFAULT_DURATION_S if auto else None)
+        if not run_time:
             raise ShapeError("--shape needs a run time (-t/--run-time)")
-        shape = build_shape(
-            opts.shape, opts.num_users or 1, float(opts.run_time), opts.spawn_rate, parse_shape_params(opts.shape_param)
-        )
+        shape = build_shape("constant" if auto else opts.shape, opts.num_users or 1, float(run_time), opts.spawn_rate,
+                            parse_shape_params(opts.shape_param))  # fmt: skip
         if isinstance(self.env.shape_class, LoadwiseShape):
             self.env.shape_class.configure(shape)
         return shape
+
+    def _own_shape_ended(self) -> bool:
+        """Whether the locustfile's shape has nothing more to run (its tick says None now)."""
+        if self.own_shape is None:
+            return False
+        try:
+            return self.own_shape.tick() is None
+        except Exception:  # a shape that cannot be asked twice: say it ran to its end only if Locust stopped it
+            return False
 
     def on_test_start(self, **_: Any) -> None:
         if self.test_started is None:
@@ -250,6 +269,7 @@ class Session:
             runner = self.env.runner
             if runner.state in (locust.runners.STATE_RUNNING, locust.runners.STATE_SPAWNING):
                 self.recorder.sample_users(runner.user_count, now)
+                self.peak_users = max(self.peak_users, runner.user_count)
             self._flush(before=now - grace)
             if self.opts.status_stream:
                 print(self._status(now).to_line(), flush=True)
@@ -298,7 +318,10 @@ class Session:
         elapsed = ended - (self.test_started or ended)
         shape = self.env.shape_class
         run_time = self.opts.run_time
-        planned_end_reached = bool(getattr(shape, "finished", False)) or bool(run_time and elapsed >= run_time - 1.0)
+        planned_end_reached = (bool(getattr(shape, "finished", False)) or bool(run_time and elapsed >= run_time - 1.0)
+                               or self._own_shape_ended())  # fmt: skip
+        if self.own_shape is not None:  # what the locustfile's shape actually produced
+            self.info.shape_params = {"source": "locustfile", "peak_users": self.peak_users, "duration_s": round(elapsed, 3)}
         succeeded = self.recorder.total_requests - self.recorder.total_failures
         if not planned_end_reached:
             self.info.status, self.info.status_reason = STATUS_INTERRUPTED, "stopped before the planned end"

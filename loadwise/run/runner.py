@@ -8,6 +8,7 @@ could say how the run ended.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -39,7 +40,7 @@ from loadwise.config import check_host_allowed
 from loadwise.run.net import free_port
 from loadwise.run.live import LiveDisplay, Status
 from loadwise.scenarios import SCENARIOS
-from loadwise.scenarios.shapes import Shape, build_shape
+from loadwise.scenarios.shapes import AUTO_SHAPE, Shape, build_shape
 from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
 from loadwise.errors import LoadwiseError
 
@@ -63,6 +64,7 @@ class RunSpec:
     users: int = 10
     spawn_rate: float | None = None
     duration_s: float = 60.0
+    duration_given: bool = True  # False: a locustfile's own shape runs as long as it says
     shape_params: dict[str, str] = field(default_factory=dict)
     workers: int = 0
     runs_dir: Path = Path("runs")
@@ -108,7 +110,8 @@ def validate(spec: RunSpec) -> Shape:
         raise RunError(f"--master-port {spec.master_port} is not a TCP port")
     if spec.interval_s <= 0:
         raise RunError("--interval must be positive")
-    return build_shape(spec.shape, spec.users, spec.duration_s, spec.spawn_rate, spec.shape_params)
+    shape = "constant" if spec.shape == AUTO_SHAPE else spec.shape  # what runs if the locustfile has no shape
+    return build_shape(shape, spec.users, spec.duration_s, spec.spawn_rate, spec.shape_params)
 
 
 def _new_run_dir(spec: RunSpec) -> Path:
@@ -139,7 +142,9 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
     args = _common_args(spec.scenario, spec.interval_s, spec.cache_endpoints)
     args += ["--headless", "--only-summary", *(["--host", spec.host] if spec.host else []),
              "--run-dir", str(run_dir), "--status-stream"]  # fmt: skip
-    args += ["--shape", spec.shape, "-u", str(spec.users), "-t", f"{spec.duration_s:g}s"]
+    args += ["--shape", spec.shape, "-u", str(spec.users)]
+    if spec.duration_given or spec.shape != AUTO_SHAPE:
+        args += ["-t", f"{spec.duration_s:g}s"]
     if spec.spawn_rate is not None:
         args += ["-r", f"{spec.spawn_rate:g}"]
     for key, value in spec.shape_params.items():
@@ -317,7 +322,9 @@ def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
         for _ in range(spec.workers):
             procs.start_worker(locust_args(spec, path, "worker", port))
         slack = START_SLACK_S + (REMOTE_WORKERS_WAIT_S if spec.expect_workers else 0)
-        deadline = time.monotonic() + spec.duration_s + slack
+        # A locustfile's own shape decides its length: no deadline then (Ctrl-C still stops it).
+        open_ended = spec.shape == AUTO_SHAPE and not spec.duration_given
+        deadline = math.inf if open_ended else time.monotonic() + spec.duration_s + slack
         while main.poll() is None:
             if stop_requested.is_set() or time.monotonic() > deadline:
                 stop_requested.clear()
