@@ -14,6 +14,7 @@ for that moment.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -140,26 +141,29 @@ class _Pod:
         return self.created_s + max(pod.startup_s, pod.pending_s)
 
 
-def _states(pods: list[_Pod], now: float, rps: float, model: PodModel, metric: str) -> list[PodState]:
-    """What the controller sees of each pod: phase, readiness, request and metric (milli-units)."""
-    ready = [p for p in pods if p.ready_at(model) <= now]
-    per_pod = rps / len(ready) if ready else 0.0
+def _states(pods: list[_Pod], now: float, rps: float, model: PodModel, metric: str, settled_after_s: float) -> list[PodState]:
+    """What the controller sees of each pod: phase, readiness, request and metric (milli-units).
+    Pods Ready since before `settled_after_s` (past every readiness rule) look alike: one shared state."""
+    ready = sum(1 for p in pods if p.ready_at(model) <= now)
+    per_pod = rps / ready if ready else 0.0
+    request_m = round(model.cpu_request * 1000)
+    busy = round((model.idle_cpu + per_pod * model.cpu_per_request) * 1000) if metric == "cpu" else round(per_pod * 1000)
+    starting = round((model.startup_cpu or model.idle_cpu) * 1000) if metric == "cpu" else 0
+    settled = PodState(start_s=FAR_PAST_S, request_m=request_m, metric_m=busy, metric_timestamp_s=now,
+                       metric_window_s=model.metric_window_s)  # fmt: skip
     states = []
     for p in pods:
         started, ready_at = p.started(model), p.ready_at(model)
-        if started > now:
-            states.append(PodState(phase="Pending", ready=False, start_s=None, request_m=round(model.cpu_request * 1000)))
-            continue
-        is_ready = ready_at <= now
-        if metric == "cpu":
-            cpu = model.idle_cpu + per_pod * model.cpu_per_request if is_ready else (model.startup_cpu or model.idle_cpu)
-            value = round(cpu * 1000)
+        if started < settled_after_s and ready_at <= now:
+            states.append(settled)
+        elif started > now:
+            states.append(PodState(phase="Pending", ready=False, start_s=None, request_m=request_m))
         else:
-            value = round((per_pod if is_ready else 0.0) * 1000)
-        has_metric = started + model.metrics_delay_s <= now
-        states.append(PodState(ready=is_ready, start_s=started, ready_transition_s=ready_at if is_ready else started,
-                               request_m=round(model.cpu_request * 1000), metric_m=value if has_metric else None,
-                               metric_timestamp_s=now, metric_window_s=model.metric_window_s))  # fmt: skip
+            is_ready = ready_at <= now
+            has_metric = started + model.metrics_delay_s <= now
+            states.append(PodState(ready=is_ready, start_s=started, ready_transition_s=ready_at if is_ready else started,
+                                   request_m=request_m, metric_m=(busy if is_ready else starting) if has_metric else None,
+                                   metric_timestamp_s=now, metric_window_s=model.metric_window_s))  # fmt: skip
     return states
 
 
@@ -198,6 +202,7 @@ def simulate(spec: HPASpec, pod: PodModel, trace: Callable[[float], float], dura
     pods = [_Pod(FAR_PAST_S) for _ in range(replicas)]  # the initial pods are long Ready
     result = SimResult(duration_s=duration_s)
     next_sync = settings.sync_period_s
+    ready_times = sorted(p.ready_at(pod) for p in pods)
     t = 0.0
     while t < duration_s:
         rps = max(trace(t), 0.0)
@@ -205,8 +210,10 @@ def simulate(spec: HPASpec, pod: PodModel, trace: Callable[[float], float], dura
             next_sync += settings.sync_period_s
             current = len(pods)
             metric_proposals: list[int | None] = []
+            # Older than the CPU initialization period and Ready well before now: past every readiness rule.
+            settled_after = t - max(settings.cpu_initialization_period_s, pod.metric_window_s + pod.startup_s)
             for metric, _ in spec.metrics:
-                states = _states(pods, t, rps, pod, metric)
+                states = _states(pods, t, rps, pod, metric, settled_after)
                 one = HPASpec(spec.min_replicas, spec.max_replicas, metric,
                               dict(spec.metrics)[metric], spec.scale_up, spec.scale_down)  # fmt: skip
                 metric_proposals += proposals(one, states, current, t, settings)
@@ -217,7 +224,8 @@ def simulate(spec: HPASpec, pod: PodModel, trace: Callable[[float], float], dura
                 pods += [_Pod(t) for _ in range(target - current)]
             elif target < current:
                 pods = _scale_in_order(pods, t, pod)[current - target:]
-        ready = sum(1 for p in pods if p.ready_at(pod) <= t)
+            ready_times = sorted(p.ready_at(pod) for p in pods)
+        ready = bisect.bisect_right(ready_times, t)
         result.times.append(t)
         result.load.append(rps)
         result.replicas.append(len(pods))

@@ -172,8 +172,9 @@ def test_real_step_run_fits_and_the_slo_capacity_sits_between_its_steps(tmp_path
     out = run_cli("capacity", run_path, "--slo", f"p95<{slo:.2f}ms", "--target-rps", "1000", "--json")
     assert out.code == 0, out.stderr
     answer = json.loads(out.stdout)
-    # Six 7-second steps on a shared 2-core machine: R² measured 0.87-0.97 over runs of the same code.
-    assert answer["model"]["r_squared"] >= 0.8, (answer["model"], fitted["points"])
+    # On this machine the curve sometimes turns down past a dozen users (USL, R² ~0.97) and sometimes
+    # plateaus with noise (Amdahl, R² 0.87-0.91); the F-test picks USL only in the first case.
+    assert answer["model"]["r_squared"] >= 0.8, (answer["model"], answer["points"])
     capacity = answer["slo"]["capacity_rps"]
     low, high = sorted(answer["slo"]["between_rps"])
     assert low <= capacity <= high
