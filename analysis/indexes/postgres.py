@@ -15,28 +15,22 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from loadwise.errors import LoadwiseError
 from loadwise.analysis.indexes.choose import (
-    Candidate,
-    Effect,
     ExistingIndex,
     IndexAdvisorSettings,
     Statement,
     choose,
-    covered,
     droppable,
     recommendation,
 )
 from loadwise.analysis.redact import redact
-from loadwise.analysis.indexes.usage import (
-    SqlUsageError,
-    analyze,
-    candidate_columns,
-    parameter_count,
-    single_statement,
-)
+from loadwise.analysis.indexes.search import measure
+from loadwise.analysis.indexes.usage import SqlUsageError, analyze, parameter_count, single_statement
 
 _PLANNABLE = re.compile(r"^\s*(select|update|delete|with)\b", re.IGNORECASE)
 _OURS = re.compile(r"pg_stat_statements|hypopg|pg_catalog|information_schema|pg_prepared|pg_roles|lw_advise_", re.IGNORECASE)
@@ -170,6 +164,49 @@ def _forget(cur: Any) -> None:
     cur.execute("SELECT hypopg_reset()")
 
 
+class _PostgresPlanner:
+    """The candidate loop's planner for PostgreSQL: generic-plan costs with HypoPG indexes.
+
+    Each statement runs in a savepoint; prepared statements and hypothetical indexes survive
+    its rollback, so they are dropped after it whatever happened."""
+
+    concurrently = True
+
+    def __init__(self, conn: Any, cur: Any, catalog: dict[str, set[str]]):
+        import psycopg
+
+        self.conn, self.cur, self.catalog = conn, cur, catalog
+        self.errors = (psycopg.Error, SqlUsageError)
+
+    def usage(self, query: str) -> dict[str, Any]:
+        return analyze(query, self.catalog)
+
+    def parameters(self, query: str) -> int:
+        return parameter_count(query)
+
+    @contextmanager
+    def isolated(self) -> Iterator[None]:
+        try:
+            with self.conn.transaction():
+                yield
+        finally:
+            _forget(self.cur)
+
+    def cost(self, query: str, params: int) -> float:
+        return _cost(self.cur, query, params)
+
+    def cost_with_index(self, table: str, columns: tuple[str, ...], query: str, params: int) -> tuple[float, int | None]:
+        ddl = f"CREATE INDEX ON {table} ({', '.join(columns)})"
+        self.cur.execute("SELECT indexrelid FROM hypopg_create_index(%s)", (ddl,))
+        oid = self.cur.fetchone()[0]
+        try:
+            after = _cost(self.cur, query, params)
+            self.cur.execute("SELECT hypopg_relation_size(%s)", (oid,))
+            return after, int(self.cur.fetchone()[0])
+        finally:
+            self.cur.execute("SELECT hypopg_drop_index(%s)", (oid,))
+
+
 def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement] | None = None,
            *, allow_superuser: bool = False) -> dict[str, Any]:  # fmt: skip
     """Recommendations with their evidence; the connection is left as it was found.
@@ -179,8 +216,6 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
 
     # psycopg would prepare repeated queries under its own names, which DEALLOCATE ALL removes.
     conn.prepare_threshold = None
-    skipped: list[dict[str, str]] = []
-    candidates: dict[tuple[str, tuple[str, ...]], Candidate] = {}
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(settings.statement_timeout_ms),))
@@ -191,39 +226,7 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
                 statements = read_statements(cur, settings.top)
             catalog = read_catalog(cur)
             existing = read_indexes(cur)
-            by_table: dict[str, list[tuple[str, ...]]] = {}
-            for index in existing:
-                by_table.setdefault(index.table, []).append(index.columns)
-            for statement in statements:
-                try:
-                    usage = analyze(statement.query, catalog)
-                    params = parameter_count(statement.query)
-                except SqlUsageError as exc:
-                    skipped.append({"query": statement.query, "reason": str(exc)})
-                    continue
-                if not usage:
-                    continue
-                try:
-                    with conn.transaction():  # a savepoint: one bad statement does not end the analysis
-                        before = _cost(cur, statement.query, params)
-                        for table, table_usage in usage.items():
-                            for columns in candidate_columns(table_usage):
-                                if covered(columns, by_table.get(table, [])):
-                                    continue
-                                ddl = f"CREATE INDEX ON {table} ({', '.join(columns)})"
-                                cur.execute("SELECT indexrelid FROM hypopg_create_index(%s)", (ddl,))
-                                oid = cur.fetchone()[0]
-                                try:
-                                    after = _cost(cur, statement.query, params)
-                                    cur.execute("SELECT hypopg_relation_size(%s)", (oid,))
-                                    size = int(cur.fetchone()[0])
-                                finally:
-                                    cur.execute("SELECT hypopg_drop_index(%s)", (oid,))
-                                candidate = candidates.setdefault((table, columns), Candidate(table, columns, size))
-                                candidate.effects.append(Effect(statement, before, after))
-                except (psycopg.Error, SqlUsageError) as exc:
-                    skipped.append({"query": statement.query, "reason": redact(str(exc).strip().splitlines()[0])})
-                _forget(cur)
+            found, skipped = measure(statements, _PostgresPlanner(conn, cur, catalog), existing)
             dead = droppable(existing)
             scans = seq_scans(cur)
     except psycopg.errors.InsufficientPrivilege as exc:
@@ -232,7 +235,7 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
         raise DbAdvisorError(f"database error: {redact(str(exc).strip().splitlines()[0])}") from None
     finally:
         _leave_clean(conn)
-    chosen = choose(list(candidates.values()), settings)
+    chosen = choose(found, settings)
     return {
         "indexes": [recommendation(c, settings) for c in chosen],
         "drop": dead,

@@ -16,22 +16,14 @@ import json
 import math
 import re
 import sqlite3
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from loadwise.analysis.indexes.choose import ExistingIndex, IndexAdvisorSettings, Statement, choose, droppable, recommendation
+from loadwise.analysis.indexes.search import measure
+from loadwise.analysis.indexes.usage import analyze
 from loadwise.errors import LoadwiseError
-from loadwise.analysis.indexes.choose import (
-    Candidate,
-    Effect,
-    ExistingIndex,
-    IndexAdvisorSettings,
-    Statement,
-    choose,
-    covered,
-    droppable,
-    recommendation,
-)
-from loadwise.analysis.indexes.usage import SqlUsageError, analyze, candidate_columns
 
 
 class SqliteAdvisorError(LoadwiseError):
@@ -132,6 +124,32 @@ class _WhatIf:
             self.memory.execute("ANALYZE sqlite_master")
 
 
+class _SqlitePlanner:
+    """The candidate loop's planner for SQLite: rows visited, on the in-memory what-if copy."""
+
+    concurrently = False
+    errors = (sqlite3.Error,)
+
+    def __init__(self, whatif: _WhatIf):
+        self.whatif = whatif
+        self.catalog = {t: {r[1] for r in whatif.memory.execute(f'PRAGMA table_info("{t}")')} for t in whatif.rows}
+
+    def usage(self, query: str) -> dict[str, Any]:
+        return analyze(_as_postgres(query), self.catalog)
+
+    def parameters(self, query: str) -> int:
+        return query.count("?")
+
+    def isolated(self) -> AbstractContextManager[None]:
+        return nullcontext()  # the what-if index is dropped by with_index itself
+
+    def cost(self, query: str, params: int) -> float:
+        return self.whatif.cost(query, params)
+
+    def cost_with_index(self, table: str, columns: tuple[str, ...], query: str, params: int) -> tuple[float, int | None]:
+        return self.whatif.with_index(table, columns, query, params), None
+
+
 def advise(db_path: Path, log_path: Path, settings: IndexAdvisorSettings) -> dict[str, Any]:
     if not db_path.is_file():
         raise SqliteAdvisorError(f"{db_path}: no such SQLite database")
@@ -141,32 +159,12 @@ def advise(db_path: Path, log_path: Path, settings: IndexAdvisorSettings) -> dic
         whatif = _WhatIf(source)
     except sqlite3.DatabaseError as exc:
         raise SqliteAdvisorError(f"{db_path}: not a usable SQLite database ({exc})") from None
-    catalog = {t: {r[1] for r in whatif.memory.execute(f'PRAGMA table_info("{t}")')} for t in whatif.rows}
-    existing: dict[str, list[tuple[str, ...]]] = {}
-    for index in whatif.indexes:
-        existing.setdefault(index.table, []).append(index.columns)
-    candidates: dict[tuple[str, tuple[str, ...]], Candidate] = {}
-    skipped = []
     try:
-        for statement in statements:
-            params = statement.query.count("?")
-            try:
-                usage = analyze(_as_postgres(statement.query), catalog)
-                before = whatif.cost(statement.query, params)
-            except (SqlUsageError, sqlite3.Error) as exc:
-                skipped.append({"query": statement.query, "reason": str(exc)})
-                continue
-            for table, table_usage in usage.items():
-                for columns in candidate_columns(table_usage):
-                    if covered(columns, existing.get(table, [])):
-                        continue
-                    after = whatif.with_index(table, columns, statement.query, params)
-                    candidate = candidates.setdefault((table, columns), Candidate(table, columns, None, concurrently=False))
-                    candidate.effects.append(Effect(statement, before, after))
+        found, skipped = measure(statements, _SqlitePlanner(whatif), whatif.indexes)
     finally:
         source.close()
         whatif.memory.close()
-    chosen = choose(list(candidates.values()), settings)
+    chosen = choose(found, settings)
     # SQLite counts no index scans (scans -1), so only duplicates can come back as droppable.
     return {"indexes": [recommendation(c, settings) for c in chosen], "drop": droppable(whatif.indexes, concurrently=False),
             "seq_scans": [], "statements_considered": len(statements), "skipped": skipped,

@@ -316,8 +316,6 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
     if args.apply:
         if not args.deployment:
             raise UsageError("--apply needs --deployment (and the cluster's -n/--namespace, --context if not the kubeconfig's)")
-        import yaml
-
         applied = cluster.apply_hpa(yaml.safe_load(docs["recommended"]), args.namespace, args.context, for_real=args.yes)
         if not args.yes:
             applied.append("not applied: the dry run passed; add --yes to apply it")

@@ -15,7 +15,6 @@ import os
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadwise.analysis import metrics as m
 from loadwise.analysis.redact import redact
-from loadwise.config import PrometheusSettings
+from loadwise.config import KubernetesTarget, PrometheusSettings
 
 Problem = dict[str, str]
 
