@@ -225,7 +225,7 @@ class Session:
             return False
         try:
             return self.own_shape.tick() is None
-        except Exception:  # a shape that cannot be asked twice: say it ran to its end only if Locust stopped it
+        except Exception:  # a shape that cannot be asked again: not known to have ended
             return False
 
     def on_test_start(self, **_: Any) -> None:
