@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pandas is imported where a table is read: Locust processes 
 RUN_JSON = "run.json"
 INTERVALS_CSV = "intervals.csv"
 ERRORS_CSV = "errors.csv"
+EXCEPTIONS_CSV = "exceptions.csv"
 METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
 REPORT_HTML = "report.html"
@@ -49,6 +50,7 @@ INTERVAL_COLUMNS = [
     "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes", "hdr",
 ]  # fmt: skip
 ERROR_COLUMNS = ["method", "name", "error", "count"]
+EXCEPTION_COLUMNS = ["count", "message", "traceback", "nodes"]  # task exceptions, grouped as Locust groups them
 METRIC_COLUMNS = ["timestamp", "source", "series", "labels", "value"]
 
 _RUN_ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -59,6 +61,7 @@ _INFO_TYPES = (  # run.json fields whose type readers rely on
     ("workers", int, "a whole number"), ("worker_requests", dict, "an object"), ("interval_s", (int, float), "a number"),
     ("status", str, "a string"), ("status_reason", str, "a string"), ("collector", dict, "an object"),
     ("key_sample", dict, "an object"), ("grouped_names", dict, "an object"), ("target_commit", str, "a string"),
+    ("locust", dict, "an object"),
 )  # fmt: skip
 _SUMMARY_NUMBERS = ("requests", "failures", "rps", "error_rate", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 
@@ -120,6 +123,9 @@ class RunInfo:
     collector: dict[str, Any] = field(default_factory=dict)  # sources, series collected, what could not be had
     key_sample: dict[str, Any] = field(default_factory=dict)  # cacheable endpoints' sampled keys: endpoints, rate
     grouped_names: dict[str, Any] = field(default_factory=dict)  # endpoint names beyond the recorder's bound, if any
+    # What shaped the run on Locust's side: its command line, tag filters, config files and
+    # LOCUST_* variables it read, and the User classes with their weights.
+    locust: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInfo:
@@ -172,7 +178,8 @@ class RunDir:
         """run.json, and every table with its header, so a run with no rows yet still has each file."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_info(info)
-        for name, columns in ((INTERVALS_CSV, INTERVAL_COLUMNS), (ERRORS_CSV, ERROR_COLUMNS), (METRICS_CSV, METRIC_COLUMNS)):
+        for name, columns in ((INTERVALS_CSV, INTERVAL_COLUMNS), (ERRORS_CSV, ERROR_COLUMNS), (EXCEPTIONS_CSV, EXCEPTION_COLUMNS),
+                              (METRICS_CSV, METRIC_COLUMNS)):  # fmt: skip
             if not (self.path / name).exists():
                 _write_atomic(self.path / name, _csv_text([columns]))
         return self
@@ -303,6 +310,13 @@ class RunDir:
                                  keep_default_na=False, dtype={"labels": str})  # fmt: skip
         frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
         return frame
+
+    def write_exceptions(self, rows: list[dict[str, Any]]) -> None:
+        _write_atomic(self.path / EXCEPTIONS_CSV, _csv_text([EXCEPTION_COLUMNS, *([row[c] for c in EXCEPTION_COLUMNS] for row in rows)]))
+
+    def read_exceptions(self) -> pd.DataFrame:
+        """Task exceptions (an empty frame for runs recorded before the file existed)."""
+        return self._read_table(EXCEPTIONS_CSV, EXCEPTION_COLUMNS, numeric=("count",), keep_default_na=False)
 
     def read_errors(self) -> pd.DataFrame:
         return self._read_table(ERRORS_CSV, ERROR_COLUMNS, numeric=("count",), keep_default_na=False)

@@ -22,6 +22,7 @@ class RunData:
     summary: dict[str, Any]
     intervals: pd.DataFrame
     errors: pd.DataFrame
+    exceptions: pd.DataFrame  # task exceptions: count, message, traceback, nodes
     metrics: pd.DataFrame
     timeline: pd.DataFrame  # per interval: client columns, then server series; index: seconds since start
     steps: pd.DataFrame
@@ -55,9 +56,11 @@ def load(path: str) -> RunData:
             endpoint_counts[(str(key[0]), str(key[1]))] = histogram.merge_sparse([sparse[i] for i in rows])
     overall = histogram.merge_sparse(sparse)
     timeline = align(intervals, metrics, source=preferred_source(metrics), sparse=sparse)
-    data = RunData(run_dir, info, summary, intervals, run_dir.read_errors(), metrics, timeline,
+    data = RunData(run_dir, info, summary, intervals, run_dir.read_errors(), run_dir.read_exceptions(), metrics, timeline,
                    step_table(info, intervals), endpoint_counts, overall)  # fmt: skip
     if len(timeline):
         t0 = data.t0
-        timeline.index = [(t.timestamp() - t0) for t in timeline.index]
+        # Seconds since the run started; the first interval (aligned to the clock) may open just
+        # before it, and is drawn at 0 rather than at a negative time.
+        timeline.index = [max(t.timestamp() - t0, 0.0) for t in timeline.index]
     return data

@@ -15,7 +15,14 @@ import loadwise
 from loadwise.analysis.redact import redact
 from loadwise.analysis.rundir import REPORT_HTML, STATUS_COMPLETED, STATUS_FAILED
 from loadwise.analysis.thresholds import Threshold, ThresholdResult, evaluate
-from loadwise.reports import cache_section, capacity_section, charts, database_section, hpa_section  # noqa: F401  (sections register themselves)
+from loadwise.reports import (  # noqa: F401  (sections register themselves)
+    cache_section,
+    capacity_section,
+    charts,
+    database_section,
+    exceptions_section,
+    hpa_section,
+)
 from loadwise.reports.data import RunData
 from loadwise.reports.sections import SECTIONS, SectionContent
 
@@ -142,7 +149,7 @@ def build_view(run: RunData, baseline: RunData | None = None, thresholds: list[T
         try:
             sections.append((section, section.build(run, baseline)))
         except Exception as exc:  # one broken analysis must not take the report down
-            sections.append((section, SectionContent(notes=[f"this section could not be built: {redact(str(exc))}"], empty=True)))
+            sections.append((section, SectionContent(notes=[f"this section could not be built: {redact(str(exc))}"])))
     missing = collector_problems(run.info.collector)
     return {
         "run": run,
@@ -162,7 +169,9 @@ def build_view(run: RunData, baseline: RunData | None = None, thresholds: list[T
         "step_chart": charts.step_chart(run.steps) if len(run.steps) >= 2 else None,
         "endpoints": _endpoint_rows(run),
         "errors": run.errors.to_dict("records") if len(run.errors) else [],
-        "sections": sections,
+        "sections": [(section, content) for section, content in sections if not content.empty],
+        # Analyses not run yet: one line each saying how to fill them, not a page of empty sections.
+        "waiting": [(section, content) for section, content in sections if content.empty],
         "metadata": _metadata(run),
         "compare": comparison(baseline, run) if baseline is not None else None,
         "script": SORT_SCRIPT,

@@ -202,7 +202,7 @@ def test_master_job_runs_headless_master_for_all_workers(
     shape_params = [args[i + 1] for i, a in enumerate(args) if a == "--shape-param"]
     assert shape_params == [f"{k}={v}" for k, v in sorted(load["shapeParams"].items())]
 
-    config = option(args, "--config")
+    config = option(args, "--loadwise-config")
     config_volume = volume_of(spec, container, str(Path(config).parent))
     config_map = one(objects, "ConfigMap", config_volume["configMap"]["name"])
     assert Path(config).name in config_map["data"]

@@ -81,3 +81,16 @@ def test_the_database_section_renders_for_every_outcome(tmp_path, outcome):
     assert expected in section
     if block and block.get("skipped"):
         assert "Statements not planned" in section and "2 statements in one entry" in section
+
+
+def test_the_exceptions_section_shows_each_kind_with_its_traceback(tmp_path):
+    run = make_run(tmp_path / "run", {("GET", "/a"): 5.0}, seconds=20)
+    html = render.write(data.load(str(run.path))).read_text()
+    assert "No task raised an exception." in html  # the file exists, with its header, from the start
+    traceback = "Traceback (most recent call last):\n  File \"locustfile.py\", line 9, in checkout\nKeyError: 'cart'"
+    run.write_exceptions([{"count": 7, "message": "KeyError('cart')", "traceback": traceback, "nodes": "local"},
+                          {"count": 2, "message": "<script>x</script>", "traceback": "ValueError", "nodes": "w1"}])  # fmt: skip
+    html = render.write(data.load(str(run.path))).read_text()
+    section = html[html.index(">Exceptions in tasks<"):]
+    assert "9 exception(s) of 2 kind(s)" in section and "KeyError: &#39;cart&#39;" in section
+    assert "<script>x</script>" not in html  # outside text is escaped

@@ -47,24 +47,32 @@ def positive(text: str) -> float:
     return value
 
 
-def count(text: str) -> int:
+def _whole(text: str, low: int, high: int | None, what: str) -> int:
+    """A whole number in [low, high]; otherwise an argparse error saying `what` it must be."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"{text!r} must be {what}")
     return value
+
+
+def count(text: str) -> int:
+    return _whole(text, 1, None, "at least 1")
+
+
+def workers(text: str) -> int:
+    """A worker count: N >= 0, or `auto` / -1 for one per CPU core (Locust's --processes -1)."""
+    import os
+
+    if text in ("auto", "-1"):
+        return os.cpu_count() or 1
+    return _whole(text, 0, None, "0 or more workers, or auto / -1 for one per CPU core")
 
 
 def exit_code(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= 255:
-        raise argparse.ArgumentTypeError(f"{text!r} must be an exit code from 0 to 255")
-    return value
+    return _whole(text, 0, 255, "an exit code from 0 to 255")
 
 
 def ms(text: str) -> float:

@@ -20,9 +20,12 @@ def key_values(items: list[str], option: str) -> dict[str, str]:
     return out
 
 
-def add_profile_options(parser: argparse.ArgumentParser, what: str) -> None:
+def add_profile_options(parser: argparse.ArgumentParser, what: str, *, locust_owns_config: bool = False) -> None:
+    """--profile and the loadwise.toml to read it from. `loadwise run` leaves `--config` to
+    Locust (a locust.conf), so there the file is `--loadwise-config` only."""
     parser.add_argument("--profile", help=f"profile in loadwise.toml ({what})")
-    parser.add_argument("--config", type=Path, help="configuration file (default ./loadwise.toml)")
+    flags = ("--loadwise-config",) if locust_owns_config else ("--loadwise-config", "--config")
+    parser.add_argument(*flags, dest="config", type=Path, metavar="FILE", help="loadwise configuration (default ./loadwise.toml)")
 
 
 def add_verdict_options(parser: argparse.ArgumentParser, json_help: str) -> None:

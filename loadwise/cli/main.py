@@ -31,7 +31,13 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    locust_args: list[str] = []
+    if argv[:1] == ["run"]:  # what `loadwise run` does not own goes to Locust's own parser
+        ours, locust_args = run.split_locust_args(argv[1:])
+        argv = ["run", *ours]
     args = parser.parse_args(argv)
+    args.locust_args = locust_args
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -11,7 +11,7 @@ from typing import Any
 
 from loadwise.cli import args as types
 from loadwise.cli.common import add_profile_options, key_values, profile_dsn
-from loadwise.errors import EXIT_FAILED, EXIT_OK, UsageError
+from loadwise.errors import EXIT_FAILED, EXIT_OK, LoadwiseError, UsageError
 from loadwise.scenarios import SCENARIOS
 from loadwise.scenarios.shapes import SHAPES, shape_parameters
 from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
@@ -33,10 +33,11 @@ def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: 
     parser.add_argument("--spawn-rate", "-r", type=float, help="users started per second (default: per shape)")
     duration_help = f"run time, e.g. 90s, 5m (default {duration}" + (
         "; a locustfile's own shape runs as long as it says unless this caps it)" if shape is None else ")")
-    parser.add_argument("--duration", "-t", type=types.duration, default=None, help=duration_help)
+    parser.add_argument("--duration", "-t", "--run-time", type=types.duration, default=None, help=duration_help)
     parser.set_defaults(default_duration=types.duration(duration))
     parser.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter, e.g. steps=6; repeatable")
-    parser.add_argument("--workers", type=int, default=0, help="local Locust worker processes driven by a master (default 0: one local process)")
+    parser.add_argument("--workers", type=types.workers, default=0,
+                        help="local Locust worker processes driven by a master (default 0: one local process; auto: one per CPU core)")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
     _add_interval(parser, "recorder interval in seconds")
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="tag stored in run.json; repeatable")
@@ -64,13 +65,24 @@ def register(sub: Any) -> None:
         + "\n\nThe last line of standard output is the run directory. Exit codes, as Locust gives them: 0 completed "
         "with no failed request; 1 (or --exit-code-on-error N) completed with failed requests; 1 failed (no request "
         "succeeded) or interrupted; 2 bad input. The run's status in run.json says which (completed = ran to its end).\n"
-        "example: loadwise run browse --host http://127.0.0.1:8000 --shape step --users 60 --duration 2m",
+        "example: loadwise run browse --host http://127.0.0.1:8000 --shape step --users 60 --duration 2m\n\n"
+        "Locust's own options pass through to Locust's parser (put the locustfile first): --tags, --exclude-tags, "
+        "--csv, --loglevel, --stop-timeout, --iterations, --config locust.conf, User class names, and options your "
+        "locustfile adds with events.init_command_line_parser; ./locust.conf and LOCUST_* variables apply as in "
+        "Locust. run.json records what shaped the run.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # an abbreviation must not swallow a Locust option (--master is not --master-port)
     )
-    run.add_argument("scenario", metavar="SCENARIO", help=f"built-in ({', '.join(SCENARIOS)}) or the path of your locustfile")
-    run.add_argument("--host", help="base URL of the system under test (default: the profile's host)")
-    add_profile_options(run, "host, allowed_hosts ...")
+    run.add_argument("scenario", metavar="SCENARIO", nargs="?", help=f"built-in ({', '.join(SCENARIOS)}) or the path of your locustfile")
+    run.add_argument("-f", "--locustfile", metavar="FILE", help="the locustfile, as Locust takes it (instead of SCENARIO)")
+    run.add_argument("--host", "-H", help="base URL of the system under test (default: the profile's host, else each User class's host)")
+    run.add_argument("--headless", action="store_true", help="accepted for Locust's sake: runs are always headless")
+    run.add_argument("--processes", type=int, metavar="N",
+                     help="as Locust's --processes: N local workers (-1: one per CPU core); same as --workers")
+    add_profile_options(run, "host, allowed_hosts ...", locust_owns_config=True)
     run.add_argument("--target-commit", help="git commit of the system under test, stored in run.json")
+    run.add_argument("--no-report", action="store_true", help="do not render report.html at the end of the run")
+    run.add_argument("--html", type=Path, metavar="FILE", help="also write the HTML report to FILE (as Locust's --html)")
     run.add_argument("--exit-code-on-error", type=types.exit_code, default=EXIT_FAILED, metavar="N",
                      help=f"exit code of a completed run in which requests failed (default {EXIT_FAILED}, as Locust; 0 ignores failures)")
     _add_load_options(run, duration="60s", shape=None, users=10)
@@ -84,6 +96,8 @@ def register(sub: Any) -> None:
     remote.add_argument("--hold", type=types.duration, metavar="DURATION",
                         help="after the run, stay alive until `loadwise k8s fetch` copies the run directory out, at most DURATION")
     run.set_defaults(handler=cmd_run)
+    global _RUN_PARSER
+    _RUN_PARSER = run
 
     worker = sub.add_parser(
         "worker", help="a Locust worker that joins a master elsewhere (`loadwise run --expect-workers`)",
@@ -128,7 +142,7 @@ def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> A
         duration_s=args.duration or args.default_duration,
         duration_given=args.duration is not None,
         shape_params=parse_shape_params(args.shape_param),
-        workers=args.workers,
+        workers=_workers(args),
         runs_dir=args.out,
         interval_s=args.interval,
         tags=key_values(args.tag, "--tag"),
@@ -139,7 +153,69 @@ def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> A
         exporter_port=exporter_port,
         db_dsn=profile_dsn(profile),
         cache_endpoints=args.cache_endpoint,
+        locust_args=list(getattr(args, "locust_args", None) or []),
     )
+
+
+_RUN_PARSER: argparse.ArgumentParser | None = None
+
+# Locust options that take no value: any other option loadwise does not own is taken with the
+# value that follows it (a locustfile's own options included), as `--tags browse` or `--csv out`.
+LOCUST_FLAGS = frozenset({
+    "--autostart", "--only-summary", "--skip-log-setup", "--reset-stats", "--print-stats", "--json",
+    "--csv-full-history", "--enable-rebalancing", "--list", "-l", "--show-task-ratio", "--show-task-ratio-json",
+    "--class-picker", "--legacy-ui", "--modern-ui", "--web-login", "--allow-skipping", "--profile-locust",
+})  # fmt: skip
+
+
+def split_locust_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`loadwise run`'s command line split into what loadwise parses and what goes to Locust.
+
+    loadwise knows its own options and how many values each takes; everything else is
+    Locust's, in the order given: unknown options (with the value that follows unless the
+    option is a known Locust flag) and, after the locustfile, User class names.
+    """
+    assert _RUN_PARSER is not None, "register() builds the run parser first"
+    arity: dict[str, int] = {}
+    for action in _RUN_PARSER._actions:  # argparse's own record of the options it defines
+        takes = 0 if action.nargs == 0 else 1
+        arity |= {flag: takes for flag in action.option_strings}
+    ours: list[str] = []
+    theirs: list[str] = []
+    has_locustfile = any(a in ("-f", "--locustfile") or a.startswith("--locustfile=") for a in argv)
+    scenario_seen = has_locustfile
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        flag = token.split("=", 1)[0]
+        if token == "--":
+            theirs += argv[i + 1 :]
+            break
+        if flag in arity:
+            count = 0 if "=" in token else arity[flag]
+            ours += argv[i : i + 1 + count]
+            i += 1 + count
+        elif token.startswith("-") and token != "-":
+            value = "=" not in token and flag not in LOCUST_FLAGS and i + 1 < len(argv) and not argv[i + 1].startswith("-")
+            theirs += argv[i : i + 1 + value]
+            i += 1 + value
+        elif not scenario_seen:
+            ours.append(token)
+            scenario_seen = True
+            i += 1
+        else:
+            theirs.append(token)  # a User class name
+            i += 1
+    return ours, theirs
+
+
+def _workers(args: argparse.Namespace) -> int:
+    processes = getattr(args, "processes", None)
+    if processes is None:
+        return args.workers
+    if args.workers and args.workers != processes:
+        raise UsageError("--processes and --workers say different things: give one")
+    return types.workers(str(processes))
 
 
 def _report(result: Any, as_json: bool, exit_code_on_error: int = EXIT_OK) -> int:
@@ -171,16 +247,39 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, args.config)
     host = args.host or profile.host  # None: the locustfile's User classes name their host (checked in Locust)
-    spec = _spec(args, host, profile, args.scenario)
+    if args.scenario and args.locustfile and args.scenario != args.locustfile:
+        raise UsageError(f"two locustfiles: {args.scenario!r} and -f {args.locustfile!r}")
+    scenario = args.locustfile or args.scenario
+    if not scenario:
+        raise UsageError("give SCENARIO (browse, checkout, smoke or a locustfile path) or -f LOCUSTFILE")
+    spec = _spec(args, host, profile, scenario)
     spec.expect_workers, spec.listen, spec.master_port = args.expect_workers, args.listen, args.master_port
     validate(spec)
     if args.hold:
         handoff.clear(args.out)
     result = execute(spec, LiveDisplay())
+    if not args.no_report:
+        _render(result.run_dir.path, args.html)
     code = _report(result, args.json, args.exit_code_on_error)
     if args.hold:
         handoff.hold(args.out, handoff.Done(result.run_dir.path.name, result.status, code), args.hold)
     return code
+
+
+def _render(run_path: Path, copy_to: Path | None) -> None:
+    """report.html in the run directory (and at `copy_to`); a report that cannot be built is a
+    note, never a failed run: the run directory holds everything `loadwise report` needs."""
+    import shutil
+
+    from loadwise.reports import data, render
+
+    try:
+        path = render.write(data.load(str(run_path)))
+        if copy_to is not None:
+            shutil.copyfile(path, copy_to)
+        print(f"report: {copy_to or path}", file=sys.stderr)
+    except (LoadwiseError, OSError) as exc:
+        print(f"note: no report rendered ({exc}); `loadwise report {run_path}` tries again", file=sys.stderr)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

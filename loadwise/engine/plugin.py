@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 import time
@@ -157,6 +158,7 @@ class Session:
             loadwise_version=loadwise.__version__,
             target_commit=self.opts.target_commit,
             tags=_tags(self.opts.run_tag),
+            locust=self._locust_record(),
         )
         self.run_dir = RunDir(path).create(self.info)
         if self.opts.exporter_port:
@@ -218,6 +220,35 @@ class Session:
         if isinstance(self.env.shape_class, LoadwiseShape):
             self.env.shape_class.configure(shape)
         return shape
+
+    def _locust_record(self) -> dict[str, Any]:
+        """What shaped the run on Locust's side, as run.json keeps it (secrets redacted): the
+        command line, tag filters, the config files Locust read, LOCUST_* variables, User classes."""
+        opts = self.opts
+        candidates = [Path("~/.locust.conf").expanduser(), Path("locust.conf")]
+        if getattr(opts, "config", None):
+            candidates.append(Path(opts.config))
+        pyproject = Path("pyproject.toml")
+        if pyproject.is_file() and "[tool.locust]" in pyproject.read_text(encoding="utf-8", errors="replace"):
+            candidates.append(pyproject)
+        return {
+            "argv": [redact(a) for a in sys.argv[1:]],
+            "tags": getattr(opts, "tags", None),
+            "exclude_tags": getattr(opts, "exclude_tags", None),
+            "config_files": sorted({str(p.resolve()) for p in candidates if p.is_file()}),
+            "environment": {k: redact(v) for k, v in sorted(os.environ.items()) if k.startswith("LOCUST_")},
+            "user_classes": [{"name": u.__name__, "weight": getattr(u, "weight", 1), "fixed_count": getattr(u, "fixed_count", 0)}
+                             for u in self.env.user_classes],  # fmt: skip
+        }
+
+    def _exception_rows(self) -> list[dict[str, Any]]:
+        """Exceptions raised in tasks, as Locust groups them (the master gathers its workers'):
+        count, message and one traceback each, redacted like every string that is stored."""
+        grouped = getattr(self.env.runner, "exceptions", {}) or {}
+        rows = [{"count": int(e.get("count", 0)), "message": redact(str(e.get("msg", ""))),
+                 "traceback": redact(str(e.get("traceback", ""))), "nodes": ", ".join(sorted(map(str, e.get("nodes", ()))))}
+                for e in grouped.values()]  # fmt: skip
+        return sorted(rows, key=lambda r: -r["count"])
 
     def _own_shape_ended(self) -> bool:
         """Whether the locustfile's shape has nothing more to run (its tick says None now)."""
@@ -339,6 +370,7 @@ class Session:
             self.info.grouped_names = {"max_names": self.recorder.max_names, "grouped": len(self.recorder.grouped_names),
                                        "as": OTHER_NAME}  # fmt: skip
         try:
+            self.run_dir.write_exceptions(self._exception_rows())
             if self.keys is not None:
                 self.run_dir.write_key_sample(sorted((t, redact(k)) for t, k, _ in self.keys.entries))
                 self.info.key_sample = {"endpoints": sorted(self.keys.endpoints), "rate": self.keys.rate,

@@ -80,6 +80,7 @@ class RunSpec:
     expect_workers: int = 0  # workers started elsewhere (`loadwise worker`, a Kubernetes Deployment)
     listen: str = "127.0.0.1"  # where the master port and the exporter bind
     master_port: int | None = None
+    locust_args: list[str] = field(default_factory=list)  # Locust's own options, passed through as given
 
     @property
     def distributed(self) -> bool:
@@ -138,8 +139,9 @@ def _common_args(scenario: str, interval_s: float, cache_endpoints: list[str]) -
 def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None = None) -> list[str]:
     """Command line of one Locust process; `role` is local, master or worker."""
     if role == "worker":
-        return worker_args(spec.scenario, "127.0.0.1", master_port or DEFAULT_MASTER_PORT, spec.interval_s, spec.cache_endpoints)
-    args = _common_args(spec.scenario, spec.interval_s, spec.cache_endpoints)
+        return worker_args(spec.scenario, "127.0.0.1", master_port or DEFAULT_MASTER_PORT, spec.interval_s,
+                           spec.cache_endpoints) + spec.locust_args  # fmt: skip
+    args = _common_args(spec.scenario, spec.interval_s, spec.cache_endpoints) + spec.locust_args
     args += ["--headless", "--only-summary", *(["--host", spec.host] if spec.host else []),
              "--run-dir", str(run_dir), "--status-stream"]  # fmt: skip
     args += ["--shape", spec.shape, "-u", str(spec.users)]
