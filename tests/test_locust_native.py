@@ -125,8 +125,9 @@ class Checkout(FastHttpUser):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", [0, 2])
-def test_task_exceptions_land_in_the_run_directory_and_the_report(tmp_path, target, workers):
+def test_task_exceptions_land_in_the_run_directory_and_the_report(tmp_path, target):
+    """Two workers: the master gathers each worker's exceptions (a local run keeps its own)."""
+    workers = 2
     path = tmp_path / "raising.py"
     path.write_text(RAISING)
     result = run_cli("run", str(path), "--host", target.url, "-u", "2", "-t", "3s", "--workers", str(workers),
@@ -194,10 +195,11 @@ class Auditor(FastHttpUser):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", [[], ["--processes", "2"]])
-def test_locust_options_pass_through_and_are_recorded(tmp_path, target, workers):
+def test_locust_options_pass_through_and_are_recorded(tmp_path, target):
     """A Locust user's command line, unchanged: -f, --headless, -H, --run-time, --tags, a
-    locustfile's own option, a User class name; `--processes N` means N local workers."""
+    locustfile's own option, a User class name; `--processes N` means N local workers, and the
+    options reach the master and the workers alike."""
+    workers = ["--processes", "2"]
     path = tmp_path / "habits.py"
     path.write_text(LOCUST_HABITS)
     (tmp_path / "locust.conf").write_text("loglevel = INFO\n")  # read by Locust from the working directory
