@@ -340,3 +340,25 @@ def test_a_damaged_statement_window_is_one_line(advisor_dsn, tmp_path):
     out = run_cli("advise", "db", "--dsn", advisor_dsn, str(run))
     assert out.code == 2
     assert_one_line_error(out, "db_statements.json: statements[0]")
+
+
+@pytest.mark.parametrize(("query", "sort", "group"), [
+    ("SELECT user_id, created_at FROM orders WHERE id > $1 ORDER BY 2", ["created_at"], []),  # by position
+    ("SELECT user_id AS u FROM orders WHERE id > $1 ORDER BY u", ["user_id"], []),  # by output alias
+    ("SELECT user_id AS u, count(*) FROM orders GROUP BY 1", [], ["user_id"]),
+    ("SELECT created_at AS id, count(*) FROM orders GROUP BY id", [], ["id"]),  # GROUP BY: the table's column first
+    ("SELECT created_at AS id FROM orders WHERE user_id = $1 ORDER BY id", ["created_at"], []),  # ORDER BY: the alias
+])  # fmt: skip
+def test_order_and_group_by_position_and_alias_resolve_as_postgresql_reads_them(query, sort, group):
+    """ORDER BY / GROUP BY by position and by output alias, with PostgreSQL's rule for a name
+    that is both an alias and a column (its docs: ORDER BY takes the output column, GROUP BY
+    the input column)."""
+    usage = analyze(query, {"orders": {"id", "user_id", "created_at"}})["orders"]
+    assert (usage.sort, usage.group) == (sort, group)
+
+
+@pytest.mark.parametrize(("text", "value"), [("100%", 1.0), ("0%", 0.0), ("50%", 0.5), ("0.25", 0.25)])
+def test_min_cut_takes_0_to_100_percent_inclusive(text, value):
+    from loadwise.cli.main import build_parser
+
+    assert build_parser().parse_args(["advise", "db", "--min-cut", text]).min_cut == value

@@ -83,6 +83,10 @@ class _Scope:
             self.add_range(node.larg)
             self.add_range(node.rarg)
 
+    def columns(self) -> frozenset[str]:
+        """Every column of the tables in scope (as the catalog knows them)."""
+        return frozenset(c for t in set(self.tables.values()) for c in self.catalog.get(t, set()))
+
     def resolve(self, ref: Any) -> tuple[str, str] | None:
         if not isinstance(ref, ast.ColumnRef):
             return None
@@ -149,16 +153,34 @@ def _select(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage
         _joins(item, scope, usage)
     _predicates(stmt.whereClause, scope, usage)
     for sort in stmt.sortClause or ():
-        col = scope.resolve(sort.node)
+        col = scope.resolve(_output_column(sort.node, stmt))
         if col:
             usage.setdefault(col[0], TableUsage(col[0])).add("sort", col[1])
     for group in stmt.groupClause or ():
-        col = scope.resolve(group)
+        col = scope.resolve(_output_column(group, stmt, input_columns=scope.columns()))
         if col:
             usage.setdefault(col[0], TableUsage(col[0])).add("group", col[1])
     for item in stmt.fromClause or ():
         if isinstance(item, ast.RangeSubselect) and isinstance(item.subquery, ast.SelectStmt):
             _select(item.subquery, catalog, usage)
+
+
+def _output_column(node: Any, stmt: Any, input_columns: frozenset[str] = frozenset()) -> Any:
+    """ORDER BY / GROUP BY may name an output column by position (`ORDER BY 1`) or by its
+    alias (`SELECT user_id AS u ... ORDER BY u`): the expression behind it, as PostgreSQL reads
+    it. GROUP BY prefers a table's column of that name over an alias (`input_columns`)."""
+    targets = [t for t in stmt.targetList or () if isinstance(t, ast.ResTarget)]
+    if isinstance(node, ast.A_Const) and isinstance(node.val, ast.Integer):
+        position = node.val.ival
+        return targets[position - 1].val if 1 <= position <= len(targets) else node
+    if isinstance(node, ast.ColumnRef) and len(node.fields) == 1 and isinstance(node.fields[0], ast.String):
+        name = node.fields[0].sval
+        if name in input_columns:
+            return node
+        for target in targets:
+            if target.name == name:
+                return target.val
+    return node
 
 
 def _joins(node: Any, scope: _Scope, usage: dict[str, TableUsage]) -> None:
