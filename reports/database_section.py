@@ -49,6 +49,11 @@ class DatabaseSection:
                                 [[" ".join(str(s.get("query", "")).split())[:200], s.get("reason")] for s in skipped],
                                 "Statements not planned"))  # fmt: skip
         notes = [f"Costs are the planner's estimates ({unit}) for generic plans, measured with hypothetical indexes."]
+        for r in indexes:
+            for wider in r.get("wider_rejected") or []:
+                notes.append(f"{r.get('table')} ({', '.join(map(str, wider.get('columns') or []))}) would cost "
+                             f"{shown(wider.get('cost_after'), '.0f')} against {shown(wider.get('narrow_cost_after'), '.0f')} "
+                             f"with ({', '.join(map(str, r.get('columns') or []))}): a further column must halve the cost to be advised.")  # fmt: skip
         if block.get("window"):
             notes.append(f"Statements: {block['window']}.")
         return SectionContent(

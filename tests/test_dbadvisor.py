@@ -362,3 +362,22 @@ def test_min_cut_takes_0_to_100_percent_inclusive(text, value):
     from loadwise.cli.main import build_parser
 
     assert build_parser().parse_args(["advise", "db", "--min-cut", text]).min_cut == value
+
+
+def test_a_wider_index_must_halve_the_cost_again():
+    """Dexter's rule (issue 19, item 6): `user_id = ? AND blog_id < ?` gets the one-column index
+    unless the second column at least halves the planner cost again; both costs are evidence."""
+    from loadwise.analysis.indexes.choose import Candidate, Effect, Statement, choose
+
+    statement = Statement(1, "SELECT * FROM posts WHERE user_id = $1 AND blog_id < $2", 100, 500.0, 5.0, 1)
+
+    def pair(wide_after: float) -> list[Candidate]:
+        narrow = Candidate("posts", ("user_id",), 1000, [Effect(statement, 4000.0, 10.0)])
+        wide = Candidate("posts", ("user_id", "blog_id"), 2000, [Effect(statement, 4000.0, wide_after)])
+        return [wide, narrow]
+
+    [chosen] = choose(pair(8.0), IndexAdvisorSettings())
+    assert chosen.columns == ("user_id",)
+    assert chosen.wider_rejected == [{"columns": ["user_id", "blog_id"], "cost_after": 8.0, "narrow_cost_after": 10.0}]
+    [chosen] = choose(pair(4.0), IndexAdvisorSettings())
+    assert chosen.columns == ("user_id", "blog_id")  # 4 <= 10 / 2: worth the column

@@ -49,6 +49,7 @@ def test_missing_figures_show_as_a_dash():
 
 
 _INDEX = {"table": "orders", "columns": ["customer_id"], "cost_before": 4073.0, "cost_after": 42.5, "size_bytes": 2_400_000,
+          "wider_rejected": [{"columns": ["customer_id", "status"], "cost_after": 30.0, "narrow_cost_after": 42.5}],
           "create_statement": "CREATE INDEX CONCURRENTLY ON orders (customer_id)",
           "statements": [{"query": "SELECT * FROM orders WHERE customer_id = $1", "calls": 20, "total_ms": 180.0}]}  # fmt: skip
 DATABASE_OUTCOMES = {
@@ -81,6 +82,7 @@ def test_the_database_section_renders_for_every_outcome(tmp_path, outcome):
     assert expected in section
     if block and block.get("skipped"):
         assert "Statements not planned" in section and "2 statements in one entry" in section
+        assert "orders (customer_id, status) would cost 30 against 42" in section
 
 
 def test_the_exceptions_section_shows_each_kind_with_its_traceback(tmp_path):

@@ -47,7 +47,8 @@ class Candidate:
     columns: tuple[str, ...]
     size_bytes: int | None = None
     effects: list[Effect] = field(default_factory=list)
-    concurrently: bool = True  # PostgreSQL builds it without blocking writes; SQLite has no such option
+    concurrently: bool = True
+    wider_rejected: list[dict[str, Any]] = field(default_factory=list)  # evidence: wider indexes not worth it  # PostgreSQL builds it without blocking writes; SQLite has no such option
 
     @property
     def create_statement(self) -> str:
@@ -69,10 +70,34 @@ def covered(columns: tuple[str, ...], existing: list[tuple[str, ...]]) -> bool:
     return any(index[: len(columns)] == columns for index in existing)
 
 
+WIDER_INDEX_CUT = 0.5  # a further column must halve the cost again (Dexter's rule) to be worth keeping
+
+
+def narrow_over_wide(candidates: list[Candidate]) -> list[Candidate]:
+    """Drop a multi-column candidate unless, for some statement, its cost is at most half of
+    what the index on its leading columns gives; the narrower one keeps the rejected cost as evidence."""
+    by_key = {(c.table, c.columns): c for c in candidates}
+    kept = []
+    for wide in sorted(candidates, key=lambda c: len(c.columns), reverse=True):
+        narrow = by_key.get((wide.table, wide.columns[:-1])) if len(wide.columns) > 1 else None
+        if narrow is None:
+            kept.append(wide)
+            continue
+        narrow_after = {e.statement.queryid: e.cost_after for e in narrow.effects}
+        pairs = [(e.cost_after, narrow_after[e.statement.queryid]) for e in wide.effects if e.statement.queryid in narrow_after]
+        if any(after <= WIDER_INDEX_CUT * before for after, before in pairs):
+            kept.append(wide)
+        else:
+            narrow.wider_rejected.append({"columns": list(wide.columns), "cost_after": sum(a for a, _ in pairs),
+                                          "narrow_cost_after": sum(b for _, b in pairs)})  # fmt: skip
+    return sorted(kept, key=lambda c: (c.table, c.columns))
+
+
 def choose(candidates: list[Candidate], settings: IndexAdvisorSettings) -> list[Candidate]:
     """Greedy: take the index that saves the most statement time, then the next on what
-    is left. A statement already served well by a chosen index counts no more."""
-    pool = [c for c in candidates if any(e.cut >= settings.min_cut for e in c.effects)]
+    is left. A statement already served well by a chosen index counts no more. Wider
+    indexes that do not halve the cost again are left out first (narrow_over_wide)."""
+    pool = [c for c in narrow_over_wide(candidates) if any(e.cut >= settings.min_cut for e in c.effects)]
     chosen: list[Candidate] = []
     served: dict[int, float] = {}  # queryid -> best cut so far
     while pool and len(chosen) < settings.max_indexes:
@@ -100,6 +125,7 @@ def recommendation(candidate: Candidate, settings: IndexAdvisorSettings) -> dict
         "columns": list(candidate.columns),
         "create_statement": candidate.create_statement,
         "size_bytes": candidate.size_bytes,
+        "wider_rejected": candidate.wider_rejected,  # e.g. (a, b) cost 8 against (a)'s 10: not worth a column
         "cost_before": sum(e.cost_before for e in helped),
         "cost_after": sum(e.cost_after for e in helped),
         "statements": [
