@@ -116,6 +116,7 @@ def test_recommendation_against_the_80_percent_default(trace):
         assert any("more replica-hours" in note for note in result.notes)  # says why
 
 
+@pytest.mark.slow
 def test_recommendation_cuts_the_cost_of_settings_with_too_much_headroom():
     """A 50 % target holds the SLO on the diurnal trace but pays for idle pods: the
     recommender must find settings that hold it too, for fewer replica-hours."""
@@ -130,6 +131,7 @@ def test_recommendation_cuts_the_cost_of_settings_with_too_much_headroom():
     assert result.recommended.spec != current and result.recommended.spec.target > current.target
 
 
+@pytest.mark.slow
 def test_recommendation_keeps_settings_cheaper_than_every_candidate():
     """71 % with fast scale-up holds the SLO for fewer replica-hours than any setting the
     search tries: keep it, and say so."""
@@ -303,6 +305,7 @@ def test_advise_hpa_bad_input(tmp_path, fake_api):
     assert_one_line_error(missing, "no per-pod capacity")
 
 
+@pytest.mark.slow
 def test_apply_is_a_server_side_dry_run_until_yes(tmp_path, fake_api):
     fake_api, calls = fake_api
     run = _advisable_run(tmp_path)

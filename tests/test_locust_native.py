@@ -228,8 +228,6 @@ def test_locust_options_pass_through_and_are_recorded(tmp_path, target):
     (["x.py", "--", "--anything", "goes"], ["x.py"], ["--anything", "goes"]),
 ])  # fmt: skip
 def test_the_command_line_is_split_between_loadwise_and_locust(argv, ours, theirs):
-    from loadwise.cli.main import build_parser
     from loadwise.cli.run import split_locust_args
 
-    build_parser()
     assert split_locust_args(argv) == (ours, theirs)

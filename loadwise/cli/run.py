@@ -96,8 +96,6 @@ def register(sub: Any) -> None:
     remote.add_argument("--hold", type=types.duration, metavar="DURATION",
                         help="after the run, stay alive until `loadwise k8s fetch` copies the run directory out, at most DURATION")
     run.set_defaults(handler=cmd_run)
-    global _RUN_PARSER
-    _RUN_PARSER = run
 
     worker = sub.add_parser(
         "worker", help="a Locust worker that joins a master elsewhere (`loadwise run --expect-workers`)",
@@ -157,8 +155,6 @@ def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> A
     )
 
 
-_RUN_PARSER: argparse.ArgumentParser | None = None
-
 # Locust options that take no value: any other option loadwise does not own is taken with the
 # value that follows it (a locustfile's own options included), as `--tags browse` or `--csv out`.
 LOCUST_FLAGS = frozenset({
@@ -168,6 +164,17 @@ LOCUST_FLAGS = frozenset({
 })  # fmt: skip
 
 
+def _option_arity() -> dict[str, int]:
+    """Each option `loadwise run` defines, and how many values it takes (from a parser built
+    the way `register` builds it: argparse's own record of its options)."""
+    sub = types.Parser(prog="loadwise").add_subparsers(dest="command", parser_class=types.Parser)
+    register(sub)
+    arity: dict[str, int] = {}
+    for action in sub.choices["run"]._actions:
+        arity |= {flag: 0 if action.nargs == 0 else 1 for flag in action.option_strings}
+    return arity
+
+
 def split_locust_args(argv: list[str]) -> tuple[list[str], list[str]]:
     """`loadwise run`'s command line split into what loadwise parses and what goes to Locust.
 
@@ -175,11 +182,7 @@ def split_locust_args(argv: list[str]) -> tuple[list[str], list[str]]:
     Locust's, in the order given: unknown options (with the value that follows unless the
     option is a known Locust flag) and, after the locustfile, User class names.
     """
-    assert _RUN_PARSER is not None, "register() builds the run parser first"
-    arity: dict[str, int] = {}
-    for action in _RUN_PARSER._actions:  # argparse's own record of the options it defines
-        takes = 0 if action.nargs == 0 else 1
-        arity |= {flag: takes for flag in action.option_strings}
+    arity = _option_arity()
     ours: list[str] = []
     theirs: list[str] = []
     has_locustfile = any(a in ("-f", "--locustfile") or a.startswith("--locustfile=") for a in argv)
