@@ -20,6 +20,8 @@ from loadwise.cli.k8s import add_cluster_options
 from loadwise.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from loadwise.analysis.rundir import RunDir
     from loadwise.config import Profile
 
@@ -205,11 +207,10 @@ def _stored_replicas(capacity: dict[str, Any], run: str) -> int:
     return replicas
 
 
-def _measured_cpu_per_request(run_dir: RunDir) -> float | None:
+def _measured_cpu_per_request(run_dir: RunDir, metrics: pd.DataFrame) -> float | None:
     """CPU seconds per request: server CPU over server request rate, on intervals with load."""
     from loadwise.analysis.align import align, preferred_source
 
-    metrics = run_dir.read_metrics()
     if metrics.empty:
         return None
     frame = align(run_dir.read_intervals(), metrics, source=preferred_source(metrics))
@@ -221,12 +222,11 @@ def _measured_cpu_per_request(run_dir: RunDir) -> float | None:
     return float(busy["cpu_cores"].sum() / busy["server_rps"].sum())
 
 
-def _peak_memory_per_pod(run_dir: RunDir, replicas: int) -> float | None:
+def _peak_memory_per_pod(metrics: pd.DataFrame, replicas: int) -> float | None:
     """The highest resident memory the collector saw under load, per serving instance."""
     from loadwise.analysis import metrics as m
 
-    frame = run_dir.read_metrics()
-    memory = frame[frame["series"] == m.MEMORY]["value"] if not frame.empty else frame
+    memory = metrics[metrics["series"] == m.MEMORY]["value"] if not metrics.empty else metrics
     return float(memory.max()) / replicas if len(memory) and memory.max() > 0 else None
 
 
@@ -256,28 +256,30 @@ def _trace(args: argparse.Namespace, run_dir: RunDir, capacity: float) -> Any:
 
 
 def cmd_advise_hpa(args: argparse.Namespace) -> int:
-    from loadwise.analysis.rundir import RunDir, json_safe
-    from loadwise.autoscaling import manifest
-    from loadwise.k8s import hpa as cluster
     from dataclasses import replace
 
     import yaml
 
+    from loadwise.analysis.rundir import RunDir, json_safe
+    from loadwise.autoscaling import manifest
     from loadwise.autoscaling.hpa import KUBERNETES_SEMANTICS, HPASpec, PodModel
     from loadwise.autoscaling.recommend import recommend
     from loadwise.autoscaling.requests import recommend_resources
     from loadwise.autoscaling.traces import TraceError
+    from loadwise.k8s import hpa as cluster
 
     run_dir = RunDir(args.run)
     run_dir.read_info()
     summary = run_dir.read_summary() if run_dir.has_summary() else {}
+    replicas_in_run = _stored_replicas(summary.get("capacity") or {}, args.run)
     capacity = args.capacity_rps
     if capacity is None:
         slo = (summary.get("capacity") or {}).get("slo") or {}
         if not slo.get("capacity_rps"):
             raise UsageError("no per-pod capacity: run `loadwise capacity RUN --slo 'p95<...'` first, or pass --capacity-rps")
-        capacity = slo["capacity_rps"] / _stored_replicas(summary.get("capacity") or {}, args.run)
-    cpu = args.cpu_per_request or _measured_cpu_per_request(run_dir)
+        capacity = slo["capacity_rps"] / replicas_in_run
+    metrics = run_dir.read_metrics()
+    cpu = args.cpu_per_request or _measured_cpu_per_request(run_dir, metrics)
     if not cpu:
         raise UsageError("no CPU per request: run with --scrape or --prometheus so the server's CPU is collected, or pass --cpu-per-request")
     current_state = None
@@ -288,8 +290,7 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
     cpu_request = (current_state.cpu_request if current_state and current_state.cpu_request else args.cpu_request)
     pod = PodModel(cpu_per_request=cpu, capacity_rps=capacity, cpu_request=cpu_request, startup_s=args.startup)
     settings = settings_from(args, HpaSettings)
-    replicas_in_run = _stored_replicas(summary.get("capacity") or {}, args.run) if summary.get("capacity") else 1
-    resources = recommend_resources(capacity, cpu, pod.idle_cpu, _peak_memory_per_pod(run_dir, replicas_in_run),
+    resources = recommend_resources(capacity, cpu, pod.idle_cpu, _peak_memory_per_pod(metrics, replicas_in_run),
                                     settings.memory_margin)  # fmt: skip
     try:
         current = (current_state.hpa if current_state and current_state.hpa else
