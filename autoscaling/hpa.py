@@ -141,10 +141,11 @@ class _Pod:
         return self.created_s + max(pod.startup_s, pod.pending_s)
 
 
-def _states(pods: list[_Pod], now: float, rps: float, model: PodModel, metric: str, settled_after_s: float) -> list[PodState]:
-    """What the controller sees of each pod: phase, readiness, request and metric (milli-units).
-    Pods Ready since before `settled_after_s` (past every readiness rule) look alike: one shared state."""
-    ready = sum(1 for p in pods if p.ready_at(model) <= now)
+def _states(pods: list[_Pod], now: float, rps: float, ready: int, model: PodModel, metric: str,
+            settled_after_s: float) -> list[PodState]:  # fmt: skip
+    """What the controller sees of each pod: phase, readiness, request and metric (milli-units);
+    the `ready` pods share the load. Pods Ready since before `settled_after_s` (past every
+    readiness rule) look alike: one shared state."""
     per_pod = rps / ready if ready else 0.0
     request_m = round(model.cpu_request * 1000)
     busy = round((model.idle_cpu + per_pod * model.cpu_per_request) * 1000) if metric == "cpu" else round(per_pod * 1000)
@@ -175,22 +176,29 @@ def _scale_in_order(pods: list[_Pod], now: float, model: PodModel) -> list[_Pod]
 def proposals(spec: HPASpec, pods: list[PodState], current: int, now: float,
               settings: ControllerSettings = ControllerSettings()) -> list[int | None]:  # fmt: skip
     """Each metric's proposal for this sync (None for a metric that cannot be computed)."""
-    behavior = spec.behavior
-    up_tol = behavior[0].tolerance if behavior and behavior[0].tolerance is not None else settings.tolerance
-    down_tol = behavior[1].tolerance if behavior and behavior[1].tolerance is not None else settings.tolerance
-    tolerances = Tolerances(down=down_tol, up=up_tol)
-    rules = ReadinessRules(settings.cpu_initialization_period_s, settings.initial_readiness_delay_s)
-    out = []
-    for metric, target in spec.metrics:
-        try:
-            if metric == "cpu":
-                out.append(resource_replicas(current, pods, round(target * 100), now, tolerances=tolerances, rules=rules).replicas)
-            else:
-                out.append(average_value_replicas(current, pods, round(target * 1000), now, tolerances=tolerances,
-                                                  rules=rules).replicas)  # fmt: skip
-        except MetricError:
-            out.append(None)
-    return out
+    tolerances, rules = _tolerances(spec, settings), _readiness(settings)
+    return [_proposal(metric, target, pods, current, now, tolerances, rules) for metric, target in spec.metrics]
+
+
+def _tolerances(spec: HPASpec, settings: ControllerSettings) -> Tolerances:
+    """Per-direction tolerances: the HPA's behavior fields where set, else the controller's flag."""
+    up, down = spec.behavior or (None, None)
+    return Tolerances(down=settings.tolerance if down is None or down.tolerance is None else down.tolerance,
+                      up=settings.tolerance if up is None or up.tolerance is None else up.tolerance)  # fmt: skip
+
+
+def _readiness(settings: ControllerSettings) -> ReadinessRules:
+    return ReadinessRules(settings.cpu_initialization_period_s, settings.initial_readiness_delay_s)
+
+
+def _proposal(metric: str, target: float, pods: list[PodState], current: int, now: float, tolerances: Tolerances,
+              rules: ReadinessRules) -> int | None:  # fmt: skip
+    try:
+        if metric == "cpu":
+            return resource_replicas(current, pods, round(target * 100), now, tolerances=tolerances, rules=rules).replicas
+        return average_value_replicas(current, pods, round(target * 1000), now, tolerances=tolerances, rules=rules).replicas
+    except MetricError:
+        return None
 
 
 def simulate(spec: HPASpec, pod: PodModel, trace: Callable[[float], float], duration_s: float,
@@ -201,6 +209,7 @@ def simulate(spec: HPASpec, pod: PodModel, trace: Callable[[float], float], dura
     controller = HPAController(spec.min_replicas, spec.max_replicas, spec.behavior, settings.downscale_window_s)
     pods = [_Pod(FAR_PAST_S) for _ in range(replicas)]  # the initial pods are long Ready
     result = SimResult(duration_s=duration_s)
+    tolerances, rules = _tolerances(spec, settings), _readiness(settings)
     next_sync = settings.sync_period_s
     ready_times = sorted(p.ready_at(pod) for p in pods)
     t = 0.0
@@ -209,14 +218,11 @@ def simulate(spec: HPASpec, pod: PodModel, trace: Callable[[float], float], dura
         if t >= next_sync:
             next_sync += settings.sync_period_s
             current = len(pods)
-            metric_proposals: list[int | None] = []
+            ready = bisect.bisect_right(ready_times, t)
             # Older than the CPU initialization period and Ready well before now: past every readiness rule.
             settled_after = t - max(settings.cpu_initialization_period_s, pod.metric_window_s + pod.startup_s)
-            for metric, _ in spec.metrics:
-                states = _states(pods, t, rps, pod, metric, settled_after)
-                one = HPASpec(spec.min_replicas, spec.max_replicas, metric,
-                              dict(spec.metrics)[metric], spec.scale_up, spec.scale_down)  # fmt: skip
-                metric_proposals += proposals(one, states, current, t, settings)
+            metric_proposals = [_proposal(metric, target, _states(pods, t, rps, ready, pod, metric, settled_after),
+                                          current, t, tolerances, rules) for metric, target in spec.metrics]  # fmt: skip
             if all(p is None for p in metric_proposals):
                 result.metric_errors += 1  # the controller leaves the scale alone
             target = controller.reconcile(t, current, metric_proposals)
