@@ -160,7 +160,8 @@ def _propose(current: int, pods: list[PodState], now_s: float, cpu: bool, tolera
     if not pods:
         raise MetricError("no pods returned by selector while calculating replica count")
     ready, unready, missing, ignored = group_pods(pods, now_s, cpu, rules)
-    metrics = {i: p.metric_m for i, p in enumerate(pods) if p.metric_m is not None and i not in unready and i not in ignored}
+    left_out = {*unready, *ignored}
+    metrics = {i: p.metric_m for i, p in enumerate(pods) if p.metric_m is not None and i not in left_out}
     if not metrics:
         raise MetricError("did not receive metrics for targeted pods (pods might be unready)")
     usage = usage_of(metrics)  # type: ignore[arg-type]

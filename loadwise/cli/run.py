@@ -77,7 +77,7 @@ def register(sub: Any) -> None:
     run.add_argument("-f", "--locustfile", metavar="FILE", help="the locustfile, as Locust takes it (instead of SCENARIO)")
     run.add_argument("--host", "-H", help="base URL of the system under test (default: the profile's host, else each User class's host)")
     run.add_argument("--headless", action="store_true", help="accepted for Locust's sake: runs are always headless")
-    run.add_argument("--processes", type=int, metavar="N",
+    run.add_argument("--processes", type=types.workers, metavar="N",
                      help="as Locust's --processes: N local workers (-1: one per CPU core); same as --workers")
     add_profile_options(run, "host, allowed_hosts ...", locust_owns_config=True)
     run.add_argument("--target-commit", help="git commit of the system under test, stored in run.json")
@@ -151,7 +151,7 @@ def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> A
         exporter_port=exporter_port,
         db_dsn=profile_dsn(profile),
         cache_endpoints=args.cache_endpoint,
-        locust_args=list(getattr(args, "locust_args", None) or []),
+        locust_args=list(args.locust_args),
     )
 
 
@@ -218,7 +218,7 @@ def _workers(args: argparse.Namespace) -> int:
         return args.workers
     if args.workers and args.workers != processes:
         raise UsageError("--processes and --workers say different things: give one")
-    return types.workers(str(processes))
+    return processes
 
 
 def _report(result: Any, as_json: bool, exit_code_on_error: int = EXIT_OK) -> int:
