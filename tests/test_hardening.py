@@ -100,11 +100,18 @@ def test_run_directories_created_in_the_same_second_never_collide(tmp_path):
     assert errors == [] and len(set(made)) == 40
 
 
-def test_locust_log_is_redacted_and_bounded(tmp_path):
-    log = RunLog(tmp_path / "locust.log", limit_bytes=1000)
+def test_locust_log_is_redacted_capped_and_rotated(tmp_path):
+    log = RunLog(tmp_path / "locust.log", file_bytes=1000, backups=2)
     for i in range(200):
         log.write(f"line {i} Authorization: Bearer tok-{i:08d}\n")
     log.close()
-    text = (tmp_path / "locust.log").read_text()
-    assert "tok-" not in text
-    assert len(text) < 1200 and "further lines were not written" in text
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["locust.log", "locust.log.1", "locust.log.2"]
+    texts = {name: (tmp_path / name).read_text() for name in files}
+    assert not any("tok-" in t for t in texts.values())
+    assert all(len(t) <= 1000 for name, t in texts.items() if name != "locust.log")
+    assert "line 199 " in texts["locust.log"] and "the oldest output beyond 2 rotated files was deleted" in texts["locust.log"]
+    # The three files hold the newest lines, in order, without a gap.
+    kept = [int(ln.split()[1]) for name in ("locust.log.2", "locust.log.1", "locust.log")
+            for ln in texts[name].splitlines() if ln.startswith("line ")]
+    assert kept == list(range(kept[0], 200)) and kept[0] > 0
