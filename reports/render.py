@@ -135,7 +135,33 @@ def _metadata(run: RunData) -> list[tuple[str, str]]:
         ("tags", ", ".join(f"{k}={v}" for k, v in info.tags.items()) or "–"),
         ("collector", ", ".join(info.collector.get("sources", [])) or "none"),
     ]  # fmt: skip
-    return [(k, redact(str(v))) for k, v in rows]
+    return [(k, redact(str(v))) for k, v in rows + _locust_rows(info.locust)]
+
+
+def _locust_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """What shaped the run on Locust's side (run.json's `locust`): options, their sources, User classes."""
+    if not record:
+        return []
+    tags = ", ".join(f"{label} {', '.join(record[key])}" for key, label in (("tags", "only"), ("exclude_tags", "except"))
+                     if record.get(key))  # fmt: skip
+    env = record.get("environment") or {}
+    return [
+        ("Locust options", " ".join(record.get("argv", [])) or "–"),
+        ("tag filter", tags or "none"),
+        ("Locust config files", ", ".join(record.get("config_files", [])) or "none"),
+        ("LOCUST_* variables", ", ".join(f"{k}={v}" for k, v in env.items()) or "none"),
+        ("User classes", "; ".join(_user_class(c) for c in record.get("user_classes", [])) or "–"),
+    ]
+
+
+def _user_class(entry: dict[str, Any]) -> str:
+    parts = [f"fixed_count {entry['fixed_count']}" if entry.get("fixed_count") else f"weight {entry.get('weight', 1)}"] \
+        if "weight" in entry or "fixed_count" in entry else []  # fmt: skip
+    if "peak_users" in entry:
+        parts.append(f"peak {entry['peak_users']} users")
+    if "requests" in entry:
+        parts.append(f"{entry['requests']:,} requests ({entry.get('failures', 0):,} failed)")
+    return f"{entry.get('name', '?')} ({', '.join(parts)})" if parts else str(entry.get("name", "?"))
 
 
 def build_view(run: RunData, baseline: RunData | None = None, thresholds: list[Threshold] | None = None) -> dict[str, Any]:

@@ -54,6 +54,17 @@ def _wait_pid_gone(pid: int, timeout_s: float = 15) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
+def _terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM a server this test started, SIGKILL if it is still there 15 s later."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Postgres:
     """initdb in a temp dir, pg_stat_statements preloaded, HypoPG available, on 127.0.0.1:PORT."""
 
@@ -190,11 +201,78 @@ class Prometheus:
             return set(json.loads(response.read())["data"])
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+        _terminate(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Nginx:
+    """Debian's nginx (package nginx-light) with a temporary config, logs and temp paths, on
+    127.0.0.1:PORT. Every path answers 200 except /fail (500). Its access log, one
+    `METHOD URI STATUS` line per request, is the server's own count of what it served."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+        require("nginx (Debian package nginx-light)", self.binary is not None)
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="loadwise-nginx-"))
+        temp = "\n".join(f"  {kind}_temp_path {self.dir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        (self.dir / "nginx.conf").write_text(f"""
+worker_processes 1;
+daemon off;
+pid {self.dir / 'nginx.pid'};
+error_log {self.dir / 'error.log'} warn;
+events {{ worker_connections 1024; }}
+http {{
+{temp}
+  log_format counts '$request_method $uri $status';
+  access_log {self.access_log} counts;
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{self.port};
+    location /fail {{ return 500 "failed\\n"; }}
+    location / {{ return 200 "ok\\n"; }}
+  }}
+}}
+""")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def access_log(self) -> Path:
+        return self.dir / "access.log"
+
+    def start(self) -> Nginx:
+        import socket
+
+        assert self.binary is not None
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir), "-e", str(self.dir / "error.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        deadline = time.monotonic() + 15
+        while True:
             try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"nginx did not start: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("nginx did not start listening") from None
+                time.sleep(0.05)
+
+    def served(self) -> dict[tuple[str, str], int]:
+        """(method, path) -> requests in the access log so far."""
+        counts: dict[tuple[str, str], int] = {}
+        for line in self.access_log.read_text().splitlines():
+            method, uri, _status = line.split(" ")
+            counts[(method, uri)] = counts.get((method, uri), 0) + 1
+        return counts
+
+    def clear(self) -> None:
+        self.access_log.write_text("")  # nginx appends (O_APPEND): the next line lands at the start
+
+    def stop(self) -> None:
+        _terminate(self.proc)  # SIGTERM: nginx's fast shutdown; its worker exits with it
         shutil.rmtree(self.dir, ignore_errors=True)

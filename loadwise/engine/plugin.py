@@ -21,6 +21,7 @@ from typing import Any
 
 import gevent
 import locust
+from gevent import getcurrent
 from locust import events
 from locust.env import Environment
 from locust.rpc import Message
@@ -52,6 +53,7 @@ FLUSH_EVERY_S = 1.0
 MASTER_GRACE_S = 7.0
 LOCAL_GRACE_S = 0.5
 FINAL_REPORT_WAIT_S = 5.0
+OUTSIDE_USERS = "(outside any user)"  # requests fired by a greenlet that is not a User's (a locustfile's own)
 
 
 def add_arguments(parser: Any) -> None:
@@ -97,6 +99,8 @@ class Session:
         self.workers_final: set[str] = set()
         self.workers_seen: set[str] = set()
         self.worker_requests: dict[str, int] = {}
+        self.class_requests: dict[str, list[int]] = {}  # User class -> [requests, failures]
+        self.class_peak_users: dict[str, int] = {}
         self._errors_written = 0
         self.exporter: Any = None
         environment.events.request.add_listener(self.on_request)
@@ -116,6 +120,11 @@ class Session:
         error = None if exception is None else locust.stats.StatsError.parse_error(exception)
         now = time.time()
         self.recorder.record(request_type, name, response_time, response_length, error, now)
+        # Locust runs each user in a greenlet whose first argument is the User instance.
+        args = getattr(getcurrent(), "args", None)
+        counts = self.class_requests.setdefault(type(args[0]).__name__ if args else OUTSIDE_USERS, [0, 0])
+        counts[0] += 1
+        counts[1] += exception is not None
         if self.keys is not None and exception is None:
             self.keys.offer(name, _.get("url"), now)
 
@@ -123,6 +132,7 @@ class Session:
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
         data["loadwise"] = self.recorder.drain()
+        data["loadwise_classes"], self.class_requests = self.class_requests, {}
         if self.keys is not None:
             data["loadwise_keys"] = self.keys.drain()
         data["loadwise_stopped"] = self.env.runner.state == locust.runners.STATE_STOPPED
@@ -241,6 +251,17 @@ class Session:
                              for u in self.env.user_classes],  # fmt: skip
         }
 
+    def _record_user_classes(self) -> None:
+        """Per User class: its peak user count and the requests (and failures) its users sent."""
+        assert self.info is not None
+        classes = self.info.locust.setdefault("user_classes", [])
+        for entry in classes:
+            requests, failures = self.class_requests.get(entry["name"], (0, 0))
+            entry.update(peak_users=self.class_peak_users.get(entry["name"], 0), requests=requests, failures=failures)
+        if OUTSIDE_USERS in self.class_requests:
+            requests, failures = self.class_requests[OUTSIDE_USERS]
+            classes.append({"name": OUTSIDE_USERS, "requests": requests, "failures": failures})
+
     def _exception_rows(self) -> list[dict[str, Any]]:
         """Exceptions raised in tasks, as Locust groups them (the master gathers its workers'):
         count, message and one traceback each, redacted like every string that is stored."""
@@ -269,6 +290,9 @@ class Session:
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         if self.keys is not None and data.get("loadwise_keys"):
             self.keys.absorb(data["loadwise_keys"])
+        for name, (requests, failures) in (data.get("loadwise_classes") or {}).items():
+            counts = self.class_requests.setdefault(name, [0, 0])
+            counts[0], counts[1] = counts[0] + requests, counts[1] + failures
         payload = data.get("loadwise")
         if payload:
             sent = self.recorder.absorb(payload)
@@ -301,6 +325,9 @@ class Session:
             if runner.state in (locust.runners.STATE_RUNNING, locust.runners.STATE_SPAWNING):
                 self.recorder.sample_users(runner.user_count, now)
                 self.peak_users = max(self.peak_users, runner.user_count)
+                by_class = runner.reported_user_classes_count if self.is_master else runner.user_classes_count
+                for name, count in by_class.items():
+                    self.class_peak_users[name] = max(self.class_peak_users.get(name, 0), count)
             self._flush(before=now - grace)
             if self.opts.status_stream:
                 print(self._status(now).to_line(), flush=True)
@@ -366,6 +393,7 @@ class Session:
             self.info.status_reason = f"the run directory could not be written: {self.write_error}"
         self.info.ended_at = iso_utc(ended)
         self.info.worker_requests = dict(self.worker_requests)
+        self._record_user_classes()
         if self.recorder.grouped_names:
             self.info.grouped_names = {"max_names": self.recorder.max_names, "grouped": len(self.recorder.grouped_names),
                                        "as": OTHER_NAME}  # fmt: skip
