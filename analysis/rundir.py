@@ -100,6 +100,21 @@ def make_run_id(scenario: str, moment: datetime | None = None) -> str:
     return f"{stamp}-{_RUN_ID_SAFE.sub('_', stem) or 'run'}"
 
 
+def new_run_path(runs_dir: Path, scenario: str) -> Path:
+    """A new, empty run directory under `runs_dir`, created atomically: runs started in the
+    same second (several `loadwise run`, or tests started from one web UI) get -2, -3 ..."""
+    base = Path(runs_dir) / make_run_id(scenario)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()  # fails if another run made it first: no check-then-create race
+            return path
+        except FileExistsError:
+            continue
+    raise RunDirError(f"{runs_dir}: 999 runs of {scenario} started in the same second")
+
+
 @dataclass
 class RunInfo:
     """What `run.json` holds."""

@@ -160,3 +160,87 @@ def test_an_example_style_locustfile_runs_unchanged_and_counts_equal_nginx(tmp_p
         audit = recorded[("GET", "/audit")]
         assert f"Auditor (fixed_count 1, peak 1 users, {audit:,} requests (0 failed))" in page
         assert "<dt>tag filter</dt><dd>only browse</dd>" in page and "LOCUST_STOP_TIMEOUT=1" in page
+
+
+WEB_UI = """
+from locust import FastHttpUser, constant, task
+
+
+class Browser(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def page(self):
+        self.client.get("/page")
+"""
+
+
+def _ui(url: str, path: str, form: dict[str, str] | None = None) -> dict:
+    import urllib.parse
+    import urllib.request
+
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    with urllib.request.urlopen(url + path, data=data, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_each_test_started_from_the_web_ui_is_its_own_completed_run(tmp_path, nginx, workers):
+    """`loadwise run --web-ui`: Locust's UI on loopback; two tests started and stopped from it
+    (POST /swarm, POST /stop) give two run directories, each `completed` (stopped by the user),
+    each counting what nginx served during it; a host outside the allow-list is refused by the form."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from loadwise.run.net import free_port
+
+    path = tmp_path / "ui.py"
+    path.write_text(WEB_UI)
+    port = free_port()
+    ui = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "loadwise", "run", str(path), "--web-ui", "--web-port", str(port),
+                             "--workers", str(workers), "--out", str(tmp_path / "runs"), "--no-report"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the UI is up (and, distributed, every worker has connected: Locust starts no test before)
+            try:
+                if len(_ui(ui, "/stats/requests").get("workers", [])) == workers:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "the web UI (or its workers) did not come up"
+            time.sleep(0.2)
+        refused = _ui(ui, "/swarm", {"user_count": "2", "spawn_rate": "2", "host": "http://shop.example.com"})
+        assert refused["success"] is False and "shop.example.com" in refused["message"]
+        served = []
+        for test in range(1, 3):
+            nginx.clear()
+            assert _ui(ui, "/swarm", {"user_count": "3", "spawn_rate": "10", "host": nginx.url})["success"]
+            time.sleep(2.5)
+            _ui(ui, "/stop", {})  # POST, as the UI sends it
+            deadline = time.monotonic() + 30  # the test's run directory is finished (summary.json) when it stopped
+            while len(list((tmp_path / "runs").glob("*/summary.json"))) < test:
+                assert time.monotonic() < deadline, "the stopped test's run directory was not finished"
+                time.sleep(0.2)
+            served.append(nginx.served().get(("GET", "/page"), 0))
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    runs = sorted(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    assert len(runs) == 2, (runs, err)
+    for run_dir, count in zip(runs, served):
+        info = json.loads((run_dir / "run.json").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert info["status"] == "completed" and info["status_reason"] == "stopped by the user from the web UI"
+        assert info["host"] == nginx.url and info["shape_params"]["source"] == "web UI"
+        assert info["shape_params"]["peak_users"] == 3
+        # A request in flight when Stop kills its user reaches nginx but never returns to Locust: at most one a user.
+        assert 0 <= count - summary["overall"]["requests"] <= 3 and count > 0
+        assert str(run_dir) in out

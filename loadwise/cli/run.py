@@ -76,7 +76,10 @@ def register(sub: Any) -> None:
     run.add_argument("scenario", metavar="SCENARIO", nargs="?", help=f"built-in ({', '.join(SCENARIOS)}) or the path of your locustfile")
     run.add_argument("-f", "--locustfile", metavar="FILE", help="the locustfile, as Locust takes it (instead of SCENARIO)")
     run.add_argument("--host", "-H", help="base URL of the system under test (default: the profile's host, else each User class's host)")
-    run.add_argument("--headless", action="store_true", help="accepted for Locust's sake: runs are always headless")
+    run.add_argument("--headless", action="store_true", help="accepted for Locust's sake: runs are headless unless --web-ui")
+    run.add_argument("--web-ui", action="store_true",
+                     help="serve Locust's web UI (on 127.0.0.1:8089 unless Locust's --web-host/--web-port say otherwise) "
+                     "until Ctrl-C; each test started there is its own run directory, `completed` when stopped there")
     run.add_argument("--processes", type=types.workers, metavar="N",
                      help="as Locust's --processes: N local workers (-1: one per CPU core); same as --workers")
     add_profile_options(run, "host, allowed_hosts ...", locust_owns_config=True)
@@ -258,6 +261,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = _spec(args, host, profile, scenario)
     spec.expect_workers, spec.listen, spec.master_port = args.expect_workers, args.listen, args.master_port
     validate(spec)
+    if args.web_ui:
+        return _web_ui(spec, args)
     if args.hold:
         handoff.clear(args.out)
     result = execute(spec, LiveDisplay())
@@ -267,6 +272,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.hold:
         handoff.hold(args.out, handoff.Done(result.run_dir.path.name, result.status, code), args.hold)
     return code
+
+
+def _web_ui(spec: Any, args: argparse.Namespace) -> int:
+    from loadwise.run.live import LiveDisplay
+    from loadwise.run.runner import execute_web_ui, web_ui_url
+
+    if spec.scrape_urls or args.hold or args.expect_workers:
+        raise UsageError("--web-ui runs one test after another from the browser: --scrape, --hold and --expect-workers "
+                         "are for headless runs (use --prometheus to collect server metrics)")  # fmt: skip
+    spec.web_ui = True
+    print(f"web UI: {web_ui_url(spec)}  (each test started there gets its own run directory under {spec.runs_dir}/; "
+          "Ctrl-C ends the session)", file=sys.stderr, flush=True)  # fmt: skip
+    results = execute_web_ui(spec, LiveDisplay())
+    if not results:
+        print("no test was started from the web UI: no run directory written", file=sys.stderr)
+        return EXIT_OK
+    codes = []
+    for result in results:
+        if not args.no_report:
+            _render(result.run_dir.path, None)
+        codes.append(_report(result, args.json, args.exit_code_on_error))
+    return max(codes)
 
 
 def _render(run_path: Path, copy_to: Path | None) -> None:

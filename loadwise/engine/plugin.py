@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import signal
 import sys
 import time
@@ -21,7 +20,6 @@ from typing import Any
 
 import gevent
 import locust
-from gevent import getcurrent
 from locust import events
 from locust.env import Environment
 from locust.rpc import Message
@@ -36,11 +34,12 @@ from loadwise.analysis.rundir import (
     RunDir,
     RunInfo,
     iso_utc,
-    make_run_id,
+    new_run_path,
 )
 from loadwise.config import ConfigError, check_host_allowed
+from loadwise.engine import provenance
 from loadwise.engine.recorder import KeySample, Recorder
-from loadwise.run.live import OTHER_NAME, Status
+from loadwise.run.live import OTHER_NAME, RUN_DIR_PREFIX, Status
 from loadwise.engine.shape import LoadwiseShape
 from loadwise.scenarios.shapes import AUTO_SHAPE, DEFAULT_DURATION_S, Shape, ShapeError, build_shape, parse_shape_params
 from loadwise.settings import DEFAULT_INTERVAL_S
@@ -53,7 +52,6 @@ FLUSH_EVERY_S = 1.0
 MASTER_GRACE_S = 7.0
 LOCAL_GRACE_S = 0.5
 FINAL_REPORT_WAIT_S = 5.0
-OUTSIDE_USERS = "(outside any user)"  # requests fired by a greenlet that is not a User's (a locustfile's own)
 
 
 def add_arguments(parser: Any) -> None:
@@ -103,6 +101,14 @@ class Session:
         self.class_peak_users: dict[str, int] = {}
         self._errors_written = 0
         self.exporter: Any = None
+        # Web UI (no --headless): each test started there is its own run directory.
+        self.per_test = not getattr(self.opts, "headless", True)
+        self.shape: Shape | None = None
+        self.hosts: list[str] = []
+        self.quitting = False
+        self.stopped_at: float | None = None  # a web UI test's stop: the master waits for its workers' last reports
+        self.reported_since_stop: set[str] = set()
+        self.ending: Any = None  # the greenlet closing a web UI test's run directory (master)
         environment.events.request.add_listener(self.on_request)
 
     @property
@@ -120,9 +126,7 @@ class Session:
         error = None if exception is None else locust.stats.StatsError.parse_error(exception)
         now = time.time()
         self.recorder.record(request_type, name, response_time, response_length, error, now)
-        # Locust runs each user in a greenlet whose first argument is the User instance.
-        args = getattr(getcurrent(), "args", None)
-        counts = self.class_requests.setdefault(type(args[0]).__name__ if args else OUTSIDE_USERS, [0, 0])
+        counts = self.class_requests.setdefault(provenance.current_user_class(), [0, 0])
         counts[0] += 1
         counts[1] += exception is not None
         if self.keys is not None and exception is None:
@@ -140,24 +144,50 @@ class Session:
     # -- local runner and master ---------------------------------------------------------
 
     def start(self) -> None:
-        allowed = [h.strip() for h in self.opts.allowed_hosts.split(",") if h.strip()]
+        self.allowed = [h.strip() for h in self.opts.allowed_hosts.split(",") if h.strip()]
         try:
-            hosts = self._hosts()
-            for host in hosts:
-                check_host_allowed(host, allowed)
+            # With the web UI the host may still come from its form: checked there (see _check_swarm).
+            self.hosts = self._hosts(required=not self.per_test)
+            for host in self.hosts:
+                check_host_allowed(host, self.allowed)
         except ConfigError as exc:
             log.error("loadwise: %s", exc)
             sys.exit(2)
         try:
-            shape = self._build_shape()
+            self.shape = self._build_shape()
         except ShapeError as exc:
             log.error("loadwise: %s", exc)
             sys.exit(2)
-        path = Path(self.opts.run_dir) if self.opts.run_dir else Path(self.opts.runs_dir) / make_run_id(self.opts.scenario)
+        if self.opts.exporter_port:
+            self._serve_metrics(self.opts.exporter_port)
+        # Locust installs its own SIGTERM handler only after a shape run ends; until then
+        # SIGTERM (Kubernetes, CI timeouts) would kill the process before it writes the
+        # run's last intervals. Stop the runner instead; Locust then shuts down as on Ctrl-C.
+        gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.env.runner.quit))
+        events.quitting.add_listener(self.on_quitting)
+        if self.is_master:
+            events.worker_report.add_listener(self.on_worker_report)
+        if self.per_test:
+            events.test_start.add_listener(self.on_ui_test_start)
+            events.test_stop.add_listener(self.on_ui_test_stop)
+            if self.env.web_ui is not None:
+                self.env.web_ui.app.before_request(self._check_swarm)
+            log.info("loadwise: each test started from the web UI is recorded in its own run directory under %s",
+                     self.opts.run_dir or self.opts.runs_dir)  # fmt: skip
+        else:
+            path = Path(self.opts.run_dir) if self.opts.run_dir else new_run_path(Path(self.opts.runs_dir), self.opts.scenario)
+            self._open_run(path)
+            events.test_start.add_listener(self.on_test_start)
+            if self.is_master:
+                events.test_stop.add_listener(self.on_master_test_stop)
+        gevent.spawn(self._flush_loop)
+
+    def _open_run(self, path: Path) -> None:
+        shape = self.shape
         self.info = RunInfo(
             id=path.name,
             scenario=self.opts.scenario,
-            host=redact(", ".join(hosts)),  # http://user:PASS@host and ?token= stay out of run.json
+            host=redact(", ".join(self.hosts)),  # http://user:PASS@host and ?token= stay out of run.json
             shape=shape.name if shape else type(self.own_shape).__name__ if self.own_shape else None,
             shape_params=shape.params() if shape else {"source": "locustfile"} if self.own_shape else
             {"users": self.opts.num_users, "duration_s": self.opts.run_time},
@@ -168,22 +198,76 @@ class Session:
             loadwise_version=loadwise.__version__,
             target_commit=self.opts.target_commit,
             tags=_tags(self.opts.run_tag),
-            locust=self._locust_record(),
+            locust=provenance.locust_record(self.env),
         )
         self.run_dir = RunDir(path).create(self.info)
-        if self.opts.exporter_port:
-            self._serve_metrics(self.opts.exporter_port)
         log.info("loadwise: recording to %s", path)
-        # Locust installs its own SIGTERM handler only after a shape run ends; until then
-        # SIGTERM (Kubernetes, CI timeouts) would kill the process before it writes the
-        # run's last intervals. Stop the runner instead; Locust then shuts down as on Ctrl-C.
-        gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.env.runner.quit))
-        events.test_start.add_listener(self.on_test_start)
-        events.quitting.add_listener(self.on_quitting)
-        if self.is_master:
-            events.worker_report.add_listener(self.on_worker_report)
-            events.test_stop.add_listener(self.on_master_test_stop)
-        gevent.spawn(self._flush_loop)
+        self._announce("started")
+
+    def _announce(self, what: str) -> None:
+        """Tell `loadwise run` (on the status stream) which run directory started or finished."""
+        if self.opts.status_stream and self.run_dir is not None:
+            print(f"{RUN_DIR_PREFIX}{what} {self.run_dir.path}", flush=True)
+
+    # -- the web UI: one run directory per test ----------------------------------------
+
+    def _check_swarm(self) -> Any:
+        """Refuse a start from the web UI whose host is not allowed, before any user runs."""
+        from flask import jsonify, request
+
+        if request.method != "POST" or request.path != "/swarm":
+            return None
+        host = request.form.get("host") or self.env.host
+        try:
+            hosts = [host] if host else self._hosts(required=True)
+            for each in hosts:
+                check_host_allowed(each, self.allowed)
+        except ConfigError as exc:
+            return jsonify({"success": False, "message": f"loadwise: {exc}", "host": self.env.host})
+        return None
+
+    def on_ui_test_start(self, **_: Any) -> None:
+        if self.ending is not None:
+            self.ending.join()  # the previous test's directory is closed first
+        self.hosts = self._hosts(required=False)
+        for name in ("worker_requests", "class_requests", "class_peak_users"):
+            setattr(self, name, {})
+        self.workers_seen, self.workers_final, self.reported_since_stop = set(), set(), set()
+        self.recorder.new_run()
+        if isinstance(self.env.shape_class, LoadwiseShape):
+            self.env.shape_class.finished = False
+        self.keys = KeySample(self.opts.cache_endpoint) if self.opts.cache_endpoint else None
+        self.peak_users, self._errors_written, self.write_error, self.stopped_at = 0, 0, None, None
+        base = Path(self.opts.run_dir).parent if self.opts.run_dir else Path(self.opts.runs_dir)
+        self._open_run(new_run_path(base, self.opts.scenario))
+        self.test_started = time.time()
+        self.on_test_start()
+
+    def on_ui_test_stop(self, **_: Any) -> None:
+        if self.run_dir is None or self.stopped_at is not None:
+            return
+        self.stopped_at = time.time()
+        if self.is_master:  # workers send their last histograms with their next report (every 3 s)
+            self.ending = gevent.spawn(self._end_ui_test_after_reports)
+        else:
+            self._end_ui_test()
+
+    def _end_ui_test_after_reports(self) -> None:
+        deadline = time.monotonic() + FINAL_REPORT_WAIT_S
+        while time.monotonic() < deadline:
+            live = {c.id for c in self.env.runner.clients.all if c.state != locust.runners.STATE_MISSING}
+            if not (live & self.workers_seen) - self.reported_since_stop:
+                break
+            gevent.sleep(0.1)
+        self._end_ui_test()
+
+    def _end_ui_test(self) -> None:
+        if self.run_dir is None:
+            return
+        self._flush(before=math.inf)
+        self._finish()
+        self._announce("finished")
+        self.run_dir, self.ending = None, None
 
     def _serve_metrics(self, port: int) -> None:
         runner = self.env.runner
@@ -198,12 +282,15 @@ class Session:
             sys.exit(2)
         log.info("loadwise: Prometheus metrics on http://%s:%s/metrics", self.opts.exporter_host, port)
 
-    def _hosts(self) -> list[str]:
+    def _hosts(self, required: bool = True) -> list[str]:
         """The hosts the load goes to: --host when given (Locust then uses it for every User
-        class), else each class's own `host`, as plain Locust does."""
+        class), else each class's own `host`, as plain Locust does. Not `required`: the
+        hosts known so far (the web UI's form may give the rest)."""
         if self.env.host:
             return [self.env.host]
         nameless = [u.__name__ for u in self.env.user_classes if not getattr(u, "host", None)]
+        if nameless and not required:
+            return sorted({u.host for u in self.env.user_classes if getattr(u, "host", None)})
         if nameless:
             raise ConfigError(f"no --host given and User class {', '.join(nameless)} sets no `host`: "
                               "pass --host URL or set `host = ...` on the class")  # fmt: skip
@@ -231,46 +318,6 @@ class Session:
             self.env.shape_class.configure(shape)
         return shape
 
-    def _locust_record(self) -> dict[str, Any]:
-        """What shaped the run on Locust's side, as run.json keeps it (secrets redacted): the
-        command line, tag filters, the config files Locust read, LOCUST_* variables, User classes."""
-        opts = self.opts
-        candidates = [Path("~/.locust.conf").expanduser(), Path("locust.conf")]
-        if getattr(opts, "config", None):
-            candidates.append(Path(opts.config))
-        pyproject = Path("pyproject.toml")
-        if pyproject.is_file() and "[tool.locust]" in pyproject.read_text(encoding="utf-8", errors="replace"):
-            candidates.append(pyproject)
-        return {
-            "argv": [redact(a) for a in sys.argv[1:]],
-            "tags": getattr(opts, "tags", None),
-            "exclude_tags": getattr(opts, "exclude_tags", None),
-            "config_files": sorted({str(p.resolve()) for p in candidates if p.is_file()}),
-            "environment": {k: redact(v) for k, v in sorted(os.environ.items()) if k.startswith("LOCUST_")},
-            "user_classes": [{"name": u.__name__, "weight": getattr(u, "weight", 1), "fixed_count": getattr(u, "fixed_count", 0)}
-                             for u in self.env.user_classes],  # fmt: skip
-        }
-
-    def _record_user_classes(self) -> None:
-        """Per User class: its peak user count and the requests (and failures) its users sent."""
-        assert self.info is not None
-        classes = self.info.locust.setdefault("user_classes", [])
-        for entry in classes:
-            requests, failures = self.class_requests.get(entry["name"], (0, 0))
-            entry.update(peak_users=self.class_peak_users.get(entry["name"], 0), requests=requests, failures=failures)
-        if OUTSIDE_USERS in self.class_requests:
-            requests, failures = self.class_requests[OUTSIDE_USERS]
-            classes.append({"name": OUTSIDE_USERS, "requests": requests, "failures": failures})
-
-    def _exception_rows(self) -> list[dict[str, Any]]:
-        """Exceptions raised in tasks, as Locust groups them (the master gathers its workers'):
-        count, message and one traceback each, redacted like every string that is stored."""
-        grouped = getattr(self.env.runner, "exceptions", {}) or {}
-        rows = [{"count": int(e.get("count", 0)), "message": redact(str(e.get("msg", ""))),
-                 "traceback": redact(str(e.get("traceback", ""))), "nodes": ", ".join(sorted(map(str, e.get("nodes", ()))))}
-                for e in grouped.values()]  # fmt: skip
-        return sorted(rows, key=lambda r: -r["count"])
-
     def _own_shape_ended(self) -> bool:
         """Whether the locustfile's shape has nothing more to run (its tick says None now)."""
         if self.own_shape is None:
@@ -281,8 +328,8 @@ class Session:
             return False
 
     def on_test_start(self, **_: Any) -> None:
-        if self.test_started is None:
-            self.test_started = time.time()
+        if self.test_started is None or self.per_test:
+            self.test_started = self.test_started or time.time()
             assert self.info is not None and self.run_dir is not None
             self.info.started_at = iso_utc(self.test_started)
             self.run_dir.write_info(self.info)
@@ -298,6 +345,8 @@ class Session:
             sent = self.recorder.absorb(payload)
             self.worker_requests[client_id] = self.worker_requests.get(client_id, 0) + sent
         self.workers_seen.add(client_id)
+        if self.stopped_at is not None:
+            self.reported_since_stop.add(client_id)
         if data.get("loadwise_stopped"):
             self.workers_final.add(client_id)
 
@@ -328,7 +377,8 @@ class Session:
                 by_class = runner.reported_user_classes_count if self.is_master else runner.user_classes_count
                 for name, count in by_class.items():
                     self.class_peak_users[name] = max(self.class_peak_users.get(name, 0), count)
-            self._flush(before=now - grace)
+            if self.run_dir is not None:  # None between the tests of a web UI session
+                self._flush(before=now - grace)
             if self.opts.status_stream:
                 print(self._status(now).to_line(), flush=True)
             gevent.sleep(FLUSH_EVERY_S)
@@ -365,7 +415,14 @@ class Session:
         runner = self.env.runner
         # On Ctrl-C and SIGTERM Locust fires `quitting` before stopping the users: stop
         # them first so that nothing is recorded after the run directory is closed.
-        runner.quit()
+        self.quitting = True
+        runner.quit()  # a web UI test still running ends here (test_stop), as interrupted
+        if self.per_test:
+            if self.ending is not None:
+                self.ending.join()
+            self._end_ui_test()
+            self.finalized = True
+            return
         self.finalized = True
         self._flush(before=math.inf)
         self._finish()
@@ -378,10 +435,16 @@ class Session:
         run_time = self.opts.run_time
         planned_end_reached = (bool(getattr(shape, "finished", False)) or bool(run_time and elapsed >= run_time - 1.0)
                                or self._own_shape_ended())  # fmt: skip
+        stopped_by_user = self.per_test and not self.quitting and not planned_end_reached  # the web UI's Stop
         if self.own_shape is not None:  # what the locustfile's shape actually produced
             self.info.shape_params = {"source": "locustfile", "peak_users": self.peak_users, "duration_s": round(elapsed, 3)}
+        elif self.per_test and self.shape is None:  # users and spawn rate as the web UI's form gave them
+            self.info.shape_params = {"source": "web UI", "users": self.opts.num_users, "spawn_rate": self.opts.spawn_rate,
+                                      "peak_users": self.peak_users, "duration_s": round(elapsed, 3)}  # fmt: skip
         succeeded = self.recorder.total_requests - self.recorder.total_failures
-        if not planned_end_reached:
+        if stopped_by_user and succeeded:
+            self.info.status, self.info.status_reason = STATUS_COMPLETED, "stopped by the user from the web UI"
+        elif not planned_end_reached and not stopped_by_user:
             self.info.status, self.info.status_reason = STATUS_INTERRUPTED, "stopped before the planned end"
         elif succeeded == 0:
             self.info.status = STATUS_FAILED
@@ -393,12 +456,12 @@ class Session:
             self.info.status_reason = f"the run directory could not be written: {self.write_error}"
         self.info.ended_at = iso_utc(ended)
         self.info.worker_requests = dict(self.worker_requests)
-        self._record_user_classes()
+        provenance.add_class_counts(self.info.locust, self.class_requests, self.class_peak_users)
         if self.recorder.grouped_names:
             self.info.grouped_names = {"max_names": self.recorder.max_names, "grouped": len(self.recorder.grouped_names),
                                        "as": OTHER_NAME}  # fmt: skip
         try:
-            self.run_dir.write_exceptions(self._exception_rows())
+            self.run_dir.write_exceptions(provenance.exception_rows(self.env.runner))
             if self.keys is not None:
                 self.run_dir.write_key_sample(sorted((t, redact(k)) for t, k, _ in self.keys.entries))
                 self.info.key_sample = {"endpoints": sorted(self.keys.endpoints), "rate": self.keys.rate,

@@ -127,6 +127,12 @@ class Recorder:
         self.total_requests = 0
         self.total_failures = 0
 
+    def new_run(self) -> None:
+        """Forget everything but the exporter's whole-session totals: the next test of a web UI
+        session is its own run (what was not written by now belongs to no run directory)."""
+        self.names, self.grouped_names, self.cells, self.errors, self._users = set(), set(), {}, {}, {}
+        self.total_requests = self.total_failures = 0
+
     def interval_start(self, at: float) -> float:
         return math.floor(at / self.interval_s) * self.interval_s
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import TextIO
 
 STATUS_PREFIX = "\x1eloadwise-status "
+RUN_DIR_PREFIX = "\x1eloadwise-run-dir "  # then "started PATH" or "finished PATH" (a web UI session has several)
 OTHER_NAME = "[other names]"  # the recorder's name for requests beyond its bound on distinct names
 _RENDERED = re.compile(
     r"\[\s*(?P<elapsed>[\d.]+)s(?:/(?P<total>[\d.]+)s)?\] users\s+(?P<users>\d+) \|\s+(?P<rps>[\d.]+) req/s \| "

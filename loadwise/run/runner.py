@@ -34,11 +34,12 @@ from loadwise.analysis.rundir import (
     epoch_of,
     iso_utc,
     make_run_id,
+    new_run_path,
 )
 from loadwise.run.collector import PrometheusSettings, Scraper, collect_prometheus
 from loadwise.config import check_host_allowed
 from loadwise.run.net import free_port
-from loadwise.run.live import LiveDisplay, Status
+from loadwise.run.live import RUN_DIR_PREFIX, LiveDisplay, Status
 from loadwise.scenarios import SCENARIOS
 from loadwise.scenarios.shapes import AUTO_SHAPE, Shape, build_shape
 from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
@@ -82,6 +83,7 @@ class RunSpec:
     listen: str = "127.0.0.1"  # where the master port and the exporter bind
     master_port: int | None = None
     locust_args: list[str] = field(default_factory=list)  # Locust's own options, passed through as given
+    web_ui: bool = False  # serve Locust's web UI: each test started there is its own run directory
 
     @property
     def distributed(self) -> bool:
@@ -117,17 +119,10 @@ def validate(spec: RunSpec) -> Shape:
 
 
 def _new_run_dir(spec: RunSpec) -> Path:
-    """A new run directory, created atomically: two runs started in the same second get -2, -3 ..."""
-    base = spec.runs_dir / make_run_id(spec.scenario)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
-        try:
-            path.mkdir()  # fails if another run made it first: no check-then-create race
-            return path
-        except FileExistsError:
-            continue
-    raise RunError(f"{spec.runs_dir}: 999 runs of {spec.scenario} started in the same second")
+    try:
+        return new_run_path(spec.runs_dir, spec.scenario)
+    except RunDirError as exc:
+        raise RunError(str(exc)) from None
 
 
 def _common_args(scenario: str, interval_s: float, cache_endpoints: list[str]) -> list[str]:
@@ -143,9 +138,12 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
         return worker_args(spec.scenario, "127.0.0.1", master_port or DEFAULT_MASTER_PORT, spec.interval_s,
                            spec.cache_endpoints) + spec.locust_args  # fmt: skip
     args = _common_args(spec.scenario, spec.interval_s, spec.cache_endpoints) + spec.locust_args
-    args += ["--headless", "--only-summary", *(["--host", spec.host] if spec.host else []),
-             "--run-dir", str(run_dir), "--status-stream"]  # fmt: skip
-    args += ["--shape", spec.shape, "-u", str(spec.users)]
+    args += [*(["--host", spec.host] if spec.host else []), "--status-stream", "-u", str(spec.users)]
+    if spec.web_ui:  # the UI's form starts tests (with a named shape: that shape); the plugin makes their directories
+        args += ["--runs-dir", str(spec.runs_dir), *([] if _has_option(spec.locust_args, "--web-host") else ["--web-host", "127.0.0.1"])]
+        args += [] if spec.shape == AUTO_SHAPE else ["--shape", spec.shape]
+    else:
+        args += ["--headless", "--only-summary", "--run-dir", str(run_dir), "--shape", spec.shape]
     if spec.duration_given or spec.shape != AUTO_SHAPE:
         args += ["-t", f"{spec.duration_s:g}s"]
     if spec.spawn_rate is not None:
@@ -166,6 +164,23 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
         args += ["--master", "--expect-workers", str(spec.workers + spec.expect_workers), "--expect-workers-max-wait", str(wait_s)]
         args += ["--master-bind-host", spec.listen, "--master-bind-port", str(master_port)]
     return args
+
+
+def _has_option(argv: list[str], option: str) -> bool:
+    return any(a == option or a.startswith(option + "=") for a in argv)
+
+
+def web_ui_url(spec: RunSpec) -> str:
+    """Where Locust serves its web UI for this spec (Locust's defaults unless its options say otherwise)."""
+    host, port = "127.0.0.1", "8089"
+    argv = spec.locust_args
+    for i, arg in enumerate(argv):
+        for names, value in ((("--web-host",), "host"), (("--web-port", "-P"), "port")):
+            for name in names:
+                if arg.startswith(name + "=") or (arg == name and i + 1 < len(argv)):
+                    given = arg.split("=", 1)[1] if "=" in arg else argv[i + 1]
+                    host, port = (given, port) if value == "host" else (host, given)
+    return f"http://{host}:{port}"
 
 
 def worker_args(scenario: str, master_host: str, master_port: int, interval_s: float, cache_endpoints: list[str]) -> list[str]:
@@ -296,8 +311,13 @@ class _Processes:
         self.log.close()
 
 
-def _relay(stream: Any, log: Any, display: LiveDisplay | None) -> None:
+def _relay(stream: Any, log: Any, display: LiveDisplay | None, run_dirs: list[Path] | None = None) -> None:
     for line in stream:
+        if line.startswith(RUN_DIR_PREFIX):  # a web UI test's run directory started or finished
+            what, _, path = line[len(RUN_DIR_PREFIX) :].rstrip("\n").partition(" ")
+            if run_dirs is not None and what == "started":
+                run_dirs.append(Path(path))
+            continue
         status = Status.from_line(line.rstrip("\n"))
         if status is None:
             log.write(line)
@@ -371,6 +391,52 @@ def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
     except OSError as exc:
         return _unwritable(run_dir, exc)
     return result
+
+
+def execute_web_ui(spec: RunSpec, display: LiveDisplay | None = None) -> list[RunResult]:
+    """Serve Locust's web UI until Ctrl-C (or Locust quits): every test started from the UI is
+    its own run directory, finished when it stops. Returns the runs, oldest first."""
+    spec.runs_dir.mkdir(parents=True, exist_ok=True)
+    procs = _Processes(spec.runs_dir / f"{make_run_id('web-ui')}.locust.log")
+    run_dirs: list[Path] = []
+    interrupted = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if interrupted.is_set():  # second Ctrl-C: stop waiting politely
+            for proc in procs.all():
+                procs.signal(proc, signal.SIGKILL)
+        interrupted.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        port = spec.master_port or free_port()
+        main = procs.start_main(locust_args(spec, spec.runs_dir, "master" if spec.distributed else "local", port))
+        relay = threading.Thread(target=_relay, args=(main.stdout, procs.log, display, run_dirs), daemon=True)
+        relay.start()
+        for _ in range(spec.workers):
+            procs.start_worker(locust_args(spec, spec.runs_dir, "worker", port))
+        while main.poll() is None and not interrupted.is_set():
+            time.sleep(0.1)
+        procs.stop(STOP_GRACE_S)
+        relay.join(timeout=5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        procs.close()
+        if display is not None:
+            display.close()
+    results = []
+    for path in run_dirs:
+        run_dir = RunDir(path)
+        try:
+            results.append(_finish(run_dir, main.returncode, True, procs.log.write_problem))
+            if spec.prometheus is not None:
+                _collect(run_dir, spec, None)
+        except (OSError, RunError) as exc:
+            results.append(_unwritable(run_dir, exc) if isinstance(exc, OSError) else RunResult(run_dir, STATUS_FAILED, str(exc), {}))
+    if not run_dirs and main.returncode not in (0, None) and not interrupted.is_set():
+        raise RunError(f"Locust exited (code {main.returncode}): {_last_error(procs.log.path)}")
+    return results
 
 
 def _db_snapshot(dsn: str | None) -> Any:
