@@ -124,3 +124,24 @@ def test_the_command_line_is_split_between_loadwise_and_locust(argv, ours, their
     from loadwise.cli.run import split_locust_args
 
     assert split_locust_args(argv) == (ours, theirs)
+
+
+@pytest.mark.parametrize(("option", "says"), [
+    (["--master"], "--workers N"),
+    (["--worker"], "loadwise worker"),
+    (["--master-bind-port", "5999"], "--master-port"),
+    (["--run-dir", "x"], "--out DIR"),
+    (["--run-tag=a=b"], "--tag KEY=VALUE"),
+])  # fmt: skip
+def test_locust_options_loadwise_replaces_are_refused_with_what_to_use(tmp_path, option, says):
+    result = run_cli("run", "smoke", "--host", "http://127.0.0.1:9", *option, "--out", str(tmp_path))
+    assert result.code == 2
+    assert_one_line_error(result, option[0].split("=")[0], says)
+    assert not list(tmp_path.iterdir())  # nothing started
+
+
+def test_locust_list_describes_the_locustfile_and_starts_no_run(tmp_path):
+    path = _locustfile(tmp_path, "http://127.0.0.1:9")
+    result = run_cli("run", "-f", str(path), "--list", "--out", str(tmp_path / "runs"))
+    assert result.code == 0, result.stderr
+    assert "Shopper" in result.stdout and not (tmp_path / "runs").exists()

@@ -167,6 +167,32 @@ LOCUST_FLAGS = frozenset({
 })  # fmt: skip
 
 
+# Locust options that would fight what `loadwise run` sets up itself: refused, with the option to use instead.
+LOCUST_REFUSED = {
+    "--master": "loadwise run starts its own master: use --workers N (local) or --expect-workers N (elsewhere)",
+    "--worker": "a worker that joins a master elsewhere is `loadwise worker SCENARIO --master-host HOST`",
+    "--master-host": "a worker that joins a master elsewhere is `loadwise worker SCENARIO --master-host HOST`",
+    "--master-bind-host": "the master listens on --listen HOST",
+    "--master-bind-port": "the master listens on --master-port PORT",
+    "--run-dir": "loadwise run makes each run directory itself, under --out DIR",
+    "--runs-dir": "run directories go under --out DIR",
+    "--scenario": "give the scenario or locustfile as SCENARIO or -f FILE",
+    "--run-tag": "tags stored in run.json are --tag KEY=VALUE",
+}
+# Locust options that only print something about the locustfile and exit: Locust itself answers them.
+LOCUST_INSPECT = frozenset({"--list", "-l", "--show-task-ratio", "--show-task-ratio-json", "--version", "-V"})
+
+
+def check_locust_args(locust_args: list[str]) -> bool:
+    """Refuse the Locust options loadwise replaces (one line saying what to use); True when
+    the command line only asks Locust to describe the locustfile (--list and the like)."""
+    for arg in locust_args:
+        flag = arg.split("=", 1)[0]
+        if flag in LOCUST_REFUSED:
+            raise UsageError(f"{flag}: {LOCUST_REFUSED[flag]}")
+    return any(arg in LOCUST_INSPECT for arg in locust_args)
+
+
 def _option_arity() -> dict[str, int]:
     """Each option `loadwise run` defines, and how many values it takes (from a parser built
     the way `register` builds it: argparse's own record of its options)."""
@@ -258,6 +284,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = args.locustfile or args.scenario
     if not scenario:
         raise UsageError("give SCENARIO (browse, checkout, smoke or a locustfile path) or -f LOCUSTFILE")
+    if check_locust_args(args.locust_args):
+        return _inspect(scenario, args.locust_args)
     spec = _spec(args, host, profile, scenario)
     spec.expect_workers, spec.listen, spec.master_port = args.expect_workers, args.listen, args.master_port
     validate(spec)
@@ -272,6 +300,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.hold:
         handoff.hold(args.out, handoff.Done(result.run_dir.path.name, result.status, code), args.hold)
     return code
+
+
+def _inspect(scenario: str, locust_args: list[str]) -> int:
+    """`--list`, `--show-task-ratio` ...: Locust answers about the locustfile, and no run starts."""
+    import subprocess
+
+    from loadwise.run.runner import ENTRY, check_scenario
+
+    check_scenario(scenario)
+    return subprocess.run([sys.executable, "-m", "locust", "-f", str(ENTRY), "--scenario", scenario, *locust_args]).returncode
 
 
 def _web_ui(spec: Any, args: argparse.Namespace) -> int:
