@@ -2,19 +2,20 @@
 
 Two pairs, each measured A B A B in one run against one trivial loopback target (nginx
 `return 200` when Debian's nginx is installed, else the demo target's /health), so the
-load generator is the limit:
-  local:       `locust -f USER --headless`            vs `loadwise run USER`
+load generator is the limit (a local run is pinned to core 0 and nginx to core 1):
+  local:       `locust -f USER --headless`               vs `loadwise run USER`
   distributed: `locust -f USER --headless --processes 2` vs `loadwise run USER --workers 2`
-Every variant prints Locust's own `--json` stats (`loadwise run ... -- --json` passes the flag
-through, as loadwise's own `--json` is another thing; Locust's copy lands in the run's locust.log), and the rate is computed the same way for all:
-requests / (last request - first start). We print each round, the medians, and the ratio
-loadwise / bare per pair (goal: >= 0.95 for both).
+Every variant writes Locust's own per-second history (`--csv PREFIX --csv-full-history`,
+which `loadwise run` passes through to Locust), and the rate is computed the same way for
+all: the steady-state request count per second, from 3 s after the start to the end. We print each round, the medians, and the ratio loadwise / bare per pair
+(goal: >= 0.95 for both).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import csv
+import os
 import shutil
 import statistics
 import subprocess
@@ -32,33 +33,42 @@ USER_FILE = HERE / "bench_user.py"
 GOAL = 0.95
 
 
-def _rate(stats_text: str) -> float:
-    # The stats list is the only line that is just "[" (log lines start with "[<time>]").
-    start_at = next(i for i, line in enumerate(stats_text.splitlines(keepends=True)) if line.strip() == "[")
-    text = "".join(stats_text.splitlines(keepends=True)[start_at:])
-    stats, _ = json.JSONDecoder().raw_decode(text)
-    requests = sum(s["num_requests"] for s in stats)
-    start = min(s["start_time"] for s in stats)
-    end = max(s["last_request_timestamp"] for s in stats)
-    return requests / (end - start)
+def _rate(prefix: Path) -> float:
+    """Steady-state requests/s from Locust's own per-second history (--csv-full-history):
+    the aggregated count between 3 s after the first row and the last row, so start-up,
+    ramp and shutdown weigh on neither variant."""
+    with open(f"{prefix}_stats_history.csv", newline="") as handle:
+        rows = [(int(r["Timestamp"]), int(float(r["Total Request Count"]))) for r in csv.DictReader(handle) if r["Name"] == "Aggregated"]
+    steady = [(t, n) for t, n in rows if t >= rows[0][0] + 3]
+    (t0, n0), (t1, n1) = steady[0], steady[-1]
+    return (n1 - n0) / (t1 - t0)
+
+
+def _pinned(args: list[str], processes: int) -> list[str]:
+    """One local Locust process on core 0 (the target is on core 1), as bare Locust and loadwise
+    alike; distributed runs share both cores (two workers and the target cannot be separated)."""
+    if processes or not shutil.which("taskset") or (os.cpu_count() or 1) < 2:
+        return args
+    return ["taskset", "-c", "0", *args]
 
 
 def one_run(host: str, variant: str, processes: int, seconds: int, users: int, workdir: Path) -> float:
     common = ["-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--exit-code-on-error", "0"]
+    prefix = workdir / f"{variant}-{processes}-{time.monotonic_ns()}"
+    history = ["--csv", str(prefix), "--csv-full-history"]
     if variant == "bare":
-        args = [sys.executable, "-m", "locust", "-f", str(USER_FILE), "--headless", "--only-summary", "--json", "--host", host, *common]
+        args = [sys.executable, "-m", "locust", "-f", str(USER_FILE), "--headless", "--only-summary", "--host", host, *common, *history]
         args += ["--processes", str(processes)] if processes else []
-        out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
+        out = subprocess.run(_pinned(args, processes), capture_output=True, text=True, timeout=seconds + 120)
         if out.returncode != 0:
             raise SystemExit(f"bench: bare locust failed: {out.stderr.strip().splitlines()[-1:]}")
-        return _rate(out.stdout)
+        return _rate(prefix)
     args = [sys.executable, "-m", "loadwise", "run", str(USER_FILE), "--host", host, "--out", str(workdir), "--no-report",
-            "--shape", "constant", *common, "--workers", str(processes), "--", "--json"]  # fmt: skip
-    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
+            "--shape", "constant", *common, "--workers", str(processes), *history]  # fmt: skip
+    out = subprocess.run(_pinned(args, processes), capture_output=True, text=True, timeout=seconds + 120)
     if out.returncode != 0:
         raise SystemExit(f"bench: loadwise run failed: {out.stderr.strip().splitlines()[-1:]}")
-    run_dir = Path(out.stdout.strip().splitlines()[-1])
-    return _rate((run_dir / "locust.log").read_text())
+    return _rate(prefix)
 
 
 class _Target:
@@ -74,7 +84,8 @@ class _Target:
                 f"worker_processes 1; daemon off; pid {self.dir / 'nginx.pid'}; error_log {self.dir / 'error.log'};\n"
                 f"events {{ worker_connections 1024; }}\nhttp {{ {temp} access_log off; keepalive_requests 10000000;\n"
                 f"  server {{ listen 127.0.0.1:{port}; location / {{ return 200 'ok'; }} }} }}\n")  # fmt: skip
-            self.proc = subprocess.Popen([nginx, "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir), "-e", str(self.dir / "error.log")],
+            pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) >= 2 else []
+            self.proc = subprocess.Popen([*pin, nginx, "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir), "-e", str(self.dir / "error.log")],
                                          stderr=subprocess.DEVNULL)  # fmt: skip
             self.url, self.what, self.demo = f"http://127.0.0.1:{port}", "nginx return 200", None
             time.sleep(0.5)
@@ -96,13 +107,16 @@ class _Target:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--only", choices=["local", "distributed"], help="measure one pair only")
     opts = parser.parse_args()
     with _Target() as target, tempfile.TemporaryDirectory() as tmp:
         print(f"generator throughput: {opts.rounds} rounds (A B A B) x {opts.seconds}s, {opts.users} users, {target.what}")
         for processes, label in ((0, "local (one process)"), (2, "distributed (2 workers)")):
+            if opts.only and opts.only != ("local" if processes == 0 else "distributed"):
+                continue
             rates: dict[str, list[float]] = {"bare": [], "loadwise": []}
             for n in range(opts.rounds):
                 for variant in ("bare", "loadwise"):
