@@ -30,7 +30,7 @@ from loadwise.analysis.indexes.choose import (
 )
 from loadwise.analysis.redact import redact
 from loadwise.analysis.indexes.search import measure
-from loadwise.analysis.indexes.usage import SqlUsageError, analyze, parameter_count, single_statement
+from loadwise.analysis.indexes.usage import SqlUsageError, analyze, derived_columns, parameter_count, single_statement
 
 _PLANNABLE = re.compile(r"^\s*(select|update|delete|with)\b", re.IGNORECASE)
 _OURS = re.compile(r"pg_stat_statements|hypopg|pg_catalog|information_schema|pg_prepared|pg_roles|lw_advise_", re.IGNORECASE)
@@ -104,7 +104,7 @@ def read_statements(cur: Any, top: int) -> list[Statement]:
 def read_catalog(cur: Any) -> dict[str, set[str]]:
     cur.execute(
         "SELECT c.relname, a.attname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " JOIN pg_attribute a ON a.attrelid = c.oid WHERE c.relkind IN ('r', 'p') AND a.attnum > 0"
+        " JOIN pg_attribute a ON a.attrelid = c.oid WHERE c.relkind IN ('r', 'p', 'm') AND a.attnum > 0"
         " AND NOT a.attisdropped AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
         " AND n.nspname = ANY (current_schemas(false))"
     )
@@ -112,6 +112,23 @@ def read_catalog(cur: Any) -> dict[str, set[str]]:
     for table, column in cur.fetchall():
         catalog.setdefault(table, set()).add(column)
     return catalog
+
+
+def read_views(cur: Any, catalog: dict[str, set[str]]) -> dict[str, dict[str, tuple[str, str]]]:
+    """Each view on the search path -> the table columns it passes on unchanged, from its
+    definition (a view over a view reads through both; one that cannot be read passes on nothing).
+    Materialized views are tables here (they are in the catalog and take indexes)."""
+    cur.execute(
+        "SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind = 'v' AND n.nspname = ANY (current_schemas(false)) ORDER BY c.oid"
+    )
+    views: dict[str, dict[str, tuple[str, str]]] = {}
+    for name, definition in cur.fetchall():
+        try:
+            views[name] = derived_columns(definition, catalog, views)
+        except Exception:  # pglast cannot read it: statements on it get no index through it
+            views[name] = {}
+    return views
 
 
 def read_indexes(cur: Any) -> list[ExistingIndex]:
@@ -172,14 +189,14 @@ class _PostgresPlanner:
 
     concurrently = True
 
-    def __init__(self, conn: Any, cur: Any, catalog: dict[str, set[str]]):
+    def __init__(self, conn: Any, cur: Any, catalog: dict[str, set[str]], views: dict[str, dict[str, tuple[str, str]]]):
         import psycopg
 
-        self.conn, self.cur, self.catalog = conn, cur, catalog
+        self.conn, self.cur, self.catalog, self.views = conn, cur, catalog, views
         self.errors = (psycopg.Error, SqlUsageError)
 
     def usage(self, query: str) -> dict[str, Any]:
-        return analyze(query, self.catalog)
+        return analyze(query, self.catalog, self.views)
 
     def parameters(self, query: str) -> int:
         return parameter_count(query)
@@ -226,7 +243,7 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
                 statements = read_statements(cur, settings.top)
             catalog = read_catalog(cur)
             existing = read_indexes(cur)
-            found, skipped = measure(statements, _PostgresPlanner(conn, cur, catalog), existing)
+            found, skipped = measure(statements, _PostgresPlanner(conn, cur, catalog, read_views(cur, catalog)), existing)
             dead = droppable(existing)
             scans = seq_scans(cur)
     except psycopg.errors.InsufficientPrivilege as exc:

@@ -67,40 +67,90 @@ def _strings(fields: Any) -> list[str]:
     return [f.sval for f in fields if isinstance(f, ast.String)]
 
 
-class _Scope:
-    """Tables visible in one SELECT/UPDATE/DELETE: alias or name -> table."""
+Derived = dict[str, dict[str, tuple[str, str]]]  # CTE or view name -> its output column -> (table, column)
 
-    def __init__(self, catalog: dict[str, set[str]]):
+
+class _Scope:
+    """Tables visible in one SELECT/UPDATE/DELETE: alias or name -> table. A CTE or a view in
+    FROM (`derived`) is read through to the table columns it passes on unchanged, as the
+    planner does when it inlines it; whether an index on them pays is the planner's call."""
+
+    def __init__(self, catalog: dict[str, set[str]], derived: Derived | None = None):
         self.catalog = catalog
+        self.derived = derived or {}
         self.tables: dict[str, str] = {}
+        self.through: Derived = {}  # alias in FROM -> the CTE's or view's column mapping
+        self.opaque = False  # a subquery in FROM: its columns resolve to nothing here
 
     def add_range(self, node: Any) -> None:
         if isinstance(node, ast.RangeVar):
             name = node.relname
-            self.tables[node.alias.aliasname if node.alias else name] = name
+            alias = node.alias.aliasname if node.alias else name
+            if node.schemaname is None and name in self.derived:
+                self.through[alias] = self.derived[name]
+                return
+            self.tables[alias] = name
             self.tables.setdefault(name, name)
         elif isinstance(node, ast.JoinExpr):
             self.add_range(node.larg)
             self.add_range(node.rarg)
+        elif isinstance(node, ast.RangeSubselect):
+            self.opaque = True
 
     def columns(self) -> frozenset[str]:
-        """Every column of the tables in scope (as the catalog knows them)."""
-        return frozenset(c for t in set(self.tables.values()) for c in self.catalog.get(t, set()))
+        """Every column of the relations in scope (as the catalog knows them)."""
+        real = {c for t in set(self.tables.values()) for c in self.catalog.get(t, set())}
+        return frozenset(real | {c for mapping in self.through.values() for c in mapping})
 
     def resolve(self, ref: Any) -> tuple[str, str] | None:
         if not isinstance(ref, ast.ColumnRef):
             return None
         names = _strings(ref.fields)
         if len(names) >= 2:
+            if names[-2] in self.through:
+                return self.through[names[-2]].get(names[-1])
             table = self.tables.get(names[-2])
             return (table, names[-1]) if table else None
         if len(names) == 1:
-            owners = {t for t in set(self.tables.values()) if names[0] in self.catalog.get(t, set())}
+            owners = {(t, names[0]) for t in set(self.tables.values()) if names[0] in self.catalog.get(t, set())}
+            owners |= {m[names[0]] for m in self.through.values() if names[0] in m}
             if len(owners) == 1:
-                return owners.pop(), names[0]
-            if len(set(self.tables.values())) == 1:
+                return owners.pop()
+            if len(set(self.tables.values())) == 1 and not self.through and not self.opaque:
                 return next(iter(self.tables.values())), names[0]
         return None
+
+    def passed_on(self, select: Any) -> dict[str, tuple[str, str]]:
+        """What a SELECT over this scope passes on: output column -> (table, column), for the
+        outputs that are a table's column unchanged (`*`, `t.*`, `col`, `col AS name`)."""
+        out: dict[str, tuple[str, str]] = {}
+        for target in select.targetList or ():
+            val = target.val
+            if isinstance(val, ast.ColumnRef) and isinstance(val.fields[-1], ast.A_Star):
+                qualifier = _strings(val.fields[:-1])
+                aliases = qualifier[-1:] or list(self.tables) + list(self.through)
+                for alias in aliases:
+                    if alias in self.through:
+                        out.update({k: v for k, v in self.through[alias].items() if k not in out})
+                    elif alias in self.tables:
+                        table = self.tables[alias]
+                        out.update({c: (table, c) for c in self.catalog.get(table, set()) if c not in out})
+                continue
+            col = self.resolve(val)
+            if col:
+                out[target.name or col[1]] = col
+        return out
+
+
+def derived_columns(sql: str, catalog: dict[str, set[str]], derived: Derived | None = None) -> dict[str, tuple[str, str]]:
+    """The columns a view's defining SELECT passes on unchanged (see `_Scope.passed_on`)."""
+    stmt = parse_sql(sql)[0].stmt
+    if not isinstance(stmt, ast.SelectStmt) or stmt.op or stmt.withClause is not None:
+        return {}
+    scope = _Scope(catalog, derived)
+    for item in stmt.fromClause or ():
+        scope.add_range(item)
+    return scope.passed_on(stmt)
 
 
 def _predicates(node: Any, scope: _Scope, usage: dict[str, TableUsage]) -> None:
@@ -142,12 +192,47 @@ def _predicates(node: Any, scope: _Scope, usage: dict[str, TableUsage]) -> None:
         usage.setdefault(col[0], TableUsage(col[0])).add(kind, col[1])
 
 
-def _select(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage]) -> None:
+def _with(clause: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage], derived: Derived) -> Derived:
+    """Analyse each CTE body of a WITH clause (plain, MATERIALIZED or NOT MATERIALIZED alike:
+    the planner decides whether filters reach into it); returns the names in scope after it,
+    each with the columns its body passes on. A later CTE sees the earlier ones."""
+    if clause is None:
+        return derived
+    derived = dict(derived)
+    for cte in clause.ctes:
+        body = cte.ctequery
+        _statement(body, catalog, usage, derived)
+        mapping: dict[str, tuple[str, str]] = {}
+        if isinstance(body, ast.SelectStmt) and not body.op and not clause.recursive:
+            scope = _Scope(catalog, derived)
+            for item in body.fromClause or ():
+                scope.add_range(item)
+            mapping = scope.passed_on(body)
+        derived[cte.ctename] = mapping
+    return derived
+
+
+def _statement(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage], derived: Derived) -> None:
+    if isinstance(stmt, ast.SelectStmt):
+        _select(stmt, catalog, usage, derived)
+    elif isinstance(stmt, (ast.UpdateStmt, ast.DeleteStmt)):
+        derived = _with(stmt.withClause, catalog, usage, derived)
+        scope = _Scope(catalog, derived)
+        scope.add_range(stmt.relation)
+        _predicates(stmt.whereClause, scope, usage)
+    elif isinstance(stmt, ast.InsertStmt):
+        derived = _with(stmt.withClause, catalog, usage, derived)
+        if isinstance(stmt.selectStmt, ast.SelectStmt):
+            _select(stmt.selectStmt, catalog, usage, derived)
+
+
+def _select(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage], derived: Derived) -> None:
+    derived = _with(stmt.withClause, catalog, usage, derived)
     if stmt.op and stmt.larg is not None:  # UNION / INTERSECT / EXCEPT
-        _select(stmt.larg, catalog, usage)
-        _select(stmt.rarg, catalog, usage)
+        _select(stmt.larg, catalog, usage, derived)
+        _select(stmt.rarg, catalog, usage, derived)
         return
-    scope = _Scope(catalog)
+    scope = _Scope(catalog, derived)
     for item in stmt.fromClause or ():
         scope.add_range(item)
         _joins(item, scope, usage)
@@ -162,7 +247,7 @@ def _select(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage
             usage.setdefault(col[0], TableUsage(col[0])).add("group", col[1])
     for item in stmt.fromClause or ():
         if isinstance(item, ast.RangeSubselect) and isinstance(item.subquery, ast.SelectStmt):
-            _select(item.subquery, catalog, usage)
+            _select(item.subquery, catalog, usage, derived)
 
 
 def _output_column(node: Any, stmt: Any, input_columns: frozenset[str] = frozenset()) -> Any:
@@ -190,17 +275,14 @@ def _joins(node: Any, scope: _Scope, usage: dict[str, TableUsage]) -> None:
         _predicates(node.quals, scope, usage)
 
 
-def analyze(sql: str, catalog: dict[str, set[str]]) -> dict[str, TableUsage]:
-    """Column usage per table of one statement (SELECT, UPDATE or DELETE; {} for an INSERT).
-    SqlUsageError for anything but a single plannable statement (see `single_statement`)."""
+def analyze(sql: str, catalog: dict[str, set[str]], views: Derived | None = None) -> dict[str, TableUsage]:
+    """Column usage per table of one statement (SELECT, UPDATE or DELETE, and the SELECT of an
+    INSERT), CTE bodies included; `views` (name -> the columns it passes on, `derived_columns`)
+    are read through to their tables. SqlUsageError for anything but a single plannable
+    statement (see `single_statement`)."""
     stmt = single_statement(sql)
     usage: dict[str, TableUsage] = {}
-    if isinstance(stmt, ast.SelectStmt):
-        _select(stmt, catalog, usage)
-    elif isinstance(stmt, (ast.UpdateStmt, ast.DeleteStmt)):
-        scope = _Scope(catalog)
-        scope.add_range(stmt.relation)
-        _predicates(stmt.whereClause, scope, usage)
+    _statement(stmt, catalog, usage, dict(views or {}))
     return {t: u for t, u in usage.items() if not u.empty}
 
 
