@@ -4,8 +4,9 @@ against the real throwaway PostgreSQL with HypoPG the suite starts.
 
 Each case asserts the exact index (table, column order) or none, and that the advised CREATE
 statement executes in PostgreSQL. Dexter's schema: `posts` (100,000 rows, an index on
-`indexed`), a view over it and a materialized view of it. Not ported yet: Dexter's schema
-and quoting case (`"Bar"."Foo"`), the foreign table, and its option tests."""
+`indexed`), a view over it, a materialized view of it, and `"Bar"."Foo"` (a schema off the
+search path, quoted mixed-case names). Not ported: the foreign table (postgres_fdw) and
+Dexter's option tests."""
 
 import uuid
 
@@ -28,25 +29,30 @@ CREATE VIEW posts_view AS SELECT id AS view_id FROM posts;
 CREATE MATERIALIZED VIEW posts_materialized AS SELECT * FROM posts;
 ANALYZE posts;
 ANALYZE posts_materialized;
+CREATE SCHEMA "Bar";
+CREATE TABLE "Bar"."Foo"("Id" int);
+INSERT INTO "Bar"."Foo" SELECT * FROM generate_series(1, 100000);
+ANALYZE "Bar"."Foo";
 """
 
 # statement -> (table, columns) Dexter finds, or None for "No new indexes found"
 CASES = {
-    "basic_index": ("SELECT * FROM posts WHERE id = 1", ("posts", ("id",))),
+    "basic_index": ("SELECT * FROM posts WHERE id = 1", ("public.posts", ("id",))),
     "basic_no_index": ("SELECT * FROM posts", None),
-    "multicolumn_order": ("SELECT * FROM posts WHERE user_id = 1 ORDER BY blog_id LIMIT 1000", ("posts", ("user_id", "blog_id"))),
-    "update": ("UPDATE posts SET user_id = 2 WHERE user_id = 1", ("posts", ("user_id",))),
-    "delete": ("DELETE FROM posts WHERE user_id = 1", ("posts", ("user_id",))),
-    "view": ("SELECT * FROM posts_view WHERE view_id = 1", ("posts", ("id",))),
-    "materialized_view": ("SELECT * FROM posts_materialized WHERE id = 1", ("posts_materialized", ("id",))),
-    "cte": ("WITH cte AS (SELECT * FROM posts WHERE id = 1) SELECT * FROM cte", ("posts", ("id",))),
-    "cte_fence": ("WITH cte AS (SELECT * FROM posts) SELECT * FROM cte WHERE id = 1", ("posts", ("id",))),
+    "multicolumn_order": ("SELECT * FROM posts WHERE user_id = 1 ORDER BY blog_id LIMIT 1000", ("public.posts", ("user_id", "blog_id"))),
+    "update": ("UPDATE posts SET user_id = 2 WHERE user_id = 1", ("public.posts", ("user_id",))),
+    "delete": ("DELETE FROM posts WHERE user_id = 1", ("public.posts", ("user_id",))),
+    "view": ("SELECT * FROM posts_view WHERE view_id = 1", ("public.posts", ("id",))),
+    "materialized_view": ("SELECT * FROM posts_materialized WHERE id = 1", ("public.posts_materialized", ("id",))),
+    "cte": ("WITH cte AS (SELECT * FROM posts WHERE id = 1) SELECT * FROM cte", ("public.posts", ("id",))),
+    "cte_fence": ("WITH cte AS (SELECT * FROM posts) SELECT * FROM cte WHERE id = 1", ("public.posts", ("id",))),
     "materialized_cte": ("WITH cte AS MATERIALIZED (SELECT * FROM posts) SELECT * FROM cte WHERE id = 1", None),
     "not_materialized_cte": ("WITH cte AS NOT MATERIALIZED (SELECT * FROM posts) SELECT * FROM cte WHERE id = 1",
-                             ("posts", ("id",))),
-    "order": ("SELECT * FROM posts ORDER BY user_id DESC LIMIT 10", ("posts", ("user_id",))),
-    "order_multiple": ("SELECT * FROM posts ORDER BY user_id, blog_id LIMIT 10", ("posts", ("user_id", "blog_id"))),
-    "normalized": ("SELECT * FROM posts WHERE id = $1", ("posts", ("id",))),
+                             ("public.posts", ("id",))),
+    "order": ("SELECT * FROM posts ORDER BY user_id DESC LIMIT 10", ("public.posts", ("user_id",))),
+    "order_multiple": ("SELECT * FROM posts ORDER BY user_id, blog_id LIMIT 10", ("public.posts", ("user_id", "blog_id"))),
+    "normalized": ("SELECT * FROM posts WHERE id = $1", ("public.posts", ("id",))),
+    "schema": ('SELECT * FROM "Bar"."Foo" WHERE "Id" = 10000', ('"Bar"."Foo"', ("Id",))),
     "no_tables": ("SELECT 1", None),
     "indexed": ("SELECT * FROM posts WHERE indexed = 1", None),
 }  # fmt: skip
@@ -64,6 +70,8 @@ def dexter_db(postgres_dsn):
     role = role_dsn.split("://", 1)[1].split("@", 1)[0]
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"GRANT SELECT ON posts_view TO {role}")
+        conn.execute(f'GRANT USAGE ON SCHEMA "Bar" TO {role}')
+        conn.execute(f'GRANT SELECT ON "Bar"."Foo" TO {role}')
         conn.execute(f"GRANT UPDATE, DELETE ON posts TO {role}")  # EXPLAIN checks the privilege it plans for
     yield dsn, role_dsn
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadwise.analysis.indexes.settings import IndexAdvisorSettings
+from loadwise.analysis.indexes.usage import quote
 
 
 @dataclass
@@ -48,21 +49,20 @@ class Candidate:
     size_bytes: int | None = None
     effects: list[Effect] = field(default_factory=list)
     concurrently: bool = True
+    qualified: bool = True  # `table` is a schema-qualified SQL name (PostgreSQL); else a bare name to quote (SQLite)
     wider_rejected: list[dict[str, Any]] = field(default_factory=list)  # evidence: wider indexes not worth it  # PostgreSQL builds it without blocking writes; SQLite has no such option
 
     @property
     def create_statement(self) -> str:
-        cols = ", ".join(_quote(c) for c in self.columns)
-        name = _quote(f"{self.table}_{'_'.join(self.columns)}_idx"[:63])
-        return f"CREATE INDEX {_concurrently(self.concurrently)}{name} ON {_quote(self.table)} ({cols});"
+        cols = ", ".join(quote(c) for c in self.columns)
+        if self.qualified:  # as Dexter writes it: PostgreSQL names the index itself, in the table's schema
+            return f"CREATE INDEX {_concurrently(self.concurrently)}ON {self.table} ({cols});"
+        name = quote(f"{self.table}_{'_'.join(self.columns)}_idx"[:63])
+        return f"CREATE INDEX {_concurrently(self.concurrently)}{name} ON {quote(self.table)} ({cols});"
 
 
 def _concurrently(concurrently: bool) -> str:
     return "CONCURRENTLY " if concurrently else ""
-
-
-def _quote(name: str) -> str:
-    return name if name.isidentifier() and name.islower() else '"' + name.replace('"', '""') + '"'
 
 
 def covered(columns: tuple[str, ...], existing: list[tuple[str, ...]]) -> bool:
@@ -150,9 +150,10 @@ class ExistingIndex:
         return asdict(self)
 
 
-def droppable(indexes: list[ExistingIndex], concurrently: bool = True) -> list[dict[str, Any]]:
+def droppable(indexes: list[ExistingIndex], concurrently: bool = True, qualified: bool = True) -> list[dict[str, Any]]:
     """Unused indexes (no scan since the statistics were reset) and duplicates (one a
-    leading prefix of another on the same table); unique indexes are never suggested."""
+    leading prefix of another on the same table); unique indexes are never suggested.
+    `qualified`: index names are schema-qualified SQL already (PostgreSQL), else bare (SQLite)."""
     out = []
     for index in indexes:
         if index.unique:
@@ -162,8 +163,8 @@ def droppable(indexes: list[ExistingIndex], concurrently: bool = True) -> list[d
                   and (len(o.columns) > len(index.columns) or o.name < index.name)]  # fmt: skip
         if longer:
             out.append(index.to_dict() | {"reason": f"duplicate: {longer[0].name} starts with the same columns",
-                                          "drop_statement": f"DROP INDEX {_concurrently(concurrently)}{_quote(index.name)};"})  # fmt: skip
+                                          "drop_statement": f"DROP INDEX {_concurrently(concurrently)}{index.name if qualified else quote(index.name)};"})  # fmt: skip
         elif index.scans == 0:
             out.append(index.to_dict() | {"reason": "unused: no index scan since the statistics were reset",
-                                          "drop_statement": f"DROP INDEX {_concurrently(concurrently)}{_quote(index.name)};"})  # fmt: skip
+                                          "drop_statement": f"DROP INDEX {_concurrently(concurrently)}{index.name if qualified else quote(index.name)};"})  # fmt: skip
     return out

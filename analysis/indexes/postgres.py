@@ -30,7 +30,9 @@ from loadwise.analysis.indexes.choose import (
 )
 from loadwise.analysis.redact import redact
 from loadwise.analysis.indexes.search import measure
-from loadwise.analysis.indexes.usage import SqlUsageError, analyze, derived_columns, parameter_count, single_statement
+from loadwise.analysis.indexes.usage import (
+    SqlUsageError, analyze, derived_columns, parameter_count, qualified, quote, single_statement,
+)  # fmt: skip
 
 _PLANNABLE = re.compile(r"^\s*(select|update|delete|with)\b", re.IGNORECASE)
 _OURS = re.compile(r"pg_stat_statements|hypopg|pg_catalog|information_schema|pg_prepared|pg_roles|lw_advise_", re.IGNORECASE)
@@ -101,20 +103,30 @@ def read_statements(cur: Any, top: int) -> list[Statement]:
     return out[:top]
 
 
-def read_catalog(cur: Any) -> dict[str, set[str]]:
+Catalog = dict[str, set[str]]  # qualified table name (`public.posts`, `"Bar"."Foo"`) -> its columns
+SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema', 'pg_toast')"
+
+
+def read_catalog(cur: Any) -> tuple[Catalog, dict[str, str]]:
+    """Every table and materialized view outside the system schemas, by qualified name, and
+    the names a statement may use bare: the search path's tables, the first schema's winning."""
     cur.execute(
-        "SELECT c.relname, a.attname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        "SELECT n.nspname, c.relname, a.attname, array_position(current_schemas(false), n.nspname)"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " JOIN pg_attribute a ON a.attrelid = c.oid WHERE c.relkind IN ('r', 'p', 'm') AND a.attnum > 0"
-        " AND NOT a.attisdropped AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-        " AND n.nspname = ANY (current_schemas(false))"
+        f" AND NOT a.attisdropped AND n.nspname NOT IN {SYSTEM_SCHEMAS}"
     )
-    catalog: dict[str, set[str]] = {}
-    for table, column in cur.fetchall():
-        catalog.setdefault(table, set()).add(column)
-    return catalog
+    catalog: Catalog = {}
+    visible: dict[str, tuple[int, str]] = {}
+    for schema, table, column, position in cur.fetchall():
+        key = qualified(schema, table)
+        catalog.setdefault(key, set()).add(column)
+        if position is not None and (table not in visible or position < visible[table][0]):
+            visible[table] = (position, key)
+    return catalog, {name: key for name, (_, key) in visible.items()}
 
 
-def read_views(cur: Any, catalog: dict[str, set[str]]) -> dict[str, dict[str, tuple[str, str]]]:
+def read_views(cur: Any, catalog: Catalog, visible: dict[str, str]) -> dict[str, dict[str, tuple[str, str]]]:
     """Each view on the search path -> the table columns it passes on unchanged, from its
     definition (a view over a view reads through both; one that cannot be read passes on nothing).
     Materialized views are tables here (they are in the catalog and take indexes)."""
@@ -125,7 +137,7 @@ def read_views(cur: Any, catalog: dict[str, set[str]]) -> dict[str, dict[str, tu
     views: dict[str, dict[str, tuple[str, str]]] = {}
     for name, definition in cur.fetchall():
         try:
-            views[name] = derived_columns(definition, catalog, views)
+            views[name] = derived_columns(definition, catalog, views, visible)
         except Exception:  # pglast cannot read it: statements on it get no index through it
             views[name] = {}
     return views
@@ -133,26 +145,27 @@ def read_views(cur: Any, catalog: dict[str, set[str]]) -> dict[str, dict[str, tu
 
 def read_indexes(cur: Any) -> list[ExistingIndex]:
     cur.execute(
-        "SELECT i.indexrelid::regclass::text, t.relname, i.indisunique OR i.indisprimary,"
+        "SELECT n.nspname, ci.relname, t.relname, i.indisunique OR i.indisprimary,"
         " COALESCE(s.idx_scan, 0), pg_relation_size(i.indexrelid),"
         " ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)"
         "       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord)"
         " FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
+        " JOIN pg_class ci ON ci.oid = i.indexrelid"
         " LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = i.indexrelid"
-        " WHERE n.nspname = ANY (current_schemas(false))"
+        f" WHERE n.nspname NOT IN {SYSTEM_SCHEMAS}"
     )
-    return [ExistingIndex(name, table, tuple(cols), bool(unique), int(scans), int(size))
-            for name, table, unique, scans, size, cols in cur.fetchall()]  # fmt: skip
+    return [ExistingIndex(qualified(schema, name), qualified(schema, table), tuple(cols), bool(unique), int(scans), int(size))
+            for schema, name, table, unique, scans, size, cols in cur.fetchall()]  # fmt: skip
 
 
 def seq_scans(cur: Any, limit: int = 10) -> list[dict[str, Any]]:
     cur.execute(
-        "SELECT relname, seq_scan, seq_tup_read, COALESCE(idx_scan, 0), n_live_tup FROM pg_stat_user_tables"
+        "SELECT schemaname, relname, seq_scan, seq_tup_read, COALESCE(idx_scan, 0), n_live_tup FROM pg_stat_user_tables"
         " WHERE seq_scan > 0 ORDER BY seq_tup_read DESC LIMIT %s",
         (limit,),
     )
-    return [{"table": t, "seq_scans": int(s), "rows_read": int(r), "index_scans": int(i), "live_rows": int(n),
-             "rows_per_scan": round(r / s, 1)} for t, s, r, i, n in cur.fetchall()]  # fmt: skip
+    return [{"table": qualified(schema, t), "seq_scans": int(s), "rows_read": int(r), "index_scans": int(i), "live_rows": int(n),
+             "rows_per_scan": round(r / s, 1)} for schema, t, s, r, i, n in cur.fetchall()]  # fmt: skip
 
 
 _names = itertools.count()
@@ -188,15 +201,17 @@ class _PostgresPlanner:
     its rollback, so they are dropped after it whatever happened."""
 
     concurrently = True
+    qualified = True
 
-    def __init__(self, conn: Any, cur: Any, catalog: dict[str, set[str]], views: dict[str, dict[str, tuple[str, str]]]):
+    def __init__(self, conn: Any, cur: Any, catalog: Catalog, visible: dict[str, str]):
         import psycopg
 
-        self.conn, self.cur, self.catalog, self.views = conn, cur, catalog, views
+        self.conn, self.cur, self.catalog, self.visible = conn, cur, catalog, visible
+        self.views = read_views(cur, catalog, visible)
         self.errors = (psycopg.Error, SqlUsageError)
 
     def usage(self, query: str) -> dict[str, Any]:
-        return analyze(query, self.catalog, self.views)
+        return analyze(query, self.catalog, self.views, self.visible)
 
     def parameters(self, query: str) -> int:
         return parameter_count(query)
@@ -213,7 +228,7 @@ class _PostgresPlanner:
         return _cost(self.cur, query, params)
 
     def cost_with_index(self, table: str, columns: tuple[str, ...], query: str, params: int) -> tuple[float, int | None]:
-        ddl = f"CREATE INDEX ON {table} ({', '.join(columns)})"
+        ddl = f"CREATE INDEX ON {table} ({', '.join(quote(c) for c in columns)})"
         self.cur.execute("SELECT indexrelid FROM hypopg_create_index(%s)", (ddl,))
         oid = self.cur.fetchone()[0]
         try:
@@ -241,9 +256,9 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
             check_role(cur, allow_superuser)
             if statements is None:
                 statements = read_statements(cur, settings.top)
-            catalog = read_catalog(cur)
+            catalog, visible = read_catalog(cur)
             existing = read_indexes(cur)
-            found, skipped = measure(statements, _PostgresPlanner(conn, cur, catalog, read_views(cur, catalog)), existing)
+            found, skipped = measure(statements, _PostgresPlanner(conn, cur, catalog, visible), existing)
             dead = droppable(existing)
             scans = seq_scans(cur)
     except psycopg.errors.InsufficientPrivilege as exc:

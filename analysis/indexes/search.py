@@ -17,6 +17,7 @@ class Planner(Protocol):
     """What a database must answer for the loop."""
 
     concurrently: bool  # whether its CREATE INDEX statements may say CONCURRENTLY
+    qualified: bool  # whether its table names are schema-qualified SQL (see Candidate.qualified)
     errors: tuple[type[Exception], ...]  # its errors that skip one statement, not the analysis
 
     def usage(self, query: str) -> dict[str, TableUsage]: ...  # raises SqlUsageError
@@ -54,7 +55,8 @@ def measure(statements: list[Statement], planner: Planner, indexes: list[Existin
                 before = planner.cost(statement.query, params)
                 for table, columns in _untried(usage, existing):
                     after, size = planner.cost_with_index(table, columns, statement.query, params)
-                    candidate = candidates.setdefault((table, columns), Candidate(table, columns, size, concurrently=planner.concurrently))
+                    candidate = candidates.setdefault((table, columns), Candidate(table, columns, size, concurrently=planner.concurrently,
+                                                                                     qualified=planner.qualified))
                     candidate.effects.append(Effect(statement, before, after))
         except planner.errors as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

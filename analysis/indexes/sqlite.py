@@ -128,6 +128,7 @@ class _SqlitePlanner:
     """The candidate loop's planner for SQLite: rows visited, on the in-memory what-if copy."""
 
     concurrently = False
+    qualified = False
     errors = (sqlite3.Error,)
 
     def __init__(self, whatif: _WhatIf):
@@ -166,7 +167,7 @@ def advise(db_path: Path, log_path: Path, settings: IndexAdvisorSettings) -> dic
         whatif.memory.close()
     chosen = choose(found, settings)
     # SQLite counts no index scans (scans -1), so only duplicates can come back as droppable.
-    return {"indexes": [recommendation(c, settings) for c in chosen], "drop": droppable(whatif.indexes, concurrently=False),
+    return {"indexes": [recommendation(c, settings) for c in chosen], "drop": droppable(whatif.indexes, concurrently=False, qualified=False),
             "seq_scans": [], "statements_considered": len(statements), "skipped": skipped,
             "settings": vars(settings), "cost_unit": "estimated rows visited"}  # fmt: skip
 

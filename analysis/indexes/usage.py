@@ -9,6 +9,7 @@ from typing import Any
 
 from pglast import ast, parse_sql
 from pglast.enums import A_Expr_Kind, BoolExprType
+from pglast.stream import maybe_double_quote_name as quote
 
 EQUALITY_OPS = {"="}
 RANGE_OPS = {"<", ">", "<=", ">="}
@@ -16,6 +17,12 @@ RANGE_OPS = {"<", ">", "<=", ">="}
 
 class SqlUsageError(ValueError):
     pass
+
+
+def qualified(schema: str, name: str) -> str:
+    """A table's schema-qualified name as SQL, each part quoted only where PostgreSQL needs it
+    (`public.posts`, `"Bar"."Foo"`): how the PostgreSQL advisor names tables everywhere."""
+    return f"{quote(schema)}.{quote(name)}"
 
 
 PLANNABLE = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)
@@ -75,9 +82,10 @@ class _Scope:
     FROM (`derived`) is read through to the table columns it passes on unchanged, as the
     planner does when it inlines it; whether an index on them pays is the planner's call."""
 
-    def __init__(self, catalog: dict[str, set[str]], derived: Derived | None = None):
+    def __init__(self, catalog: dict[str, set[str]], derived: Derived | None = None, visible: dict[str, str] | None = None):
         self.catalog = catalog
         self.derived = derived or {}
+        self.visible = visible  # a bare table name -> its catalog key (the search path's first); None: the name is the key
         self.tables: dict[str, str] = {}
         self.through: Derived = {}  # alias in FROM -> the CTE's or view's column mapping
         self.opaque = False  # a subquery in FROM: its columns resolve to nothing here
@@ -89,8 +97,12 @@ class _Scope:
             if node.schemaname is None and name in self.derived:
                 self.through[alias] = self.derived[name]
                 return
-            self.tables[alias] = name
-            self.tables.setdefault(name, name)
+            if self.visible is None:
+                key = name
+            else:
+                key = qualified(node.schemaname, name) if node.schemaname else self.visible.get(name, name)
+            self.tables[alias] = key
+            self.tables.setdefault(name, key)
         elif isinstance(node, ast.JoinExpr):
             self.add_range(node.larg)
             self.add_range(node.rarg)
@@ -142,12 +154,13 @@ class _Scope:
         return out
 
 
-def derived_columns(sql: str, catalog: dict[str, set[str]], derived: Derived | None = None) -> dict[str, tuple[str, str]]:
+def derived_columns(sql: str, catalog: dict[str, set[str]], derived: Derived | None = None,
+                    visible: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:  # fmt: skip
     """The columns a view's defining SELECT passes on unchanged (see `_Scope.passed_on`)."""
     stmt = parse_sql(sql)[0].stmt
     if not isinstance(stmt, ast.SelectStmt) or stmt.op or stmt.withClause is not None:
         return {}
-    scope = _Scope(catalog, derived)
+    scope = _Scope(catalog, derived, visible)
     for item in stmt.fromClause or ():
         scope.add_range(item)
     return scope.passed_on(stmt)
@@ -192,7 +205,8 @@ def _predicates(node: Any, scope: _Scope, usage: dict[str, TableUsage]) -> None:
         usage.setdefault(col[0], TableUsage(col[0])).add(kind, col[1])
 
 
-def _with(clause: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage], derived: Derived) -> Derived:
+def _with(clause: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage], derived: Derived,
+          visible: dict[str, str] | None) -> Derived:  # fmt: skip
     """Analyse each CTE body of a WITH clause (plain, MATERIALIZED or NOT MATERIALIZED alike:
     the planner decides whether filters reach into it); returns the names in scope after it,
     each with the columns its body passes on. A later CTE sees the earlier ones."""
@@ -201,10 +215,10 @@ def _with(clause: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage
     derived = dict(derived)
     for cte in clause.ctes:
         body = cte.ctequery
-        _statement(body, catalog, usage, derived)
+        _statement(body, catalog, usage, derived, visible)
         mapping: dict[str, tuple[str, str]] = {}
         if isinstance(body, ast.SelectStmt) and not body.op and not clause.recursive:
-            scope = _Scope(catalog, derived)
+            scope = _Scope(catalog, derived, visible)
             for item in body.fromClause or ():
                 scope.add_range(item)
             mapping = scope.passed_on(body)
@@ -212,27 +226,29 @@ def _with(clause: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage
     return derived
 
 
-def _statement(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage], derived: Derived) -> None:
+def _statement(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage], derived: Derived,
+               visible: dict[str, str] | None) -> None:  # fmt: skip
     if isinstance(stmt, ast.SelectStmt):
-        _select(stmt, catalog, usage, derived)
+        _select(stmt, catalog, usage, derived, visible)
     elif isinstance(stmt, (ast.UpdateStmt, ast.DeleteStmt)):
-        derived = _with(stmt.withClause, catalog, usage, derived)
-        scope = _Scope(catalog, derived)
+        derived = _with(stmt.withClause, catalog, usage, derived, visible)
+        scope = _Scope(catalog, derived, visible)
         scope.add_range(stmt.relation)
         _predicates(stmt.whereClause, scope, usage)
     elif isinstance(stmt, ast.InsertStmt):
-        derived = _with(stmt.withClause, catalog, usage, derived)
+        derived = _with(stmt.withClause, catalog, usage, derived, visible)
         if isinstance(stmt.selectStmt, ast.SelectStmt):
-            _select(stmt.selectStmt, catalog, usage, derived)
+            _select(stmt.selectStmt, catalog, usage, derived, visible)
 
 
-def _select(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage], derived: Derived) -> None:
-    derived = _with(stmt.withClause, catalog, usage, derived)
+def _select(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage], derived: Derived,
+            visible: dict[str, str] | None) -> None:  # fmt: skip
+    derived = _with(stmt.withClause, catalog, usage, derived, visible)
     if stmt.op and stmt.larg is not None:  # UNION / INTERSECT / EXCEPT
-        _select(stmt.larg, catalog, usage, derived)
-        _select(stmt.rarg, catalog, usage, derived)
+        _select(stmt.larg, catalog, usage, derived, visible)
+        _select(stmt.rarg, catalog, usage, derived, visible)
         return
-    scope = _Scope(catalog, derived)
+    scope = _Scope(catalog, derived, visible)
     for item in stmt.fromClause or ():
         scope.add_range(item)
         _joins(item, scope, usage)
@@ -247,7 +263,7 @@ def _select(stmt: Any, catalog: dict[str, set[str]], usage: dict[str, TableUsage
             usage.setdefault(col[0], TableUsage(col[0])).add("group", col[1])
     for item in stmt.fromClause or ():
         if isinstance(item, ast.RangeSubselect) and isinstance(item.subquery, ast.SelectStmt):
-            _select(item.subquery, catalog, usage, derived)
+            _select(item.subquery, catalog, usage, derived, visible)
 
 
 def _output_column(node: Any, stmt: Any, input_columns: frozenset[str] = frozenset()) -> Any:
@@ -275,14 +291,17 @@ def _joins(node: Any, scope: _Scope, usage: dict[str, TableUsage]) -> None:
         _predicates(node.quals, scope, usage)
 
 
-def analyze(sql: str, catalog: dict[str, set[str]], views: Derived | None = None) -> dict[str, TableUsage]:
+def analyze(sql: str, catalog: dict[str, set[str]], views: Derived | None = None,
+            visible: dict[str, str] | None = None) -> dict[str, TableUsage]:  # fmt: skip
     """Column usage per table of one statement (SELECT, UPDATE or DELETE, and the SELECT of an
     INSERT), CTE bodies included; `views` (name -> the columns it passes on, `derived_columns`)
-    are read through to their tables. SqlUsageError for anything but a single plannable
+    are read through to their tables. With `visible` (bare name -> catalog key, the search
+    path's), catalog keys are `qualified` names and `schema.table` in the SQL is honoured.
+    SqlUsageError for anything but a single plannable
     statement (see `single_statement`)."""
     stmt = single_statement(sql)
     usage: dict[str, TableUsage] = {}
-    _statement(stmt, catalog, usage, dict(views or {}))
+    _statement(stmt, catalog, usage, dict(views or {}), visible)
     return {t: u for t, u in usage.items() if not u.empty}
 
 
