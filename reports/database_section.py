@@ -50,6 +50,7 @@ class DatabaseSection:
                                 "Statements not planned"))  # fmt: skip
         notes = [f"Costs are the planner's estimates ({unit}) for generic plans, measured with hypothetical indexes."]
         for r in indexes:
+            notes += [f"{r.get('table')} ({', '.join(map(str, r.get('columns') or []))}): {note}" for note in r.get("notes") or []]
             for wider in r.get("wider_rejected") or []:
                 notes.append(f"{r.get('table')} ({', '.join(map(str, wider.get('columns') or []))}) would cost "
                              f"{shown(wider.get('cost_after'), '.0f')} against {shown(wider.get('narrow_cost_after'), '.0f')} "

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadwise.analysis.indexes.settings import IndexAdvisorSettings
-from loadwise.analysis.indexes.usage import quote
+from loadwise.analysis.indexes.usage import qualified, quote
 
 
 @dataclass
@@ -24,6 +24,12 @@ class Statement:
     rows: int
 
 
+# PostgreSQL's selectivity for a comparison with a value it cannot see (selfuncs.h:
+# DEFAULT_INEQ_SEL, DEFAULT_RANGE_INEQ_SEL): what a generic plan's range costs rest on.
+ASSUMED_RANGE_SELECTIVITY = ("its range on a parameter is costed with PostgreSQL's default selectivity (one bound: "
+                             "a third of the rows; both bounds: 0.5 %), as the real values are unknown")
+
+
 @dataclass
 class Effect:
     """What one candidate index does to one statement's estimated cost."""
@@ -31,6 +37,7 @@ class Effect:
     statement: Statement
     cost_before: float
     cost_after: float
+    assumed: str | None = None  # what the generic plan assumed for unknown parameter values, when it matters
 
     @property
     def cut(self) -> float:
@@ -43,17 +50,54 @@ class Effect:
 
 
 @dataclass
+class Partitioning:
+    """A partitioned table: its schema and name, and its partitions'. PostgreSQL cannot build
+    an index on it CONCURRENTLY, so the advice builds one per partition and attaches them."""
+
+    schema: str
+    name: str
+    partitions: list[tuple[str, str]]
+    nested: bool  # a partition is itself partitioned: the per-partition recipe does not reach its leaves
+
+    def statements(self, columns: tuple[str, ...]) -> str:
+        cols = ", ".join(quote(c) for c in columns)
+        parent = qualified(self.schema, self.name)
+        if self.nested or not self.partitions:
+            return f"CREATE INDEX ON {parent} ({cols});"
+        suffix = "_".join(columns) + "_idx"
+        index = f"{self.name}_{suffix}"[:63]
+        lines = [f"CREATE INDEX {quote(index)} ON ONLY {parent} ({cols});"]
+        for schema, name in self.partitions:
+            part_index = f"{name}_{suffix}"[:63]
+            lines.append(f"CREATE INDEX CONCURRENTLY {quote(part_index)} ON {qualified(schema, name)} ({cols});")
+            lines.append(f"ALTER INDEX {qualified(self.schema, index)} ATTACH PARTITION {qualified(schema, part_index)};")
+        return "\n".join(lines)
+
+    @property
+    def note(self) -> str:
+        if self.nested or not self.partitions:
+            return (f"{qualified(self.schema, self.name)} is partitioned (and so is one of its partitions): PostgreSQL cannot "
+                    "build its index CONCURRENTLY; this plain CREATE INDEX blocks writes to every partition while it builds")
+        return (f"{qualified(self.schema, self.name)} is partitioned: PostgreSQL cannot build its index CONCURRENTLY, so "
+                "these statements build one per partition without blocking writes and attach each to an index created "
+                "ON ONLY the parent (valid once every partition's is attached)")
+
+
+@dataclass
 class Candidate:
     table: str
     columns: tuple[str, ...]
     size_bytes: int | None = None
     effects: list[Effect] = field(default_factory=list)
-    concurrently: bool = True
+    concurrently: bool = True  # PostgreSQL builds it without blocking writes; SQLite has no such option
     qualified: bool = True  # `table` is a schema-qualified SQL name (PostgreSQL); else a bare name to quote (SQLite)
-    wider_rejected: list[dict[str, Any]] = field(default_factory=list)  # evidence: wider indexes not worth it  # PostgreSQL builds it without blocking writes; SQLite has no such option
+    wider_rejected: list[dict[str, Any]] = field(default_factory=list)  # evidence: wider indexes not worth it
+    partitioning: Partitioning | None = None  # the table is partitioned (PostgreSQL)
 
     @property
     def create_statement(self) -> str:
+        if self.partitioning is not None:
+            return self.partitioning.statements(self.columns)
         cols = ", ".join(quote(c) for c in self.columns)
         if self.qualified:  # as Dexter writes it: PostgreSQL names the index itself, in the table's schema
             return f"CREATE INDEX {_concurrently(self.concurrently)}ON {self.table} ({cols});"
@@ -124,6 +168,8 @@ def recommendation(candidate: Candidate, settings: IndexAdvisorSettings) -> dict
         "table": candidate.table,
         "columns": list(candidate.columns),
         "create_statement": candidate.create_statement,
+        "notes": ([candidate.partitioning.note] if candidate.partitioning else [])
+        + [f"{e.statement.query[:80]}: {e.assumed}" for e in helped if e.assumed],
         "size_bytes": candidate.size_bytes,
         "wider_rejected": candidate.wider_rejected,  # e.g. (a, b) cost 8 against (a)'s 10: not worth a column
         "cost_before": sum(e.cost_before for e in helped),
@@ -131,7 +177,7 @@ def recommendation(candidate: Candidate, settings: IndexAdvisorSettings) -> dict
         "statements": [
             {"query": e.statement.query, "calls": e.statement.calls, "total_ms": round(e.statement.total_ms, 3),
              "mean_ms": round(e.statement.mean_ms, 3), "cost_before": e.cost_before, "cost_after": e.cost_after,
-             "cut": round(e.cut, 4)}
+             "cut": round(e.cut, 4), "assumed_selectivity": e.assumed}
             for e in sorted(helped, key=lambda e: -e.statement.total_ms)
         ],  # fmt: skip
     }

@@ -22,6 +22,7 @@ from typing import Any
 from loadwise.errors import LoadwiseError
 from loadwise.analysis.indexes.choose import (
     ExistingIndex,
+    Partitioning,
     IndexAdvisorSettings,
     Statement,
     choose,
@@ -143,6 +144,22 @@ def read_views(cur: Any, catalog: Catalog, visible: dict[str, str]) -> dict[str,
     return views
 
 
+def read_partitions(cur: Any) -> dict[str, Partitioning]:
+    """Each partitioned table (by qualified name) with its partitions."""
+    cur.execute(
+        "SELECT pn.nspname, p.relname, cn.nspname, c.relname, c.relkind = 'p' FROM pg_inherits i"
+        " JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace"
+        " JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace"
+        " WHERE p.relkind = 'p' ORDER BY cn.nspname, c.relname"
+    )
+    out: dict[str, Partitioning] = {}
+    for schema, name, part_schema, part_name, nested in cur.fetchall():
+        parent = out.setdefault(qualified(schema, name), Partitioning(schema, name, [], False))
+        parent.partitions.append((part_schema, part_name))
+        parent.nested = parent.nested or bool(nested)
+    return out
+
+
 def read_indexes(cur: Any) -> list[ExistingIndex]:
     cur.execute(
         "SELECT n.nspname, ci.relname, t.relname, i.indisunique OR i.indisprimary,"
@@ -259,6 +276,7 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
             catalog, visible = read_catalog(cur)
             existing = read_indexes(cur)
             found, skipped = measure(statements, _PostgresPlanner(conn, cur, catalog, visible), existing)
+            partitions = read_partitions(cur)
             dead = droppable(existing)
             scans = seq_scans(cur)
     except psycopg.errors.InsufficientPrivilege as exc:
@@ -268,6 +286,8 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
     finally:
         _leave_clean(conn)
     chosen = choose(found, settings)
+    for candidate in chosen:
+        candidate.partitioning = partitions.get(candidate.table)
     return {
         "indexes": [recommendation(c, settings) for c in chosen],
         "drop": dead,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from loadwise.analysis.indexes.choose import Candidate, Effect, ExistingIndex, Statement, covered
+from loadwise.analysis.indexes.choose import ASSUMED_RANGE_SELECTIVITY, Candidate, Effect, ExistingIndex, Statement, covered
 from loadwise.analysis.indexes.usage import SqlUsageError, TableUsage, candidate_columns
 from loadwise.analysis.redact import redact
 
@@ -57,7 +57,8 @@ def measure(statements: list[Statement], planner: Planner, indexes: list[Existin
                     after, size = planner.cost_with_index(table, columns, statement.query, params)
                     candidate = candidates.setdefault((table, columns), Candidate(table, columns, size, concurrently=planner.concurrently,
                                                                                      qualified=planner.qualified))
-                    candidate.effects.append(Effect(statement, before, after))
+                    ranges = params and set(columns) & set(usage[table].range)
+                    candidate.effects.append(Effect(statement, before, after, ASSUMED_RANGE_SELECTIVITY if ranges else None))
         except planner.errors as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             skipped.append({"query": statement.query, "reason": redact(first)})

@@ -180,6 +180,8 @@ def cmd_advise(args: argparse.Namespace) -> int:
         print(f"{r['create_statement']}\n  {unit} {r['cost_before']:.0f} -> {r['cost_after']:.0f}, {size}, helps:")
         for s in r["statements"]:
             print(f"    {s['calls']} calls, {s['total_ms']:.0f} ms total, mean {s['mean_ms']:.2f} ms: {s['query'][:100]}")
+        for note in r.get("notes", []):
+            print(f"  note: {note}")
     for d in result["drop"]:
         print(f"{d['drop_statement']}  -- {d['reason']}")
     for s in result["seq_scans"][:5]:
