@@ -36,8 +36,9 @@ class DatabaseSection:
         tables = [
             Table(["table", "columns", unit, "statements", "their time ms", "size", "statement"], create,
                   f"Indexes to create ({unit} of the statements they help, before -> after)"),
-            Table(["table", "index", "reason", "statement"],
-                  [[d.get("table"), d.get("name"), d.get("reason"), d.get("drop_statement")] for d in drops],
+            Table(["table", "index", "reason", "statistics age", "statement"],
+                  [[d.get("table"), d.get("name"), d.get("reason"), d.get("stats_age") or MISSING, d.get("drop_statement") or "(not advised)"]
+                   for d in drops],
                   "Indexes to consider dropping"),
             Table(["table", "seq scans", "rows read", "rows per scan"],
                   [[s.get("table"), s.get("seq_scans"), s.get("rows_read"), s.get("rows_per_scan")] for s in scans],

@@ -148,3 +148,29 @@ def test_a_partitioned_table_gets_statements_postgresql_accepts(dexter_db):
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute("DROP TABLE events")
+
+
+def test_dropping_an_unused_index_waits_for_old_enough_statistics(dexter_db):
+    """Right after a statistics reset every index looks unused: `posts_indexed_idx` (never
+    scanned here) is listed with the statistics' age but no DROP until they are --min-stats-age
+    old (default 7 days); indexes backing a constraint are never listed."""
+    admin_dsn, dsn = dexter_db
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE tags (id int PRIMARY KEY, name text UNIQUE)")
+        conn.execute("SELECT pg_stat_reset()")
+    try:
+        conn = pgadvisor.connect(dsn)
+        try:
+            young = pgadvisor.advise(conn, IndexAdvisorSettings(), [])["drop"]
+            old_enough = pgadvisor.advise(conn, IndexAdvisorSettings(min_stats_age=0), [])["drop"]
+        finally:
+            conn.close()
+        (held,) = [d for d in young if d["name"] == "public.posts_indexed_idx"]
+        assert held["drop_statement"] is None and "too young" in held["reason"] and held["stats_age_s"] < 3600
+        (advised,) = [d for d in old_enough if d["name"] == "public.posts_indexed_idx"]
+        assert advised["drop_statement"] == "DROP INDEX CONCURRENTLY public.posts_indexed_idx;"
+        assert "unused" in advised["reason"] and advised["stats_age"]
+        assert not [d for d in young + old_enough if d["table"] == "public.tags"]  # primary key and unique constraint
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute("DROP TABLE tags")

@@ -196,21 +196,36 @@ class ExistingIndex:
         return asdict(self)
 
 
-def droppable(indexes: list[ExistingIndex], concurrently: bool = True, qualified: bool = True) -> list[dict[str, Any]]:
+def droppable(indexes: list[ExistingIndex], concurrently: bool = True, qualified: bool = True,
+              stats_age_s: float | None = None, min_stats_age_s: float = 0.0) -> list[dict[str, Any]]:  # fmt: skip
     """Unused indexes (no scan since the statistics were reset) and duplicates (one a
-    leading prefix of another on the same table); unique indexes are never suggested.
-    `qualified`: index names are schema-qualified SQL already (PostgreSQL), else bare (SQLite)."""
+    leading prefix of another on the same table); unique indexes (and any backing a
+    constraint) are never suggested. An unused index is advised for dropping only when the
+    statistics are at least `min_stats_age_s` old (`stats_age_s`, None: not known, as SQLite);
+    younger, it is listed without a statement. `qualified`: index names are schema-qualified
+    SQL already (PostgreSQL), else bare (SQLite)."""
+    age = {} if stats_age_s is None else {"stats_age_s": round(stats_age_s), "stats_age": _age(stats_age_s)}
     out = []
     for index in indexes:
         if index.unique:
             continue
+        drop = f"DROP INDEX {_concurrently(concurrently)}{index.name if qualified else quote(index.name)};"
         longer = [o for o in indexes if o is not index and o.table == index.table
                   and len(o.columns) >= len(index.columns) and o.columns[: len(index.columns)] == index.columns
                   and (len(o.columns) > len(index.columns) or o.name < index.name)]  # fmt: skip
         if longer:
-            out.append(index.to_dict() | {"reason": f"duplicate: {longer[0].name} starts with the same columns",
-                                          "drop_statement": f"DROP INDEX {_concurrently(concurrently)}{index.name if qualified else quote(index.name)};"})  # fmt: skip
+            out.append(index.to_dict() | age | {"reason": f"duplicate: {longer[0].name} starts with the same columns",
+                                                "drop_statement": drop})  # fmt: skip
+        elif index.scans == 0 and stats_age_s is not None and stats_age_s < min_stats_age_s:
+            out.append(index.to_dict() | age | {"drop_statement": None,
+                       "reason": f"no index scan, but the statistics are only {_age(stats_age_s)} old (under "
+                                 f"{_age(min_stats_age_s)}): too young to tell an unused index, not advised"})  # fmt: skip
         elif index.scans == 0:
-            out.append(index.to_dict() | {"reason": "unused: no index scan since the statistics were reset",
-                                          "drop_statement": f"DROP INDEX {_concurrently(concurrently)}{index.name if qualified else quote(index.name)};"})  # fmt: skip
+            since = f"in the {_age(stats_age_s)} since the statistics were reset" if stats_age_s is not None else "since the statistics were reset"
+            out.append(index.to_dict() | age | {"reason": f"unused: no index scan {since}", "drop_statement": drop})
     return out
+
+
+def _age(seconds: float) -> str:
+    days, hours = divmod(int(seconds) // 3600, 24)
+    return f"{days} d {hours} h" if days else f"{hours} h {int(seconds) % 3600 // 60} min"

@@ -144,6 +144,18 @@ def read_views(cur: Any, catalog: Catalog, visible: dict[str, str]) -> dict[str,
     return views
 
 
+def stats_age_s(cur: Any) -> float:
+    """How old the usage statistics are: since the youngest of the database's statistics reset
+    and pg_stat_statements' (PostgreSQL 14+); never reset, at least since the server started."""
+    cur.execute("SELECT to_regclass('pg_stat_statements_info') IS NOT NULL")
+    statements = "(SELECT stats_reset FROM pg_stat_statements_info)" if cur.fetchone()[0] else "NULL::timestamptz"
+    cur.execute(
+        "SELECT EXTRACT(EPOCH FROM now() - COALESCE(GREATEST((SELECT stats_reset FROM pg_stat_database"
+        f" WHERE datname = current_database()), {statements}), pg_postmaster_start_time()))"
+    )
+    return float(cur.fetchone()[0])
+
+
 def read_partitions(cur: Any) -> dict[str, Partitioning]:
     """Each partitioned table (by qualified name) with its partitions."""
     cur.execute(
@@ -162,7 +174,8 @@ def read_partitions(cur: Any) -> dict[str, Partitioning]:
 
 def read_indexes(cur: Any) -> list[ExistingIndex]:
     cur.execute(
-        "SELECT n.nspname, ci.relname, t.relname, i.indisunique OR i.indisprimary,"
+        "SELECT n.nspname, ci.relname, t.relname, i.indisunique OR i.indisprimary"
+        " OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid),"
         " COALESCE(s.idx_scan, 0), pg_relation_size(i.indexrelid),"
         " ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)"
         "       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord)"
@@ -277,7 +290,7 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
             existing = read_indexes(cur)
             found, skipped = measure(statements, _PostgresPlanner(conn, cur, catalog, visible), existing)
             partitions = read_partitions(cur)
-            dead = droppable(existing)
+            dead = droppable(existing, stats_age_s=stats_age_s(cur), min_stats_age_s=settings.min_stats_age)
             scans = seq_scans(cur)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise DbAdvisorError(f"permission denied: {str(exc).strip().splitlines()[0]} (the advisor needs pg_read_all_stats)") from None

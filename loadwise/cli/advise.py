@@ -183,7 +183,8 @@ def cmd_advise(args: argparse.Namespace) -> int:
         for note in r.get("notes", []):
             print(f"  note: {note}")
     for d in result["drop"]:
-        print(f"{d['drop_statement']}  -- {d['reason']}")
+        age = f" (statistics {d['stats_age']} old)" if d.get("stats_age") else ""
+        print(f"{d['drop_statement'] or '-- ' + d['name'] + ':'}  -- {d['reason']}{age}")
     for s in result["seq_scans"][:5]:
         print(f"table {s['table']}: {s['seq_scans']} sequential scans read {s['rows_read']} rows ({s['rows_per_scan']} per scan)")
     return EXIT_OK
