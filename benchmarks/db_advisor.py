@@ -1,9 +1,12 @@
 """Advising over 1,000 distinct statements on a throwaway PostgreSQL (needs PostgreSQL with
-HypoPG installed, as `make test` does): prints the time and how many indexes it chose."""
+HypoPG installed, as `make test` does): prints the time and how many indexes it chose. Then
+the time per statement on Dexter's ported cases (tests/test_dexter_cases.py), each advised
+on its own five times: the median per case and the median over the cases."""
 
 from __future__ import annotations
 
 import itertools
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -12,6 +15,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from services import Postgres  # noqa: E402
+from test_dexter_cases import CASES, SCHEMA  # noqa: E402
 
 from loadwise.analysis.indexes.choose import IndexAdvisorSettings  # noqa: E402
 from loadwise.analysis.indexes import postgres as pgadvisor  # noqa: E402
@@ -44,8 +48,33 @@ def main() -> None:
         print(f"db advisor: {result['statements_considered']} distinct statements advised in {elapsed:.1f} s "
               f"(goal < 30 s: {'met' if elapsed < 30 else 'NOT met'}); {len(result['indexes'])} indexes chosen, "
               f"{len(result['skipped'])} statements skipped{(': ' + '; '.join(reasons[:3])) if reasons else ''}")  # fmt: skip
+        _dexter_cases(server.dsn)
     finally:
         server.stop()
+
+
+def _dexter_cases(admin_dsn: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE dexter")
+    dsn = admin_dsn.rsplit("/", 1)[0] + "/dexter"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+    conn = pgadvisor.connect(dsn)
+    per_case = {}
+    try:
+        for case, (query, _) in CASES.items():
+            times = []
+            for _ in range(5):
+                started = time.perf_counter()
+                pgadvisor.advise(conn, IndexAdvisorSettings(), [pgadvisor.Statement(1, query, 100, 100.0, 1.0, 1)],
+                                 allow_superuser=True)  # the benchmark's own throwaway server  # fmt: skip
+                times.append(time.perf_counter() - started)
+            per_case[case] = statistics.median(times) * 1000
+    finally:
+        conn.close()
+    slowest = max(per_case, key=per_case.get)
+    print(f"db advisor on Dexter's {len(per_case)} ported cases: median {statistics.median(per_case.values()):.1f} ms "
+          f"per statement (one advisor pass each, catalog reads included); slowest {slowest} {per_case[slowest]:.1f} ms")
 
 
 if __name__ == "__main__":
