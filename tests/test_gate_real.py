@@ -3,7 +3,7 @@ injected slowdown on one endpoint fails on that endpoint only (against one basel
 against a history of same-build runs), and the JUnit file says so.
 
 Same-build runs are run one after another against one demo target, as a CI job would run
-them; each is 10 s of 20 users. (`make bench` has the long version: 10 runs, 90 pairs.)"""
+them; each is 8 s of 20 users. (`make bench` has the long version: 10 runs, 90 pairs.)"""
 
 import json
 import shutil
@@ -17,7 +17,7 @@ from loadwise.run.demo_target import DemoTarget
 
 pytestmark = pytest.mark.slow  # every test here runs real load
 
-SAME_BUILD = 7  # 6 for the all-pairs check and the history, and one more same-build run to judge against it
+SAME_BUILD = 6  # all pairs of them; the first 5 (the history the gate needs) and the 6th judged against them
 BUSIEST, BUSIEST_ROUTE = "GET /products/[id]", "/products/{id}"
 # The build under test spends 10 ms more on its busiest endpoint than the bare demo (~2 ms), so
 # that +25 % of it is a change of a few milliseconds: above the gate's 2 ms floor, under which no
@@ -30,7 +30,7 @@ def _runs(out: Path, count: int, extra: list[str]) -> list[str]:
     with DemoTarget(rows=2000, extra_args=extra) as shop:
         for _ in range(count):
             result = run_cli("run", "browse", "--host", shop.url, "--users", "20", "--spawn-rate", "20",
-                             "--duration", "10s", "--interval", "1", "--out", str(out))  # fmt: skip
+                             "--duration", "8s", "--interval", "1", "--out", str(out))  # fmt: skip
             assert result.code == 0, result.stderr
             paths.append(result.last_line)
     return paths
@@ -59,7 +59,7 @@ def real_runs(tmp_path_factory):
 
 def test_every_pair_of_same_build_runs_passes(real_runs):
     """`gate --calibrate`: all ordered pairs of 6 same-build runs through the gate's own comparison."""
-    result = run_cli("gate", "--calibrate", *real_runs["same"][:6], "--warmup", "2s", "--json")
+    result = run_cli("gate", "--calibrate", *real_runs["same"], "--warmup", "2s", "--json")
     assert result.code == 0, result.stderr
     calibration = json.loads(result.stdout)
     print(f"same-build pairs: {calibration['false_alarms']} false alarms in {calibration['pairs']} pairs")
@@ -68,11 +68,11 @@ def test_every_pair_of_same_build_runs_passes(real_runs):
 
 def test_the_history_catches_a_slowdown_and_passes_the_same_build(real_runs, tmp_path):
     history = tmp_path / "history.db"
-    for run in real_runs["same"][:6]:
+    for run in real_runs["same"][:5]:
         result = run_cli("gate", run, "--history", str(history), "--warmup", "2s", "--json")
         assert result.code == 0, result.stdout
     shutil.copyfile(history, tmp_path / "copy.db")
-    same = run_cli("gate", real_runs["same"][6], "--history", str(history), "--warmup", "2s", "--json")
+    same = run_cli("gate", real_runs["same"][5], "--history", str(history), "--warmup", "2s", "--json")
     assert same.code == 0, json.loads(same.stdout)["failures"]
     slow = run_cli("gate", real_runs["plus25"], "--history", str(tmp_path / "copy.db"), "--warmup", "2s", "--json")
     verdict = json.loads(slow.stdout)
