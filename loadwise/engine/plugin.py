@@ -255,8 +255,10 @@ class Session:
     def _end_ui_test_after_reports(self) -> None:
         deadline = time.monotonic() + FINAL_REPORT_WAIT_S
         while time.monotonic() < deadline:
+            # Every connected worker, not only those heard from: a test stopped within a worker's
+            # first report interval has not been heard from yet, and its requests are in that report.
             live = {c.id for c in self.env.runner.clients.all if c.state != locust.runners.STATE_MISSING}
-            if not (live & self.workers_seen) - self.reported_since_stop:
+            if not live - self.reported_since_stop:
                 break
             gevent.sleep(0.1)
         self._end_ui_test()
@@ -362,7 +364,7 @@ class Session:
         deadline = time.monotonic() + FINAL_REPORT_WAIT_S
         while time.monotonic() < deadline:
             live = {c.id for c in runner.clients.all if c.state != locust.runners.STATE_MISSING}
-            if not (live & self.workers_seen) - self.workers_final:
+            if not live - self.workers_final:  # every connected worker, heard from yet or not (a short run)
                 break
             gevent.sleep(0.1)
 
