@@ -37,8 +37,14 @@ def _rate(prefix: Path) -> float:
     """Steady-state requests/s from Locust's own per-second history (--csv-full-history):
     the aggregated count between 3 s after the first row and the last row, so start-up,
     ramp and shutdown weigh on neither variant."""
+    rows = []
     with open(f"{prefix}_stats_history.csv", newline="") as handle:
-        rows = [(int(r["Timestamp"]), int(float(r["Total Request Count"]))) for r in csv.DictReader(handle) if r["Name"] == "Aggregated"]
+        for r in csv.DictReader(handle):
+            try:  # a row Locust writes while it shuts down can be torn: skip what does not parse
+                if r["Name"] == "Aggregated":
+                    rows.append((int(r["Timestamp"]), int(float(r["Total Request Count"]))))
+            except (TypeError, ValueError):
+                continue
     steady = [(t, n) for t, n in rows if t >= rows[0][0] + 3]
     (t0, n0), (t1, n1) = steady[0], steady[-1]
     return (n1 - n0) / (t1 - t0)

@@ -11,7 +11,8 @@ import pytest
 from conftest import run_cli
 
 from loadwise.analysis.redact import redact
-from loadwise.run.runner import RunLog, RunSpec, _new_run_dir
+from loadwise.run.runlog import RunLog
+from loadwise.run.runner import RunSpec, _new_run_dir
 
 SECRETS = {
     "bearer_repr": ("{'Authorization': 'Bearer tok-AAAA1111'}", "tok-AAAA1111"),

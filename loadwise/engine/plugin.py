@@ -230,8 +230,7 @@ class Session:
         if self.ending is not None:
             self.ending.join()  # the previous test's directory is closed first
         self.hosts = self._hosts(required=False)
-        for name in ("worker_requests", "class_requests", "class_peak_users"):
-            setattr(self, name, {})
+        self.worker_requests, self.class_requests, self.class_peak_users = {}, {}, {}
         self.workers_seen, self.workers_final, self.reported_since_stop = set(), set(), set()
         self.recorder.new_run()
         if isinstance(self.env.shape_class, LoadwiseShape):
