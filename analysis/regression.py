@@ -48,6 +48,7 @@ MIN_REQUESTS = {"p50_ms": 30, "p95_ms": 100, "p99_ms": 500, "error_rate": 100, "
 # 8.7 % for request rate, 0 for error rate; rounded up. p99 had too few requests to
 # measure and takes p95's. Relative for latencies and rps; absolute for error_rate.
 BETWEEN_RUN = {"p50_ms": 0.50, "p95_ms": 1.60, "p99_ms": 1.60, "error_rate": 0.005, "rps": 0.10}
+RATE_NOT_JUDGED = "not saturated: under a closed model with think time the users set the rate"
 SATURATED_SHARE = 0.5  # response time above this share of a user's cycle: the service sets the rate
 
 
@@ -296,7 +297,7 @@ def compare_runs(base: pd.DataFrame | list[pd.DataFrame], current: pd.DataFrame,
                 continue
             if metric == "rps" and not judge_rate:
                 results.append(_unjudged(label, metric, base_value, _full(c, metric),
-                                         "not saturated: under a closed model with think time the users set the rate",
+                                         RATE_NOT_JUDGED,
                                          requests))  # fmt: skip
                 continue
             if len(bs) >= 2:

@@ -343,3 +343,16 @@ def test_an_interrupted_run_does_not_pass_the_gate(tmp_path):
     result = run_cli("gate", str(run.path), "--json")
     assert result.code == 1
     assert json.loads(result.stdout)["failures"][0].startswith("the run is interrupted")
+
+
+def test_the_history_judges_the_request_rate_only_for_a_saturated_run():
+    """Under a closed model with think time the users set the rate: a same-build run whose rate
+    fell 12 % (seen on a real same-build history) is not a regression of the service unless the
+    run was saturated, as in the baseline comparison."""
+    from loadwise.analysis.gate import history_checks
+
+    series = {("overall", "rps"): [37.6, 37.1, 38.0, 37.4, 37.8, 33.2]}
+    (unsaturated,) = history_checks(series, 0.05, judge_rate=False)
+    assert unsaturated.decision == "not judged" and "not saturated" in unsaturated.describe()
+    (saturated,) = history_checks(series, 0.05, judge_rate=True)
+    assert saturated.decision == "regression"

@@ -106,7 +106,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     runs = [_windowed(path, args) for path in _baseline_runs(args.calibrate, "")]
     if len(runs) < 3:
         raise UsageError("--calibrate needs at least 3 same-build runs")
-    alarms, pairs, changes = 0, 0, {}
+    alarms, pairs, changes, alarmed = 0, 0, {}, {}
     for i, (_, base) in enumerate(runs):
         for j, (_, current) in enumerate(runs):
             if i == j:
@@ -115,15 +115,19 @@ def _calibrate(args: argparse.Namespace) -> int:
             found = compare_runs(base, current, args.min_effect, args.resamples, min_delta_ms=args.min_delta)
             alarms += any(c.decision == REGRESSION for c in found)
             for c in found:
+                if c.decision == REGRESSION:
+                    alarmed[f"{c.endpoint} {c.metric}"] = alarmed.get(f"{c.endpoint} {c.metric}", 0) + 1
+            for c in found:
                 if c.decision != NOT_JUDGED and c.change is not None:
                     changes.setdefault((c.endpoint, c.metric), []).append(abs(c.change))
     detectable = {f"{e} {m}": max(v) for (e, m), v in sorted(changes.items())}
     out = {"runs": len(runs), "pairs": pairs, "false_alarms": alarms, "false_alarm_rate": alarms / pairs,
-           "largest_same_build_change": detectable}  # fmt: skip
+           "false_alarms_by_metric": alarmed, "largest_same_build_change": detectable}  # fmt: skip
     if args.json:
         print(json.dumps(json_safe(out), indent=2))
         return EXIT_OK
-    print(f"{alarms} of {pairs} ordered same-build pairs failed the gate ({alarms / pairs:.1%} false alarms)")
+    print(f"{alarms} of {pairs} ordered same-build pairs failed the gate ({alarms / pairs:.1%} false alarms)"
+          + (f": {', '.join(f'{k} ({n})' for k, n in sorted(alarmed.items()))}" if alarmed else ""))
     print("largest change between two same-build runs (a smaller change cannot be told from noise):")
     for key, value in detectable.items():
         print(f"  {key}: {value:.1%}" if not key.endswith("error_rate") else f"  {key}: {100 * value:.2f} pp")
@@ -143,7 +147,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from loadwise.analysis import windows
     from loadwise.analysis.gate import GateResult, history_checks
     from loadwise.analysis.history import History
-    from loadwise.analysis.regression import compare_runs
+    from loadwise.analysis.regression import compare_runs, saturated
     from loadwise.analysis.rundir import STATUS_COMPLETED, RunDir, json_safe
     from loadwise.analysis.thresholds import evaluate
     from loadwise.reports import gate_formats
@@ -175,7 +179,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.history:
         with History(args.history) as store:
             store.add(info, summary)
-            result.history = history_checks(_history_series(store, info, summary), args.min_effect, args.min_delta)
+            result.history = history_checks(_history_series(store, info, summary), args.min_effect, args.min_delta,
+                                            judge_rate=bool(saturated(intervals)))  # fmt: skip
     if args.junit:
         args.junit.write_text(gate_formats.junit(result), encoding="utf-8")
     if args.markdown:
