@@ -138,7 +138,7 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
     args = _common_args(spec.scenario, spec.interval_s, spec.cache_endpoints) + spec.locust_args
     args += [*(["--host", spec.host] if spec.host else []), "--status-stream", "-u", str(spec.users)]
     if spec.web_ui:  # the UI's form starts tests (with a named shape: that shape); the plugin makes their directories
-        args += ["--runs-dir", str(spec.runs_dir), *([] if _has_option(spec.locust_args, "--web-host") else ["--web-host", "127.0.0.1"])]
+        args += ["--runs-dir", str(spec.runs_dir), *([] if _option_value(spec.locust_args, "--web-host") else ["--web-host", "127.0.0.1"])]
         args += [] if spec.shape == AUTO_SHAPE else ["--shape", spec.shape]
     else:
         args += ["--headless", "--only-summary", "--run-dir", str(run_dir), "--shape", spec.shape]
@@ -164,20 +164,21 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
     return args
 
 
-def _has_option(argv: list[str], option: str) -> bool:
-    return any(a == option or a.startswith(option + "=") for a in argv)
+def _option_value(argv: list[str], *names: str) -> str | None:
+    """The value a Locust option was given in `argv` (`--web-port 8090` or `--web-port=8090`)."""
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+            if arg == name and i + 1 < len(argv):
+                return argv[i + 1]
+    return None
 
 
 def web_ui_url(spec: RunSpec) -> str:
     """Where Locust serves its web UI for this spec (Locust's defaults unless its options say otherwise)."""
-    host, port = "127.0.0.1", "8089"
-    argv = spec.locust_args
-    for i, arg in enumerate(argv):
-        for names, value in ((("--web-host",), "host"), (("--web-port", "-P"), "port")):
-            for name in names:
-                if arg.startswith(name + "=") or (arg == name and i + 1 < len(argv)):
-                    given = arg.split("=", 1)[1] if "=" in arg else argv[i + 1]
-                    host, port = (given, port) if value == "host" else (host, given)
+    host = _option_value(spec.locust_args, "--web-host") or "127.0.0.1"
+    port = _option_value(spec.locust_args, "--web-port", "-P") or "8089"
     return f"http://{host}:{port}"
 
 
