@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from loadwise.analysis.changepoints import newest_point
-from loadwise.analysis.regression import MIN_DELTA_MS, NOT_JUDGED, RATE_NOT_JUDGED, REGRESSION, Comparison
+from loadwise.analysis.regression import MIN_DELTA_MS, MIN_REQUESTS, NOT_JUDGED, RATE_NOT_JUDGED, REGRESSION, Comparison
 from loadwise.analysis.thresholds import ThresholdResult
 
 HISTORY_METRICS = {"p95_ms": True, "p99_ms": True, "error_rate": True, "rps": False}  # metric -> higher is worse
@@ -25,28 +25,37 @@ class HistoryCheck:
     limit: float | None
     change: float | None
     decision: str  # "regression", "no change", "not enough history" or "not judged"
+    reason: str = ""  # why it was not judged
 
     def describe(self) -> str:
         if self.decision == "not enough history":
             return f"{self.endpoint} {self.metric}: {self.runs} comparable run(s), need {MIN_HISTORY}"
         if self.decision == NOT_JUDGED:
-            return f"{self.endpoint} {self.metric}: not judged: {RATE_NOT_JUDGED}"
+            return f"{self.endpoint} {self.metric}: not judged: {self.reason}"
         change = f"{self.change:+.1%}" if self.change is not None else "–"
         return (f"{self.endpoint} {self.metric}: {self.newest:.4g} against the current regime's mean "
                 f"{self.regime_mean:.4g} (limit {self.limit:.4g}, {change}): {self.decision}")  # fmt: skip
 
 
 def history_checks(series: dict[tuple[str, str], list[float | None]], min_effect: float,
-                   min_delta_ms: float = MIN_DELTA_MS, judge_rate: bool = True) -> list[HistoryCheck]:  # fmt: skip
-    """One check per (endpoint, metric) series, newest value last. The request rate is judged
-    only when `judge_rate` (the run was saturated), as in the baseline comparison."""
+                   min_delta_ms: float = MIN_DELTA_MS, judge_rate: bool = True,
+                   requests: dict[str, int] | None = None) -> list[HistoryCheck]:  # fmt: skip
+    """One check per (endpoint, metric) series, newest value last. As in the baseline
+    comparison, the request rate is judged only when `judge_rate` (the run was saturated), and
+    a metric only when the newest run's endpoint had enough `requests` for it (MIN_REQUESTS)."""
     checks = []
     for (endpoint, metric), values in series.items():
         clean = [v for v in values[:-1] if v is not None] + [values[-1]]
         if clean[-1] is None:
             continue
         if metric == "rps" and not judge_rate:
-            checks.append(HistoryCheck(endpoint, metric, len(clean) - 1, float(clean[-1]), None, None, None, NOT_JUDGED))
+            checks.append(HistoryCheck(endpoint, metric, len(clean) - 1, float(clean[-1]), None, None, None, NOT_JUDGED,
+                                       RATE_NOT_JUDGED))  # fmt: skip
+            continue
+        n = (requests or {}).get(endpoint)
+        if n is not None and n < MIN_REQUESTS.get(metric, 0):
+            checks.append(HistoryCheck(endpoint, metric, len(clean) - 1, float(clean[-1]), None, None, None, NOT_JUDGED,
+                                       f"too few requests (n={n}, needs {MIN_REQUESTS[metric]})"))  # fmt: skip
             continue
         if len(clean) - 1 < MIN_HISTORY:
             checks.append(HistoryCheck(endpoint, metric, len(clean) - 1, float(clean[-1]), None, None, None, "not enough history"))

@@ -100,6 +100,17 @@ def make_run_id(scenario: str, moment: datetime | None = None) -> str:
     return f"{stamp}-{_RUN_ID_SAFE.sub('_', stem) or 'run'}"
 
 
+def _decodes(hdr: Any) -> bool:
+    """Whether a stored histogram decodes, as the readers decode it."""
+    from loadwise.analysis import histogram
+
+    try:
+        histogram.sparse_counts(str(hdr))
+        return True
+    except histogram.HistogramError:
+        return False
+
+
 def new_run_path(runs_dir: Path, scenario: str) -> Path:
     """A new, empty run directory under `runs_dir`, created atomically: runs started in the
     same second (several `loadwise run`, or tests started from one web UI) get -2, -3 ..."""
@@ -358,6 +369,11 @@ class RunDir:
             if "hdr" in drop_damaged:  # a cut base64 text is not a multiple of 4 long
                 hdr = frame["hdr"].astype(str)
                 damaged |= ~hdr.str.fullmatch(r"[A-Za-z0-9+/]*={0,2}") | (hdr.str.len() % 4 != 0)
+                # A full disk can cut the last row's histogram at a multiple of 4: only decoding tells.
+                # Torn only if the row before it decodes (every row corrupt is a corrupt file, said as such).
+                last = frame.index[-1]
+                if not damaged[last] and not _decodes(frame.at[last, "hdr"]) and (len(frame) == 1 or _decodes(frame["hdr"].iloc[-2])):
+                    damaged[last] = True
             for column in (c for c in drop_damaged if c in numeric):
                 damaged |= pd.to_numeric(frame[column], errors="coerce").isna()
             if damaged.any():

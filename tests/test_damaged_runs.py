@@ -32,6 +32,20 @@ def test_a_torn_row_is_left_out_with_a_warning_naming_its_line(tmp_path):
     assert len(frame) == whole
 
 
+def test_a_histogram_cut_at_a_whole_base64_block_is_a_torn_row_too(tmp_path):
+    """A full disk cut the last row inside its histogram at a multiple of 4 characters: the text
+    still looks like base64, only decoding shows it is cut (seen in CI as a one-line error)."""
+    run = make_run(tmp_path / "cut", {("GET", "/a"): 5.0}, seconds=30)
+    path = run.path / "intervals.csv"
+    lines = path.read_text().splitlines()
+    cut = len(lines[-1]) - 40
+    cut -= (len(lines[-1]) - len(lines[-1].split(",")[-1]) - cut) % 4  # end the hdr field on a 4-character block
+    path.write_text("\n".join(lines[:-1] + [lines[-1][:cut]]) + "\n")
+    with pytest.warns(RunDirWarning, match=r"1 damaged row\(s\) left out"):
+        frame = RunDir(run.path).read_intervals()
+    assert len(frame) == len(lines) - 2
+
+
 @pytest.mark.parametrize("command", [["report", "RUN"], ["gate", "RUN"], ["advise", "alerts", "RUN", "--slo", "p95<1s"]])
 def test_commands_read_a_torn_run_and_note_what_was_dropped(tmp_path, command):
     run = _torn(tmp_path)

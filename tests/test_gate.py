@@ -356,3 +356,13 @@ def test_the_history_judges_the_request_rate_only_for_a_saturated_run():
     assert unsaturated.decision == "not judged" and "not saturated" in unsaturated.describe()
     (saturated,) = history_checks(series, 0.05, judge_rate=True)
     assert saturated.decision == "regression"
+
+
+def test_the_history_does_not_judge_a_percentile_from_too_few_requests():
+    """An 8 s run's overall p99 rests on ~3 of its 330 requests: not judged (n < 500), as in the baseline comparison."""
+    from loadwise.analysis.gate import history_checks
+
+    series = {("overall", "p99_ms"): [15.2, 15.9, 14.8, 16.1, 15.5, 24.3]}
+    (check,) = history_checks(series, 0.05, requests={"overall": 330})
+    assert check.decision == "not judged" and "too few requests (n=330, needs 500)" in check.describe()
+    assert history_checks(series, 0.05, requests={"overall": 5000})[0].decision == "regression"

@@ -179,8 +179,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.history:
         with History(args.history) as store:
             store.add(info, summary)
+            requests = {"overall": int(summary.get("overall", {}).get("requests") or 0)}
+            requests |= {f"{e['method']} {e['name']}": int(e.get("requests") or 0) for e in summary.get("endpoints", [])}
             result.history = history_checks(_history_series(store, info, summary), args.min_effect, args.min_delta,
-                                            judge_rate=bool(saturated(intervals)))  # fmt: skip
+                                            judge_rate=bool(saturated(intervals)), requests=requests)  # fmt: skip
     if args.junit:
         args.junit.write_text(gate_formats.junit(result), encoding="utf-8")
     if args.markdown:
