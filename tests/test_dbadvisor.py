@@ -7,7 +7,10 @@ SELECT, nothing more); a superuser DSN is refused unless --allow-superuser is gi
 import json
 import statistics
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -82,22 +85,32 @@ def advisor_role(admin_dsn: str) -> str:
     return admin_dsn.replace("postgres@", f"{role}@", 1)
 
 
+@contextmanager
+def throwaway_database(admin_dsn: str, prefix: str, schema: str) -> Iterator[tuple[str, Any]]:
+    """A new database on the test's server with `schema` applied: (its DSN, an autocommit
+    connection to it); dropped afterwards, whatever connections are left."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(schema)
+            yield dsn, conn
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 @pytest.fixture(scope="module")
 def shop_db(postgres_dsn):
-    name = f"lw_adv_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    dsn = postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(SCHEMA)
+    with throwaway_database(postgres_dsn, "lw_adv", SCHEMA) as (dsn, conn):
         conn.execute("SELECT pg_stat_statements_reset()")
         for sql, params_of in WORKLOAD.values():
             for i in range(20):
                 conn.execute(sql, params_of(i)).fetchall() if sql.startswith("SELECT") else conn.execute(sql, params_of(i))
         conn.execute("TRUNCATE audit_log")
-    yield dsn
-    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        yield dsn
 
 
 def test_sql_usage_and_candidate_order():

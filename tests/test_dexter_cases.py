@@ -8,11 +8,10 @@ statement executes in PostgreSQL. Dexter's schema: `posts` (100,000 rows, an ind
 search path, quoted mixed-case names) and a foreign table. Not ported: Dexter's option tests
 (its own command-line options)."""
 
-import uuid
 
 import psycopg
 import pytest
-from test_dbadvisor import advisor_role
+from test_dbadvisor import advisor_role, throwaway_database
 
 from loadwise.analysis.indexes import postgres as pgadvisor
 from loadwise.analysis.indexes.choose import IndexAdvisorSettings
@@ -66,22 +65,14 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def dexter_db(postgres_dsn):
-    name = f"lw_dexter_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    dsn = postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(SCHEMA)
-    role_dsn = advisor_role(dsn)
-    role = role_dsn.split("://", 1)[1].split("@", 1)[0]
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with throwaway_database(postgres_dsn, "lw_dexter", SCHEMA) as (dsn, conn):
+        role_dsn = advisor_role(dsn)
+        role = role_dsn.split("://", 1)[1].split("@", 1)[0]
         conn.execute(f"GRANT SELECT ON posts_view TO {role}")
         conn.execute(f'GRANT USAGE ON SCHEMA "Bar" TO {role}')
         conn.execute(f'GRANT SELECT ON "Bar"."Foo" TO {role}')
         conn.execute(f"GRANT UPDATE, DELETE ON posts TO {role}")  # EXPLAIN checks the privilege it plans for
-    yield dsn, role_dsn
-    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        yield dsn, role_dsn
 
 
 def _advise(dsn: str, query: str) -> dict:
