@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services import require
+from services import require, terminate
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -97,10 +97,5 @@ def open_page(path: Path, expressions: dict[str, str], screenshot: Path | None =
         ws.close()
         return check
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, timeout_s=10)
         shutil.rmtree(profile, ignore_errors=True)

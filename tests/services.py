@@ -54,12 +54,12 @@ def _wait_pid_gone(pid: int, timeout_s: float = 15) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
-def _terminate(proc: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM a server this test started, SIGKILL if it is still there 15 s later."""
+def terminate(proc: subprocess.Popen[bytes] | None, timeout_s: float = 15) -> None:
+    """SIGTERM a process this test started, SIGKILL if it is still there `timeout_s` later."""
     if proc and proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -201,7 +201,7 @@ class Prometheus:
             return set(json.loads(response.read())["data"])
 
     def stop(self) -> None:
-        _terminate(self.proc)
+        terminate(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -274,5 +274,5 @@ http {{
         self.access_log.write_text("")  # nginx appends (O_APPEND): the next line lands at the start
 
     def stop(self) -> None:
-        _terminate(self.proc)  # SIGTERM: nginx's fast shutdown; its worker exits with it
+        terminate(self.proc)  # SIGTERM: nginx's fast shutdown; its worker exits with it
         shutil.rmtree(self.dir, ignore_errors=True)
