@@ -38,6 +38,7 @@ REPORT_HTML = "report.html"
 LOCUST_LOG = "locust.log"
 DB_STATEMENTS_JSON = "db_statements.json"
 KEYS_CSV = "keys.csv"
+ITERATIONS_CSV = "iterations.csv"  # open-model runs only
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
@@ -47,8 +48,13 @@ STATUSES = (STATUS_RUNNING, STATUS_COMPLETED, STATUS_INTERRUPTED, STATUS_FAILED)
 
 INTERVAL_COLUMNS = [
     "start", "interval_s", "method", "name", "requests", "failures", "users",
-    "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes", "hdr",
+    "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes", "hdr", "service_hdr",
 ]  # fmt: skip
+# Under a rate shape (open model) `hdr` and the latency columns measure from each request's
+# intended start and `service_hdr` holds the service times; closed-model runs leave it empty.
+OPTIONAL_INTERVAL_COLUMNS = ("service_hdr",)  # absent from runs recorded before it existed
+ITERATION_COLUMNS = ["start", "interval_s", "scheduled", "started", "late", "dropped", "generator_late",
+                     "lateness_mean_ms", "lateness_max_ms"]  # fmt: skip
 ERROR_COLUMNS = ["method", "name", "error", "count"]
 EXCEPTION_COLUMNS = ["count", "message", "traceback", "nodes"]  # task exceptions, grouped as Locust groups them
 METRIC_COLUMNS = ["timestamp", "source", "series", "labels", "value"]
@@ -61,7 +67,7 @@ _INFO_TYPES = (  # run.json fields whose type readers rely on
     ("workers", int, "a whole number"), ("worker_requests", dict, "an object"), ("interval_s", (int, float), "a number"),
     ("status", str, "a string"), ("status_reason", str, "a string"), ("collector", dict, "an object"),
     ("key_sample", dict, "an object"), ("grouped_names", dict, "an object"), ("target_commit", str, "a string"),
-    ("locust", dict, "an object"),
+    ("locust", dict, "an object"), ("open_model", dict, "an object"),
 )  # fmt: skip
 _SUMMARY_NUMBERS = ("requests", "failures", "rps", "error_rate", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 
@@ -152,6 +158,10 @@ class RunInfo:
     # What shaped the run on Locust's side: its command line, tag filters, config files and
     # LOCUST_* variables it read, and the User classes with their weights.
     locust: dict[str, Any] = field(default_factory=dict)
+    # Open model: iteration totals, the lateness bound, and whether the load generator itself
+    # could not keep up (`generator.saturated` with its evidence), so nobody reads a generator
+    # limit as the target's.
+    open_model: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInfo:
@@ -245,12 +255,19 @@ class RunDir:
 
     def append_intervals(self, rows: list[dict[str, Any]]) -> None:
         """Append closed intervals; the header is written with the first rows."""
+        self._append_rows(INTERVALS_CSV, INTERVAL_COLUMNS, rows)
+
+    def append_iterations(self, rows: list[dict[str, Any]]) -> None:
+        """Append closed intervals' open-model iteration counts (the file appears with the first rows)."""
+        self._append_rows(ITERATIONS_CSV, ITERATION_COLUMNS, rows)
+
+    def _append_rows(self, name: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        target = self.path / INTERVALS_CSV
+        target = self.path / name
         new_file = not target.exists() or target.stat().st_size == 0
         with open(target, "a", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=INTERVAL_COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             if new_file:
                 writer.writeheader()
             writer.writerows(rows)
@@ -326,7 +343,12 @@ class RunDir:
         RunDirWarning naming their lines, and the whole rows are read."""
         return self._read_table(INTERVALS_CSV, INTERVAL_COLUMNS, time_column="start", numeric=(
             "interval_s", "requests", "failures", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes"),
-            drop_damaged=("start", "interval_s", "requests", "failures", "hdr"))  # fmt: skip
+            drop_damaged=("start", "interval_s", "requests", "failures", "hdr"), optional=OPTIONAL_INTERVAL_COLUMNS)  # fmt: skip
+
+    def read_iterations(self) -> pd.DataFrame:
+        """Open-model iteration counts per interval (empty for a closed-model run)."""
+        return self._read_table(ITERATIONS_CSV, ITERATION_COLUMNS, time_column="start", numeric=tuple(ITERATION_COLUMNS[1:]),
+                                drop_damaged=("start", "interval_s", "scheduled", "started", "dropped"))  # fmt: skip
 
     def read_metrics(self) -> pd.DataFrame:
         """Collector output; an empty frame when the run has none."""
@@ -348,7 +370,7 @@ class RunDir:
         return self._read_table(ERRORS_CSV, ERROR_COLUMNS, numeric=("count",), keep_default_na=False)
 
     def _read_table(self, name: str, columns: list[str], time_column: str | None = None, numeric: tuple[str, ...] = (),
-                    drop_damaged: tuple[str, ...] = (), **read_csv: Any) -> pd.DataFrame:  # fmt: skip
+                    drop_damaged: tuple[str, ...] = (), optional: tuple[str, ...] = (), **read_csv: Any) -> pd.DataFrame:  # fmt: skip
         """A table file as a frame; empty (with its columns) when the file is absent or empty.
         With `drop_damaged`, rows missing any of those fields (or with a damaged histogram)
         are left out with a warning instead of refusing the file."""
@@ -361,6 +383,9 @@ class RunDir:
             frame = pd.read_csv(path, **read_csv)
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise RunDirError(f"{path}: malformed CSV ({exc})") from exc
+        for column in optional:
+            if column not in frame.columns:
+                frame[column] = pd.Series([float("nan")] * len(frame), dtype="object")
         missing = set(columns) - set(frame.columns)
         if missing:
             raise RunDirError(f"{path}: missing columns {sorted(missing)}")

@@ -52,20 +52,54 @@ def run_duration_s(info: RunInfo, intervals: pd.DataFrame) -> float:
     return 0.0
 
 
+SERVICE_PERCENTILES = {f"service_{key}": value for key, value in histogram.PERCENTILES.items()}
+# summary.json's `overall` names for run.json's open-model totals
+ITERATION_KEYS = {"iterations_scheduled": "scheduled", "iterations_started": "started", "iterations_late": "late",
+                  "dropped_iterations": "dropped"}  # fmt: skip
+
+
+def is_open_model(intervals: pd.DataFrame) -> bool:
+    """Whether the run was open-model: its rows carry service times beside the intended-start latencies."""
+    return "service_hdr" in intervals and bool(intervals["service_hdr"].dropna().astype(str).str.len().gt(0).any())
+
+
+def service_stats(rows: pd.DataFrame, counts: np.ndarray | None = None) -> dict[str, Any]:
+    """Open model: the service-time percentiles (send to response), beside the intended-start ones."""
+    if counts is None:
+        counts = histogram.merged_counts(rows["service_hdr"].dropna().astype(str))
+    if not counts.any():
+        return dict.fromkeys(SERVICE_PERCENTILES)
+    values = histogram.percentiles_from_counts(counts, SERVICE_PERCENTILES.values())
+    return {key: round(value, 3) for key, value in zip(SERVICE_PERCENTILES, values)}
+
+
 def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None = None) -> dict[str, Any]:
     duration = run_duration_s(info, intervals) if duration_s is None else duration_s
     endpoints = []
+    open_model = is_open_model(intervals)
     overall_counts = np.zeros(histogram.COUNTS_LEN, dtype=np.int64)  # the endpoints' sum: each histogram decoded once
+    service_counts = np.zeros(histogram.COUNTS_LEN, dtype=np.int64)
     if len(intervals):
         for (method, name), rows in intervals.groupby(["method", "name"], sort=True):
             counts = histogram.merged_counts(rows["hdr"])
             overall_counts += counts
-            endpoints.append({"name": str(name), "method": str(method), **stats_of(rows, duration, counts)})
+            endpoint = {"name": str(name), "method": str(method), **stats_of(rows, duration, counts)}
+            if open_model:
+                service = histogram.merged_counts(rows["service_hdr"].dropna().astype(str))
+                service_counts += service
+                endpoint |= service_stats(rows, service)
+            endpoints.append(endpoint)
+    overall = stats_of(intervals, duration, overall_counts)
+    if open_model:
+        overall |= service_stats(intervals, service_counts)
+    if info.open_model:
+        overall |= {key: int(info.open_model.get(source, 0)) for key, source in ITERATION_KEYS.items()}
     return {
         "run_id": info.id,
         "status": info.status,
         "duration_s": round(duration, 3),
-        "overall": stats_of(intervals, duration, overall_counts),
+        **({"latency_from": "intended start"} if open_model else {}),
+        "overall": overall,
         "endpoints": endpoints,
     }
 

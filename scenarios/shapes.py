@@ -1,4 +1,5 @@
-"""Load shapes: how many users are active at each second of a run.
+"""Load shapes: how many users are active at each second of a run (closed model), or how
+many iterations arrive per second whatever the target does (open model: the rate shapes).
 
 Each shape is a small frozen dataclass whose `users_at(t)` is a pure function of the
 elapsed time, so it can be tested (and listed by `--help`) without importing Locust;
@@ -13,44 +14,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from loadwise.errors import LoadwiseError
-
-
-class ShapeError(LoadwiseError, ValueError):
-    """Bad shape name or parameters; the message names the bad input."""
-
-
-@dataclass(frozen=True)
-class Shape:
-    users: int
-    duration_s: float
-    spawn_rate: float | None = None
-
-    name: ClassVar[str] = ""
-    help: ClassVar[str] = ""
-
-    def __post_init__(self) -> None:
-        if self.users < 1:
-            raise ShapeError(f"{self.name}: users must be at least 1 (got {self.users})")
-        if self.duration_s <= 0:
-            raise ShapeError(f"{self.name}: duration must be positive (got {self.duration_s:g}s)")
-        if self.spawn_rate is not None and self.spawn_rate <= 0:
-            raise ShapeError(f"{self.name}: spawn rate must be positive (got {self.spawn_rate:g})")
-
-    def users_at(self, t: float) -> int:
-        raise NotImplementedError
-
-    def rate(self) -> float:
-        """Users started per second; by default fast enough to follow the shape within ~1 s."""
-        return self.spawn_rate if self.spawn_rate is not None else float(max(self.users, 1))
-
-    def tick(self, t: float) -> tuple[int, float] | None:
-        if t >= self.duration_s:
-            return None
-        return self.users_at(t), self.rate()
-
-    def params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+from loadwise.scenarios.base import Shape, ShapeError
+from loadwise.scenarios.rates import RATE_SHAPES, ArrivalOptions, RateShape
 
 
 @dataclass(frozen=True)
@@ -58,7 +23,7 @@ class Constant(Shape):
     name: ClassVar[str] = "constant"
     help: ClassVar[str] = "USERS users for the whole run (reached at SPAWN_RATE, default USERS/10 per second)"
 
-    def rate(self) -> float:
+    def users_per_s(self) -> float:
         return self.spawn_rate if self.spawn_rate is not None else max(self.users / 10.0, 1.0)
 
     def users_at(self, t: float) -> int:
@@ -169,10 +134,10 @@ class Diurnal(Shape):
         return round(low + (self.users - low) * (1 - math.cos(phase)) / 2)
 
 
-SHAPES: dict[str, type[Shape]] = {cls.name: cls for cls in (Constant, Ramp, Step, Spike, Soak, Diurnal)}
+SHAPES: dict[str, type[Shape]] = {cls.name: cls for cls in (Constant, Ramp, Step, Spike, Soak, Diurnal, *RATE_SHAPES)}
 AUTO_SHAPE = "auto"  # the locustfile's own LoadTestShape if it has one, else constant
 DEFAULT_DURATION_S = 60.0  # the length of a loadwise shape when no run time is given
-_COMMON = {"users", "duration_s", "spawn_rate"}
+_COMMON = {"users", "duration_s", "spawn_rate", *(f.name for f in dataclasses.fields(ArrivalOptions))}
 
 
 def shape_parameters(cls: type[Shape]) -> dict[str, str]:
@@ -181,6 +146,8 @@ def shape_parameters(cls: type[Shape]) -> dict[str, str]:
 
 
 def _convert(shape: str, key: str, type_name: str, raw: str) -> Any:
+    if type_name == "str":
+        return raw
     target = float if "float" in type_name else int
     try:
         value = float(raw)
@@ -192,12 +159,18 @@ def _convert(shape: str, key: str, type_name: str, raw: str) -> Any:
 
 
 def build_shape(
-    name: str, users: int, duration_s: float, spawn_rate: float | None = None, params: dict[str, str] | None = None
+    name: str, users: int, duration_s: float, spawn_rate: float | None = None, params: dict[str, str] | None = None,
+    arrivals: ArrivalOptions | None = None,
 ) -> Shape:
-    """Validate and build a shape; raises ShapeError naming the bad input."""
+    """Validate and build a shape; raises ShapeError naming the bad input. `arrivals` (--rate,
+    --max-users, --arrivals ...) applies to the rate shapes only."""
     cls = SHAPES.get(name)
     if cls is None:
         raise ShapeError(f"unknown shape {name!r}; choose one of: {', '.join(SHAPES)}")
+    arrivals = arrivals or ArrivalOptions()
+    if not issubclass(cls, RateShape) and arrivals.rate is not None:
+        rate_shapes = ", ".join(c.name for c in RATE_SHAPES)
+        raise ShapeError(f"--rate applies to the rate shapes ({rate_shapes}), not to {name}, which sets users")
     allowed = shape_parameters(cls)
     kwargs: dict[str, Any] = {}
     for key, raw in (params or {}).items():
@@ -205,6 +178,8 @@ def build_shape(
             hint = f"; {name} takes: {', '.join(allowed)}" if allowed else f"; {name} takes none"
             raise ShapeError(f"{name}: unknown parameter {key!r}{hint}")
         kwargs[key] = _convert(name, key, allowed[key], raw)
+    if issubclass(cls, RateShape):
+        kwargs |= dataclasses.asdict(arrivals)
     return cls(users=users, duration_s=duration_s, spawn_rate=spawn_rate, **kwargs)
 
 

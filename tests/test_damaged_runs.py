@@ -77,6 +77,19 @@ def _edit_json(name: str, change: dict):
     return apply
 
 
+def _edit_hdr(path, change):
+    """intervals.csv with its `hdr` column dropped (change None) or each row's histogram changed."""
+    lines = (path / "intervals.csv").read_text().splitlines()
+    column = lines[0].split(",").index("hdr")
+    rows = [line.split(",") for line in lines]
+    for i, row in enumerate(rows):
+        if change is None:
+            del row[column]
+        elif i:
+            row[column] = change(row[column])
+    (path / "intervals.csv").write_text("\n".join(",".join(row) for row in rows))
+
+
 DAMAGES = {
     "run.json cut short": ("run.json", lambda p: (p / "run.json").write_text((p / "run.json").read_text()[:50])),
     "run.json a list": ("run.json", lambda p: (p / "run.json").write_text("[]")),
@@ -87,10 +100,8 @@ DAMAGES = {
     "summary.json cut short": ("summary.json", lambda p: (p / "summary.json").write_text("{")),
     "summary.json endpoints of numbers": ("summary.json", _edit_json("summary.json", {"endpoints": [1, 2]})),
     "summary.json requests a string": ("summary.json", _edit_json("summary.json", {"overall": {"requests": "x"}})),
-    "intervals.csv without its hdr column": ("intervals.csv", lambda p: (p / "intervals.csv").write_text(
-        "\n".join(",".join(line.split(",")[:-1]) for line in (p / "intervals.csv").read_text().splitlines()))),
-    "intervals.csv a corrupt histogram": ("intervals.csv", lambda p: (p / "intervals.csv").write_text("\n".join(
-        line[:-8] + "AAAAAAAA" if i else line for i, line in enumerate((p / "intervals.csv").read_text().splitlines())))),
+    "intervals.csv without its hdr column": ("intervals.csv", lambda p: _edit_hdr(p, None)),
+    "intervals.csv a corrupt histogram": ("intervals.csv", lambda p: _edit_hdr(p, lambda hdr: hdr[:-8] + "AAAAAAAA")),
     "intervals.csv binary": ("intervals.csv", lambda p: (p / "intervals.csv").write_bytes(b"\xff\xfe\x00garbage")),
     "metrics.csv a bad time": ("metrics.csv", lambda p: (p / "metrics.csv").write_text(
         "timestamp,source,series,labels,value\nnot-a-time,scrape,cpu_cores,{},1\n")),

@@ -13,6 +13,7 @@ from loadwise.cli import args as types
 from loadwise.cli.common import add_profile_options, key_values, profile_dsn
 from loadwise.errors import EXIT_FAILED, EXIT_OK, LoadwiseError, UsageError
 from loadwise.scenarios import SCENARIOS
+from loadwise.scenarios.rates import ARRIVAL_LAWS, RATE_SHAPES, ArrivalOptions
 from loadwise.scenarios.shapes import SHAPES, shape_parameters
 from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
 
@@ -21,7 +22,18 @@ def _shapes_help() -> str:
     lines = ["shapes (--shape NAME, parameters with --shape-param KEY=VALUE):"]
     for name, cls in SHAPES.items():
         params = ", ".join(shape_parameters(cls)) or "no parameters"
-        lines.append(f"  {name:<9} {cls.help} [{params}]")
+        lines.append(f"  {name:<13} {cls.help} [{params}]")
+    lines += [
+        "",
+        "Rate shapes (constant-rate, ramping-rate, step-rate) are the open model: iterations (one task of the",
+        "locustfile's users) arrive at --rate per second whatever the target does, each started by a free user of",
+        "a pool (--users pre-spawned, growing up to --max-users); the users' wait_time does not apply. An arrival",
+        "that finds no free user starts late, up to --max-lateness, then is dropped and counted. Latencies (p95 ...)",
+        "are measured from each request's intended start (coordinated omission corrected); service_p95_ms ... in",
+        "summary.json are the service times alone. run.json `open_model` counts scheduled, started, late and",
+        "dropped iterations and says whether the load generator itself was saturated.",
+        "example: loadwise run browse --host http://127.0.0.1:8000 --shape step-rate --rate 400 --duration 2m",
+    ]
     return "\n".join(lines)
 
 
@@ -36,6 +48,18 @@ def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: 
     parser.add_argument("--duration", "-t", "--run-time", type=types.duration, default=None, help=duration_help)
     parser.set_defaults(default_duration=types.duration(duration))
     parser.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter, e.g. steps=6; repeatable")
+    rates = parser.add_argument_group("rate shapes (open model; see below)")
+    defaults = ArrivalOptions()
+    rates.add_argument("--rate", type=types.positive, default=defaults.rate, metavar="R",
+                       help="iterations per second (the peak for ramping-rate and step-rate); --users is then the pre-spawned pool")
+    rates.add_argument("--max-users", type=types.count, default=defaults.max_users, metavar="N",
+                       help="the user pool's maximum (default 10 x --users)")
+    rates.add_argument("--arrivals", choices=ARRIVAL_LAWS, default=defaults.arrivals,
+                       help=f"arrival times: evenly spaced or a Poisson process (default {defaults.arrivals})")
+    rates.add_argument("--arrival-seed", type=int, default=defaults.seed, metavar="N",
+                       help="seed of the Poisson arrivals (default: random, recorded in run.json)")
+    rates.add_argument("--max-lateness", type=types.duration_or_zero, default=defaults.max_lateness_s, metavar="DURATION",
+                       help=f"how long an arrival may wait for a free user before it is dropped (default {defaults.max_lateness_s:g}s)")
     parser.add_argument("--workers", type=types.workers, default=0,
                         help="local Locust worker processes driven by a master (default 0: one local process; auto: one per CPU core)")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
@@ -110,6 +134,8 @@ def register(sub: Any) -> None:
     worker.add_argument("--master-host", required=True, help="the master's host name or address")
     worker.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help=f"the master's port (default {DEFAULT_MASTER_PORT})")
     _add_interval(worker, "recorder interval in seconds: the master's")
+    worker.add_argument("--shape", choices=[cls.name for cls in RATE_SHAPES],
+                        help="the master's rate shape, when it runs one (its users then wait for the master's arrivals)")
     _add_cache_endpoint(worker, "as given to the master; repeatable")
     worker.set_defaults(handler=cmd_worker)
 
@@ -143,6 +169,8 @@ def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> A
         duration_s=args.duration or args.default_duration,
         duration_given=args.duration is not None,
         shape_params=parse_shape_params(args.shape_param),
+        arrivals=ArrivalOptions(rate=args.rate, max_users=args.max_users, arrivals=args.arrivals, seed=args.arrival_seed,
+                                max_lateness_s=args.max_lateness),  # fmt: skip
         workers=_workers(args),
         runs_dir=args.out,
         interval_s=args.interval,
@@ -357,7 +385,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     check_scenario(args.scenario)
     if not 0 < args.master_port < 65536:
         raise UsageError(f"--master-port {args.master_port} is not a TCP port")
-    argv = worker_args(args.scenario, args.master_host, args.master_port, args.interval, args.cache_endpoint)
+    argv = worker_args(args.scenario, args.master_host, args.master_port, args.interval, args.cache_endpoint, args.shape)
     os.execv(argv[0], argv)
     return EXIT_FAILED  # not reached
 

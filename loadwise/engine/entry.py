@@ -19,12 +19,16 @@ from locust.util.load_locustfile import is_shape_class, is_user_class
 
 from loadwise.engine import plugin
 from loadwise.scenarios import SCENARIOS
+from loadwise.scenarios.rates import RATE_SHAPES
 from loadwise.scenarios.shapes import AUTO_SHAPE
 from loadwise.errors import LoadwiseError
 
 
 class ScenarioError(LoadwiseError, ValueError):
     pass
+
+
+RATE_SHAPE_NAMES = frozenset(cls.name for cls in RATE_SHAPES)
 
 
 def load_scenario(scenario: str) -> dict[str, Any]:
@@ -63,6 +67,10 @@ def selected_classes(argv: list[str]) -> dict[str, Any]:
 
         classes = {k: v for k, v in classes.items() if not is_shape_class(v)}
         classes["LoadwiseShape"] = LoadwiseShape
+    if known.shape in RATE_SHAPE_NAMES:  # open model: every task waits for its arrival, not for wait_time
+        from loadwise.engine.arrivals import open_model
+
+        classes = {k: open_model(v) if is_user_class(v) else v for k, v in classes.items()}
     return classes
 
 

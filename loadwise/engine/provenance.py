@@ -36,11 +36,16 @@ def locust_record(env: Any) -> dict[str, Any]:
     }
 
 
-def current_user_class() -> str:
-    """The User class whose task is running now: Locust runs each user in a greenlet whose
-    first argument is the User instance."""
+def current_user() -> Any:
+    """The User whose task is running now (None outside any user): Locust runs each user in a
+    greenlet whose first argument is the User instance."""
     args = getattr(getcurrent(), "args", None)
-    return type(args[0]).__name__ if args else OUTSIDE_USERS
+    return args[0] if args else None
+
+
+def current_user_class() -> str:
+    user = current_user()
+    return type(user).__name__ if user is not None else OUTSIDE_USERS
 
 
 def add_class_counts(record: dict[str, Any], requests: dict[str, list[int]], peak_users: dict[str, int]) -> None:

@@ -21,10 +21,13 @@ from loadwise.analysis.cache.keys import HASH_SPACE, string_hash
 from loadwise.analysis.redact import redact_cached
 from loadwise.analysis.rundir import iso_utc
 from loadwise.run.live import OTHER_NAME
+from loadwise.scenarios.rates import LATE_AFTER_MS
 from loadwise.settings import DEFAULT_INTERVAL_S
 
 
 Key = tuple[float, str, str]  # (interval start, method, name)
+# Open-model iteration counts per interval (iterations.csv), and the lateness they add up.
+ITERATION_COUNTS = ("scheduled", "started", "late", "dropped", "generator_late")
 
 
 SPARSE_VALUES = 512  # a cell keeps raw values up to this many requests, then an HDR histogram
@@ -143,19 +146,32 @@ class Recorder:
         self._users: dict[float, list[float]] = {}  # interval start -> [sum of samples, samples]
         self.total_requests = 0
         self.total_failures = 0
+        # Open model: `cells` hold latencies from each request's intended start, these the service times.
+        self.service_cells: dict[Key, Cell] | None = None
+        self.iterations: dict[float, list[float]] = {}  # interval start -> ITERATION_COUNTS + [lateness sum, max]
+        self.iteration_totals = dict.fromkeys(ITERATION_COUNTS, 0)
+
+    def measure_intended(self) -> None:
+        """Open model from now on: latencies from the intended start, service times beside them."""
+        if self.service_cells is None:
+            self.service_cells = {}
 
     def new_run(self) -> None:
         """Forget everything but the exporter's whole-session totals: the next test of a web UI
         session is its own run (what was not written by now belongs to no run directory)."""
         self.names, self.grouped_names, self.cells, self.errors, self._users = set(), set(), {}, {}, {}
         self.total_requests = self.total_failures = 0
+        self.service_cells = None if self.service_cells is None else {}
+        self.iterations, self.iteration_totals = {}, dict.fromkeys(ITERATION_COUNTS, 0)
 
     def interval_start(self, at: float) -> float:
         return math.floor(at / self.interval_s) * self.interval_s
 
     def record(
-        self, method: str, name: str, response_time_ms: float, response_length: int, error: str | None, at: float
+        self, method: str, name: str, response_time_ms: float, response_length: int, error: str | None, at: float,
+        lateness_ms: float = 0.0,
     ) -> None:
+        """One request; `lateness_ms` (open model) is how late its iteration started."""
         # A URL requested without name= is its own name: a token in its query must not become an endpoint.
         name = self._bounded_name(method, redact_cached(name))
         key = (self.interval_start(at), method, name)
@@ -163,6 +179,12 @@ class Recorder:
         if cell is None:
             cell = self.cells[key] = Cell()
         response_time_ms = max(float(response_time_ms or 0.0), 0.0)
+        if self.service_cells is not None:
+            service = self.service_cells.get(key)
+            if service is None:
+                service = self.service_cells[key] = Cell()
+            service.add(response_time_ms, int(response_length or 0), error is not None)
+            response_time_ms += lateness_ms
         cell.add(response_time_ms, int(response_length or 0), error is not None)
         if self.totals is not None:
             total = self.totals.get((method, name))
@@ -188,6 +210,33 @@ class Recorder:
             self.grouped_names.add(hash(endpoint))
         return OTHER_NAME
 
+    def count_iterations(self, kind: str, at: float, lateness_ms: float | None = None, n: int = 1) -> None:
+        """Count open-model iterations of `kind` (one of ITERATION_COUNTS) in the interval of `at`;
+        a started one also adds its lateness (and counts as late beyond LATE_AFTER_MS)."""
+        row = self.iterations.get(start := self.interval_start(at))
+        if row is None:
+            row = self.iterations[start] = [0.0] * (len(ITERATION_COUNTS) + 2)
+        row[ITERATION_COUNTS.index(kind)] += n
+        self.iteration_totals[kind] += n
+        if lateness_ms is not None:
+            row[-2] += lateness_ms
+            row[-1] = max(row[-1], lateness_ms)
+            if lateness_ms > LATE_AFTER_MS:
+                row[ITERATION_COUNTS.index("late")] += 1
+                self.iteration_totals["late"] += 1
+
+    def close_iterations(self, before: float) -> list[dict[str, Any]]:
+        """Remove and return as iterations.csv rows the iteration counts of intervals ended by `before`."""
+        rows = []
+        for start in sorted(s for s in self.iterations if s + self.interval_s <= before):
+            counts = self.iterations.pop(start)
+            started = counts[ITERATION_COUNTS.index("started")]
+            rows.append({"start": iso_utc(start), "interval_s": self.interval_s,
+                         **{k: int(v) for k, v in zip(ITERATION_COUNTS, counts)},
+                         "lateness_mean_ms": round(counts[-2] / started, 3) if started else "",
+                         "lateness_max_ms": round(counts[-1], 3)})  # fmt: skip
+        return rows
+
     def sample_users(self, users: float, at: float) -> None:
         acc = self._users.setdefault(self.interval_start(at), [0.0, 0])
         acc[0] += users
@@ -195,15 +244,16 @@ class Recorder:
 
     def close(self, before: float) -> list[dict[str, Any]]:
         """Remove and return as run-directory rows every interval that ended at or before `before`."""
-        for cell in self.cells.values():  # open cells too: pending values stay a second's worth
+        for cell in [*self.cells.values(), *(self.service_cells or {}).values()]:  # pending: a second's worth at most
             cell.settle()
         closed = sorted(k for k in self.cells if k[0] + self.interval_s <= before)
-        rows = [self._row(key, self.cells.pop(key)) for key in closed]
+        service = self.service_cells if self.service_cells is not None else {}
+        rows = [self._row(key, self.cells.pop(key), service.pop(key, None)) for key in closed]
         for start in [s for s in self._users if s + self.interval_s <= before]:
             del self._users[start]
         return rows
 
-    def _row(self, key: Key, cell: Cell) -> dict[str, Any]:
+    def _row(self, key: Key, cell: Cell, service: Cell | None = None) -> dict[str, Any]:
         start, method, name = key
         samples = self._users.get(start)
         hdr = cell.histogram()
@@ -221,6 +271,7 @@ class Recorder:
             "max_ms": round(cell.max_ms, 3),
             "bytes": cell.bytes,
             "hdr": histogram.encode(hdr),
+            "service_hdr": histogram.encode(service.histogram()) if service is not None else "",
         }
 
     def error_rows(self) -> list[dict[str, Any]]:
@@ -235,6 +286,12 @@ class Recorder:
             "cells": [[start, method, name, cell.to_wire()] for (start, method, name), cell in self.cells.items()],
             "errors": [[m, n, e, c] for (m, n, e), c in self.errors.items()],
         }
+        if self.service_cells is not None:
+            payload["service_cells"] = [[s, m, n, cell.to_wire()] for (s, m, n), cell in self.service_cells.items()]
+            self.service_cells = {}
+        if self.iterations:
+            payload["iterations"] = [[start, counts] for start, counts in self.iterations.items()]
+            self.iterations = {}
         self.cells = {}
         self.errors = {}
         return payload
@@ -257,6 +314,23 @@ class Recorder:
             self.total_requests += incoming.requests
             self.total_failures += incoming.failures
             carried += incoming.requests
+        if payload.get("service_cells") is not None:
+            self.measure_intended()
+            assert self.service_cells is not None
+            for start, method, name, wire in payload["service_cells"]:
+                key = (float(start), method, self._bounded_name(method, name))
+                incoming = Cell.from_wire(wire)
+                if key in self.service_cells:
+                    self.service_cells[key].merge(incoming)
+                else:
+                    self.service_cells[key] = incoming
+        for start, counts in payload.get("iterations", []):
+            row = self.iterations.setdefault(float(start), [0.0] * (len(ITERATION_COUNTS) + 2))
+            for i, kind in enumerate(ITERATION_COUNTS):
+                row[i] += counts[i]
+                self.iteration_totals[kind] += int(counts[i])
+            row[-2] += counts[-2]
+            row[-1] = max(row[-1], counts[-1])
         for method, name, error, count in payload.get("errors", []):
             err_key = (method, self._bounded_name(method, name), error)
             self.errors[err_key] = self.errors.get(err_key, 0) + int(count)

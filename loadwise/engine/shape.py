@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from locust import LoadTestShape
 
+from loadwise.scenarios.rates import RateShape
 from loadwise.scenarios.shapes import Shape, ShapeError
 
 
@@ -16,9 +19,11 @@ class LoadwiseShape(LoadTestShape):
     def __init__(self) -> None:
         super().__init__()
         self.shape: Shape | None = None
+        self.pool: Callable[[], tuple[int, float]] | None = None
 
-    def configure(self, shape: Shape) -> None:
-        self.shape = shape
+    def configure(self, shape: Shape, pool: Callable[[], tuple[int, float]] | None = None) -> None:
+        """`pool` (rate shapes): the user pool the arrivals need now, and the spawn rate to reach it."""
+        self.shape, self.pool = shape, pool
 
     def tick(self) -> tuple[int, float] | None:
         if self.shape is None:
@@ -26,4 +31,6 @@ class LoadwiseShape(LoadTestShape):
         step = self.shape.tick(self.get_run_time())
         if step is None:
             self.finished = True
+        elif isinstance(self.shape, RateShape) and self.pool is not None:
+            return self.pool()
         return step

@@ -28,6 +28,11 @@ class Status:
     requests: int
     failures: int
     grouped_names: int = 0  # distinct endpoint names beyond the recorder's bound (ids in names?)
+    # Open model (rate shapes): iterations started late and dropped so far, and those the
+    # generator itself scheduled late (its CPU, not the target); None under a closed model.
+    late: int | None = None
+    dropped: int | None = None
+    generator_late: int = 0
 
     def to_line(self) -> str:
         return STATUS_PREFIX + json.dumps(asdict(self))
@@ -60,6 +65,10 @@ class Status:
             f"[{self.elapsed_s:4.0f}s{total}] users {self.users:>4} | {self.rps:7.1f} req/s | "
             f"p95 {p95:>7} | failures {self.failures} ({rate:.1f}%) | requests {self.requests}"
         )
+        if self.late is not None:
+            line += f" | late {self.late} | dropped {self.dropped}"
+        if self.generator_late:
+            line += f" | GENERATOR BUSY: {self.generator_late} arrivals scheduled late by loadwise itself"
         if self.grouped_names:  # as Locust warns about too many names: they usually hold ids
             line += f" | {self.grouped_names} more names grouped as {OTHER_NAME!r}: give requests name="
         return line

@@ -42,6 +42,7 @@ from loadwise.run.net import free_port
 from loadwise.run.runlog import RunLog
 from loadwise.run.live import RUN_DIR_PREFIX, LiveDisplay, Status
 from loadwise.scenarios import SCENARIOS
+from loadwise.scenarios.rates import ArrivalOptions, RATE_SHAPES
 from loadwise.scenarios.shapes import AUTO_SHAPE, Shape, build_shape
 from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
 from loadwise.errors import LoadwiseError
@@ -66,6 +67,7 @@ class RunSpec:
     duration_s: float = 60.0
     duration_given: bool = True  # False: a locustfile's own shape runs as long as it says
     shape_params: dict[str, str] = field(default_factory=dict)
+    arrivals: ArrivalOptions = field(default_factory=ArrivalOptions)  # rate shapes: --rate, --max-users ...
     workers: int = 0
     runs_dir: Path = Path("runs")
     interval_s: float = DEFAULT_INTERVAL_S
@@ -113,7 +115,7 @@ def validate(spec: RunSpec) -> Shape:
     if spec.interval_s <= 0:
         raise RunError("--interval must be positive")
     shape = "constant" if spec.shape == AUTO_SHAPE else spec.shape  # what runs if the locustfile has no shape
-    return build_shape(shape, spec.users, spec.duration_s, spec.spawn_rate, spec.shape_params)
+    return build_shape(shape, spec.users, spec.duration_s, spec.spawn_rate, spec.shape_params, spec.arrivals)
 
 
 def _new_run_dir(spec: RunSpec) -> Path:
@@ -134,7 +136,7 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
     """Command line of one Locust process; `role` is local, master or worker."""
     if role == "worker":
         return worker_args(spec.scenario, "127.0.0.1", master_port or DEFAULT_MASTER_PORT, spec.interval_s,
-                           spec.cache_endpoints) + spec.locust_args  # fmt: skip
+                           spec.cache_endpoints, spec.shape) + spec.locust_args  # fmt: skip
     args = _common_args(spec.scenario, spec.interval_s, spec.cache_endpoints) + spec.locust_args
     args += [*(["--host", spec.host] if spec.host else []), "--status-stream", "-u", str(spec.users)]
     if spec.web_ui:  # the UI's form starts tests (with a named shape: that shape); the plugin makes their directories
@@ -148,6 +150,7 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
         args += ["-r", f"{spec.spawn_rate:g}"]
     for key, value in spec.shape_params.items():
         args += ["--shape-param", f"{key}={value}"]
+    args += _arrival_args(spec.arrivals)
     for key, value in spec.tags.items():
         args += ["--run-tag", f"{key}={value}"]
     if spec.target_commit:
@@ -182,9 +185,22 @@ def web_ui_url(spec: RunSpec) -> str:
     return f"http://{host}:{port}"
 
 
-def worker_args(scenario: str, master_host: str, master_port: int, interval_s: float, cache_endpoints: list[str]) -> list[str]:
-    """Command line of a Locust worker (a local one, or `loadwise worker` joining a master elsewhere)."""
+def _arrival_args(arrivals: ArrivalOptions) -> list[str]:
+    """The rate shapes' options, for the Locust command line (only those that differ from the defaults)."""
+    flags = {"rate": "--rate", "max_users": "--max-users", "arrivals": "--arrivals", "seed": "--arrival-seed",
+             "max_lateness_s": "--max-lateness"}  # fmt: skip
+    default = ArrivalOptions()
+    return [part for key, flag in flags.items() if getattr(arrivals, key) != getattr(default, key)
+            for part in (flag, f"{getattr(arrivals, key):g}" if isinstance(getattr(arrivals, key), float) else str(getattr(arrivals, key)))]
+
+
+def worker_args(scenario: str, master_host: str, master_port: int, interval_s: float, cache_endpoints: list[str],
+                shape: str | None = None) -> list[str]:  # fmt: skip
+    """Command line of a Locust worker (a local one, or `loadwise worker` joining a master elsewhere).
+    A rate shape is named so the worker's users wait for arrivals (the master sends the plan)."""
     args = _common_args(scenario, interval_s, cache_endpoints)
+    if shape in {cls.name for cls in RATE_SHAPES}:
+        args += ["--shape", shape]
     return args + ["--worker", "--master-host", master_host, "--master-port", str(master_port)]
 
 
