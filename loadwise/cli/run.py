@@ -286,6 +286,7 @@ def _report(result: Any, as_json: bool, exit_code_on_error: int = EXIT_OK) -> in
         print(json.dumps({"run_dir": str(result.run_dir.path), "status": result.status, "reason": result.reason, **result.summary}, indent=2))
     else:
         print(endpoint_table(result.summary))
+        _print_open_model(result)
         reason = f" ({result.reason})" if result.reason else ""
         print(f"status: {result.status}{reason}")
         print(result.run_dir.path)
@@ -297,6 +298,23 @@ def _report(result: Any, as_json: bool, exit_code_on_error: int = EXIT_OK) -> in
               file=sys.stderr)  # fmt: skip
         return exit_code_on_error
     return EXIT_OK
+
+
+def _print_open_model(result: Any) -> None:
+    """Under a rate shape: the iteration counts, and a loud note when the generator was the limit."""
+    overall = result.summary.get("overall") or {}
+    if "iterations_scheduled" not in overall:
+        return
+    print(f"iterations: {overall['iterations_scheduled']} scheduled, {overall['iterations_started']} started "
+          f"({overall['iterations_late']} late), {overall['dropped_iterations']} dropped; latencies above are from "
+          f"each request's intended start (service p95 {overall.get('service_p95_ms')} ms)")  # fmt: skip
+    try:
+        generator = result.run_dir.read_info().open_model.get("generator") or {}
+    except LoadwiseError:
+        return
+    if generator.get("saturated"):
+        print(f"warning: the load generator was saturated ({generator.get('evidence')}): lateness and dropped iterations "
+              "may be the generator's limit, not the target's; add --workers or lower --rate", file=sys.stderr)  # fmt: skip
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -23,6 +23,9 @@ from loadwise.scenarios.rates import LATE_AFTER_MS, RateShape
 
 SPAWN_RATE_MAX = 100.0  # users started per second while the pool grows (Locust warns above 100 per worker)
 YIELD_EVERY = 64  # a scheduler catching up lets the users run after this many arrivals
+# Arrivals planned in the first second after scheduling starts are not held against the generator:
+# the pool is being spawned then, and a worker gets its plan a moment after the master's start time.
+START_UP_S = 1.0
 
 
 class Arrivals:
@@ -34,7 +37,7 @@ class Arrivals:
         self.queue: Queue = Queue()  # scheduled epoch times waiting for a free user
         self.idle = 0  # users waiting for an arrival
         self.greenlet: Any = None
-        self.share, self.of, self.seed, self.t0 = 0, 1, shape.seed, 0.0
+        self.share, self.of, self.seed, self.t0, self.steady_from = 0, 1, shape.seed, 0.0, 0.0
         self.pool = shape.users  # the pool size asked of Locust so far (it never shrinks during a run)
 
     @property
@@ -45,22 +48,23 @@ class Arrivals:
         """Schedule this process's share of the plan from epoch time `t0`."""
         self.stop()
         self.share, self.of, self.t0 = share, of, t0
+        self.steady_from = time.time() + START_UP_S
         self.seed = self.shape.seed if seed is None else seed
         self.greenlet = gevent.spawn(self._schedule)
 
     def _schedule(self) -> None:
         for n, offset in enumerate(self.shape.arrival_times(self.share, self.of, self.seed)):
             when = self.t0 + offset
-            delay = when - time.time()
-            if delay > 0:
-                gevent.sleep(delay)
-            elif n % YIELD_EVERY == 0:
+            if when <= time.time() and n % YIELD_EVERY == 0:
                 gevent.sleep(0)
+            # gevent's timers count from the loop's cached clock and may fire early: never start early.
+            while (delay := when - time.time()) > 0:
+                gevent.sleep(delay)
             now = time.time()
             self._drop_expired(now)
             # Bucketed by the planned time, so per interval `scheduled` is the plan itself.
             self.recorder.count_iterations("scheduled", when)
-            if now - when > LATE_AFTER_MS / 1000:  # the generator itself woke late: not the target's doing
+            if now - when > LATE_AFTER_MS / 1000 and when >= self.steady_from:  # the generator itself woke late
                 self.recorder.count_iterations("generator_late", now)
             self.queue.put(when)
 
