@@ -214,3 +214,14 @@ def bucket_upper_us(index: np.ndarray) -> np.ndarray:
     import numpy as np
 
     return _highest_equivalent_us(np.asarray(index, dtype=np.int64))
+
+
+def mean_from_counts(counts: np.ndarray) -> float:
+    """Mean (ms) of dense bucket counts, each bucket at its highest value (within HDR precision)."""
+    import numpy as np
+
+    total = int(counts.sum())
+    if total == 0:
+        return float("nan")
+    index = np.nonzero(counts)[0]
+    return float((bucket_upper_us(index) * counts[index]).sum()) / total / 1000.0

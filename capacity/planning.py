@@ -18,6 +18,11 @@ from loadwise.capacity.models import MODELS, CapacityError, ThroughputModel, sel
 
 THINK_TIME_SHARE = 0.10  # implied think time above this share of the cycle: use Little's law concurrency
 LITTLE_SPREAD = 0.35  # implied think time varying more than this across steps breaks Little's law
+# Open model (step-rate): a step is past the knee when it achieved less than this share below what
+# was offered, or when its p95 (from the intended start) jumped by this factor over the step before:
+# below capacity latency grows smoothly with the rate (queueing), past it a backlog builds.
+SHORTFALL = 0.05
+LATENCY_TURN = 5.0
 
 
 @dataclass
@@ -30,13 +35,17 @@ class CapacityPlan:
     slo: dict[str, Any] | None
     replicas: dict[str, Any] | None
     warnings: list[str] = field(default_factory=list)
+    offered_knee: dict[str, Any] | None = None  # open model: the steps between which achieved fell behind offered
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def concurrency(steps: pd.DataFrame) -> tuple[np.ndarray, str, list[str]]:
-    """Concurrency per step: users, or X·R (Little's law) when users think between requests."""
+    """Concurrency per step: users, or X·R (Little's law) when users think between requests.
+    Open model (step-rate): X·S, the requests inside the target, from the service time S."""
+    if steps["offered_rps"].notna().all():
+        return steps["rps"].to_numpy(float) * steps["service_mean_ms"].to_numpy(float) / 1000.0, "littles_law_service", []
     x = steps["rps"].to_numpy(float)
     r = steps["mean_ms"].to_numpy(float) / 1000.0
     users = steps["users"].to_numpy(float)
@@ -69,6 +78,28 @@ def knee(model: ThroughputModel, n_max: float, fraction: float) -> dict[str, flo
         return None
     i = int(below[0])
     return {"concurrency": float(grid[i]), "throughput": float(x[i]), "fraction": fraction}
+
+
+def offered_knee(steps: pd.DataFrame) -> dict[str, Any] | None:
+    """Open model: the first step that achieved less than it was offered (by more than SHORTFALL)
+    or whose p95 turned up (LATENCY_TURN x the step before's), with the step before it."""
+    ordered = steps.sort_values("offered_rps").reset_index(drop=True)
+    for i, row in ordered.iterrows():
+        before = ordered.iloc[i - 1] if i > 0 else None
+        behind = row["rps"] < (1 - SHORTFALL) * row["offered_rps"]
+        turned = before is not None and row["p95_ms"] > LATENCY_TURN * before["p95_ms"]
+        if not (behind or turned):
+            continue
+        reason = (f"achieved {row['rps']:.1f} of {row['offered_rps']:.1f} req/s offered" if behind else
+                  f"p95 {row['p95_ms']:.1f} ms, {row['p95_ms'] / before['p95_ms']:.1f}x the step before's")  # fmt: skip
+        return {
+            "step": int(row["step"]), "after_step": None if before is None else int(before["step"]),
+            "offered_rps": [None if before is None else float(before["offered_rps"]), float(row["offered_rps"])],
+            "achieved_rps": [None if before is None else float(before["rps"]), float(row["rps"])],
+            "p95_ms": [None if before is None else float(before["p95_ms"]), float(row["p95_ms"])],
+            "reason": reason,
+        }  # fmt: skip
+    return None
 
 
 def slo_capacity(steps: pd.DataFrame, slo_ms: float, statistic: str = "p95") -> dict[str, Any]:
@@ -131,7 +162,9 @@ def plan(steps: pd.DataFrame, settings: CapacitySettings) -> CapacityPlan:
         else:
             warnings.append("cannot plan replicas: no SLO capacity and the model has no finite peak")
     points = [{"step": int(s), "users": float(u), "concurrency": float(c), "rps": float(r), "p95_ms": float(p)}
-              for s, u, c, r, p in zip(steps["step"], steps["users"], n, x, steps["p95_ms"])]  # fmt: skip
+              | ({} if math.isnan(o) else {"offered_rps": float(o)})
+              for s, u, c, r, p, o in zip(steps["step"], steps["users"], n, x, steps["p95_ms"], steps["offered_rps"])]  # fmt: skip
+    open_model = source == "littles_law_service"
     return CapacityPlan(
         concurrency_source=source,
         points=points,
@@ -141,4 +174,5 @@ def plan(steps: pd.DataFrame, settings: CapacitySettings) -> CapacityPlan:
         slo=slo,
         replicas=replicas,
         warnings=warnings,
+        offered_knee=offered_knee(steps) if open_model else None,
     )

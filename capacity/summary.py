@@ -7,17 +7,24 @@ from pathlib import Path
 from typing import Any
 
 from loadwise.analysis.rundir import RunDir
-from loadwise.analysis.steps import step_table
+from loadwise.analysis.steps import STEP_SHAPES, step_table
 from loadwise.capacity.models import CapacityError
 from loadwise.capacity.planning import CapacityPlan, CapacitySettings, plan
 
 def analyze(path: Path, settings: CapacitySettings) -> CapacityPlan:
-    """Plan from a step run (the caller stores it with the run)."""
+    """Plan from a step or step-rate run (the caller stores it with the run)."""
     run_dir = RunDir(path)
     info = run_dir.read_info()
-    if info.shape != "step":
-        raise CapacityError(f"{path}: a capacity analysis needs a step run (this run's shape is {info.shape or 'none'})")
-    return plan(step_table(info, run_dir.read_intervals()), settings)
+    if info.shape not in STEP_SHAPES:
+        raise CapacityError(f"{path}: a capacity analysis needs a step or step-rate run (this run's shape is {info.shape or 'none'})")
+    return plan(step_table(info, run_dir.read_intervals(), run_dir.read_iterations()), settings)
+
+
+CONCURRENCY_SOURCES = {
+    "users": "users per step",
+    "littles_law": "measured concurrency X·R (Little's law; users think between requests)",
+    "littles_law_service": "requests in the target X·S (Little's law on the service time; open model)",
+}
 
 
 def _num(value: Any, unit: str = "", digits: int = 1) -> str:
@@ -37,14 +44,21 @@ def model_text(model: dict[str, Any]) -> str:
 
 
 def plan_text(result: CapacityPlan) -> str:
-    source = {"users": "users per step", "littles_law": "measured concurrency X·R (Little's law; users think between requests)"}
-    lines = [f"concurrency: {source[result.concurrency_source]}", "steady steps:"]
+    lines = [f"concurrency: {CONCURRENCY_SOURCES[result.concurrency_source]}", "steady steps:"]
     for p in result.points:
+        offered = f"offered {p['offered_rps']:.1f} req/s, achieved " if "offered_rps" in p else ""
         lines.append(f"  step {p['step']}: users {p['users']:.0f}, concurrency {p['concurrency']:.1f}, "
-                     f"{p['rps']:.1f} req/s, p95 {p['p95_ms']:.1f} ms")  # fmt: skip
+                     f"{offered}{p['rps']:.1f} req/s, p95 {p['p95_ms']:.1f} ms")  # fmt: skip
     lines.append(model_text(result.model))
     others = ", ".join(f"{k} AICc {v['aicc']:.1f}" for k, v in result.alternatives.items())
     lines.append(f"  compared: {others} (a richer model must lower AICc by more than 2)")
+    k = result.offered_knee
+    if k:
+        lines.append(f"knee (offered against achieved): step {k['step']}, {k['reason']}"
+                     + (f"; step {k['after_step']} kept up at {k['achieved_rps'][0]:.1f} req/s" if k["after_step"] else
+                        "; already at the first step: start lower"))  # fmt: skip
+    elif result.concurrency_source == "littles_law_service":
+        lines.append("knee (offered against achieved): none; every step achieved what it was offered (offer more)")
     if result.knee:
         lines.append(f"knee: concurrency {result.knee['concurrency']:.1f} at {result.knee['throughput']:.1f} req/s "
                      f"(one more unit adds < {result.knee['fraction']:.0%} of the first one's throughput)")  # fmt: skip

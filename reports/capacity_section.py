@@ -36,7 +36,9 @@ def _chart(block: dict[str, Any]) -> str | None:
     slo = block.get("slo") or {}
     if slo.get("capacity_rps"):
         ax.axhline(slo["capacity_rps"], color=charts.RED, linestyle="--", label=f"{slo.get('slo')}: {shown(slo['capacity_rps'], '.0f')} req/s")
-    ax.set_xlabel("concurrency" + (" (X·R, Little's law)" if block.get("concurrency_source") == "littles_law" else " (users)"))
+    source = block.get("concurrency_source")
+    ax.set_xlabel("concurrency" + {"littles_law": " (X·R, Little's law)", "littles_law_service": " in the target (X·S, Little's law)"}
+                  .get(source, " (users)"))  # fmt: skip
     ax.set_ylabel("requests/s")
     ax.set_ylim(bottom=0)
     ax.legend(loc="lower right", fontsize=8)
@@ -68,8 +70,15 @@ class CapacitySection:
         params = [[k, shown(model[k], ".6g"), f"[{shown((intervals.get(k) or [None, None])[0], '.4g')}, "
                    f"{shown((intervals.get(k) or [None, None])[1], '.4g')}]"]
                   for k in ("lambda", "sigma", "kappa") if model.get(k) is not None]  # fmt: skip
-        steps = [[p.get("step"), shown(p.get("users"), ".0f"), shown(p.get("concurrency"), ".1f"), shown(p.get("rps"), ".1f"),
-                  shown(p.get("p95_ms"), ".1f")] for p in block.get("points", [])]  # fmt: skip
+        points = block.get("points", [])
+        offered = any("offered_rps" in p for p in points)  # a step-rate run: offered against achieved
+        steps = [[p.get("step"), shown(p.get("users"), ".0f"), shown(p.get("concurrency"), ".1f")]
+                 + ([shown(p.get("offered_rps"), ".1f")] if offered else []) + [shown(p.get("rps"), ".1f"), shown(p.get("p95_ms"), ".1f")]
+                 for p in points]  # fmt: skip
+        step_columns = ["step", "users", "concurrency"] + (["offered req/s", "achieved req/s"] if offered else ["req/s"]) + ["p95 ms"]
+        knee = block.get("offered_knee")
+        if knee and knee.get("after_step"):
+            headline += f"; knee between steps {knee['after_step']} and {knee['step']} ({knee.get('reason')})"
         compared = [[k, shown(v.get("aicc"), ".1f"), shown(v.get("r_squared"), ".4f")] for k, v in block.get("alternatives", {}).items()]
         peak = model.get("peak_concurrency")
         if model and peak is None:
@@ -85,7 +94,7 @@ class CapacitySection:
             headline=headline,
             charts=[("throughput against concurrency with the fitted model", chart)] if chart else [],
             tables=[Table(["parameter", "value", "95% CI"], params, "Fitted parameters"),
-                    Table(["step", "users", "concurrency", "req/s", "p95 ms"], steps, "Steady steps"),
+                    Table(step_columns, steps, "Steady steps"),
                     Table(["model", "AICc", "R²"], compared, "Models compared (simplest kept unless AICc drops by > 2)")],
             notes=notes,
         )  # fmt: skip

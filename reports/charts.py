@@ -149,15 +149,21 @@ def server_chart(timeline: pd.DataFrame) -> str | None:
 
 
 def step_chart(steps: pd.DataFrame) -> str:
+    """Throughput and p95 per steady step: against users, or (step-rate) against the rate offered."""
     fig, ax = plt.subplots(figsize=(9, 3.0))
-    ax.plot(steps["users"], steps["rps"], marker="o", color=BLUE, label="requests/s")
-    ax.set_xlabel("users")
+    open_model = "offered_rps" in steps and steps["offered_rps"].notna().all()
+    x = steps["offered_rps"] if open_model else steps["users"]
+    ax.plot(x, steps["rps"], marker="o", color=BLUE, label="achieved requests/s" if open_model else "requests/s")
+    if open_model:
+        ax.plot(x, x, color=GREY, linestyle=":", label="offered (achieved = offered)")
+    ax.set_xlabel("offered requests/s" if open_model else "users")
     ax.set_ylabel("requests/s")
     ax.set_ylim(bottom=0)
     lat = right_axis(ax, "p95 ms")
-    lat.plot(steps["users"], steps["p95_ms"], marker="s", color=ORANGE, label="p95 ms")
+    lat.plot(x, steps["p95_ms"], marker="s", color=ORANGE, label="p95 ms (from the intended start)" if open_model else "p95 ms")
     legend_two_axes(ax, lat, loc="upper left")
-    ax.set_title("Steady state per step: throughput and p95 against users")
+    ax.set_title("Steady state per step: achieved against offered rate, and p95" if open_model else
+                 "Steady state per step: throughput and p95 against users")  # fmt: skip
     return to_uri(fig)
 
 

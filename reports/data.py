@@ -26,6 +26,7 @@ class RunData:
     metrics: pd.DataFrame
     timeline: pd.DataFrame  # per interval: client columns, then server series; index: seconds since start
     steps: pd.DataFrame
+    iterations: pd.DataFrame  # open model: iteration counts per interval (empty otherwise)
     endpoint_counts: dict[tuple[str, str], np.ndarray]  # merged HDR bucket counts per (method, name)
     overall_counts: np.ndarray
 
@@ -56,8 +57,9 @@ def load(path: str) -> RunData:
             endpoint_counts[(str(key[0]), str(key[1]))] = histogram.merge_sparse([sparse[i] for i in rows])
     overall = histogram.merge_sparse(sparse)
     timeline = align(intervals, metrics, source=preferred_source(metrics), sparse=sparse)
+    iterations = run_dir.read_iterations()
     data = RunData(run_dir, info, summary, intervals, run_dir.read_errors(), run_dir.read_exceptions(), metrics, timeline,
-                   step_table(info, intervals), endpoint_counts, overall)  # fmt: skip
+                   step_table(info, intervals, iterations), iterations, endpoint_counts, overall)  # fmt: skip
     if len(timeline):
         t0 = data.t0
         # Seconds since the run started; the first interval (aligned to the clock) may open just

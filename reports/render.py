@@ -22,6 +22,7 @@ from loadwise.reports import (  # noqa: F401  (sections register themselves)
     database_section,
     exceptions_section,
     hpa_section,
+    open_model_section,
 )
 from loadwise.reports.data import RunData
 from loadwise.reports.sections import SECTIONS, SectionContent

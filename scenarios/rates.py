@@ -201,6 +201,7 @@ class StepRate(RateShape):
 
 
 RATE_SHAPES: tuple[type[RateShape], ...] = (ConstantRate, RampingRate, StepRate)
+RATE_SHAPE_NAMES = frozenset(cls.name for cls in RATE_SHAPES)
 
 
 def _parse_stages(text: str) -> list[tuple[float, float]]:

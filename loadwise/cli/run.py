@@ -10,12 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from loadwise.cli import args as types
-from loadwise.cli.common import add_profile_options, key_values, profile_dsn
+from loadwise.cli.common import add_profile_options, key_values, profile_dsn, store_results
 from loadwise.errors import EXIT_FAILED, EXIT_OK, LoadwiseError, UsageError
 from loadwise.scenarios import SCENARIOS
-from loadwise.scenarios.rates import ARRIVAL_LAWS, RATE_SHAPES, ArrivalOptions
+from loadwise.scenarios.rates import ARRIVAL_LAWS, RATE_SHAPE_NAMES, ArrivalOptions
 from loadwise.scenarios.shapes import SHAPES, shape_parameters
 from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
+
+
+# The demo offers a rate in steps past what one demo shop worker serves (~1,000 req/s measured on
+# 2 cores), each step long enough for 1 s intervals to give it a steady part.
+DEMO_RATE = 1400.0
+DEMO_STEPS = 7
+DEMO_INTERVAL_S = 1.0
 
 
 def _shapes_help() -> str:
@@ -134,21 +141,23 @@ def register(sub: Any) -> None:
     worker.add_argument("--master-host", required=True, help="the master's host name or address")
     worker.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help=f"the master's port (default {DEFAULT_MASTER_PORT})")
     _add_interval(worker, "recorder interval in seconds: the master's")
-    worker.add_argument("--shape", choices=[cls.name for cls in RATE_SHAPES],
+    worker.add_argument("--shape", choices=sorted(RATE_SHAPE_NAMES),
                         help="the master's rate shape, when it runs one (its users then wait for the master's arrivals)")
     _add_cache_endpoint(worker, "as given to the master; repeatable")
     worker.set_defaults(handler=cmd_worker)
 
     demo = sub.add_parser(
         "demo",
-        help="run the demo end to end (target, step load, report)",
-        description="Start the demo shop on a free loopback port, run the browse scenario with a step shape, "
-        "print a per-endpoint summary and the run directory, and stop the shop.",
+        help="run the demo end to end (target, step-rate load past its capacity, capacity knee, report)",
+        description="Start the demo shop on a free loopback port, run the browse scenario with a step-rate shape "
+        f"({DEMO_STEPS} steps of arrival rate up to {DEMO_RATE:g}/s, past one shop worker's capacity on a typical "
+        "machine), find the capacity knee (offered against achieved) and the model, print a per-endpoint summary, "
+        "write the report and stop the shop.",
     )
     demo.add_argument("--target-workers", type=int, default=1, help="worker processes of the demo target (replicas; default 1)")
     demo.add_argument("--rows", type=int, default=20000, help="products seeded in the demo database (default 20000)")
-    _add_load_options(demo, duration="60s", shape="step", users=250)
-    demo.set_defaults(handler=cmd_demo)
+    _add_load_options(demo, duration="60s", shape="step-rate", users=20)
+    demo.set_defaults(handler=cmd_demo, rate=DEMO_RATE, interval=DEMO_INTERVAL_S)
 
 
 def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> Any:
@@ -396,6 +405,33 @@ def _render(run_path: Path, copy_to: Path | None) -> None:
         print(f"note: no report rendered ({exc}); `loadwise report {run_path}` tries again", file=sys.stderr)
 
 
+def _demo_capacity(run_dir: Any) -> None:
+    """The capacity answer of the demo's step run, stored for the report and said in two lines."""
+    from loadwise.capacity.models import CapacityError
+    from loadwise.capacity.settings import CapacitySettings
+    from loadwise.capacity.summary import STEP_SHAPES, analyze
+
+    if run_dir.read_info().shape not in STEP_SHAPES:
+        return
+    settings = CapacitySettings()
+    try:
+        plan = analyze(run_dir.path, settings)
+    except (CapacityError, LoadwiseError) as exc:
+        print(f"demo: no capacity answer ({exc})", file=sys.stderr)
+        return
+    store_results(run_dir, capacity=plan.to_dict() | {"settings": vars(settings)})
+    model = plan.model
+    print(f"demo: capacity model {model['model']} (R² {model['r_squared']:.3f}), peak {model.get('peak_throughput') or 0:.0f} req/s",
+          file=sys.stderr)  # fmt: skip
+    k = plan.offered_knee
+    if k and k["after_step"]:
+        print(f"demo: knee between step {k['after_step']} ({k['offered_rps'][0]:.0f} req/s offered, {k['achieved_rps'][0]:.0f} "
+              f"achieved) and step {k['step']} ({k['reason']})", file=sys.stderr)  # fmt: skip
+    elif plan.concurrency_source == "littles_law_service":
+        print("demo: no knee: " + ("already the first step fell behind (lower --rate)" if k else "every step kept up (raise --rate)"),
+              file=sys.stderr)  # fmt: skip
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Become a Locust worker (exec: signals reach Locust directly, as in a pod)."""
     from loadwise.run.runner import check_scenario, worker_args
@@ -418,12 +454,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     target = DemoTarget(workers=args.target_workers, rows=args.rows)
     if not args.scrape:
         args.scrape = [f"{target.url}/metrics"]
+    if args.shape not in RATE_SHAPE_NAMES:
+        args.rate = None  # the demo's default rate is for its rate shapes
+    elif args.shape == "step-rate" and not any(p.startswith("steps=") for p in args.shape_param):
+        args.shape_param.append(f"steps={DEMO_STEPS}")
     spec = _spec(args, target.url, Profile(), "browse")
     validate(spec)
     print(f"demo: starting the demo shop on {target.url} ...", file=sys.stderr, flush=True)
     with target:
-        print(f"demo: running browse, {args.shape} shape up to {args.users} users for {spec.duration_s:g}s", file=sys.stderr, flush=True)
+        peak = f"{args.rate:g} iterations/s" if args.shape in RATE_SHAPE_NAMES else f"{args.users} users"
+        print(f"demo: running browse, {args.shape} shape up to {peak} for {spec.duration_s:g}s", file=sys.stderr, flush=True)
         result = execute(spec, LiveDisplay())
+    _demo_capacity(result.run_dir)
     report_path = render.write(data.load(str(result.run_dir.path)))
     print(f"demo: report written to {report_path}", file=sys.stderr)
     return _report(result, args.json)

@@ -19,16 +19,13 @@ from locust.util.load_locustfile import is_shape_class, is_user_class
 
 from loadwise.engine import plugin
 from loadwise.scenarios import SCENARIOS
-from loadwise.scenarios.rates import RATE_SHAPES
+from loadwise.scenarios.rates import RATE_SHAPE_NAMES
 from loadwise.scenarios.shapes import AUTO_SHAPE
 from loadwise.errors import LoadwiseError
 
 
 class ScenarioError(LoadwiseError, ValueError):
     pass
-
-
-RATE_SHAPE_NAMES = frozenset(cls.name for cls in RATE_SHAPES)
 
 
 def load_scenario(scenario: str) -> dict[str, Any]:

@@ -58,8 +58,10 @@ LOCAL_GRACE_S = 0.5
 FINAL_REPORT_WAIT_S = 5.0
 ARRIVALS_MESSAGE = "loadwise_arrivals"  # master -> worker: your share of the open-model plan
 # The generator is called saturated when more than this share of arrivals were scheduled late
-# by the generator itself (its event loop was busy), or when Locust warned about its CPU.
-GENERATOR_LATE_SHARE = 0.01
+# by the generator itself (its event loop was busy), or when Locust warned about its CPU. A few
+# percent come from pauses (garbage collection, the OS giving the CPU to the target on a shared
+# machine: 1-3 % measured past the demo shop's knee); a generator that cannot keep up is far above.
+GENERATOR_LATE_SHARE = 0.05
 
 
 def add_arguments(parser: Any) -> None:
@@ -463,7 +465,8 @@ class Session:
     def _flush(self, before: float) -> None:
         assert self.run_dir is not None
         try:
-            self.run_dir.append_intervals(self.recorder.close(before))
+            pause = (lambda: gevent.sleep(0)) if self.arrivals is not None and math.isfinite(before) else None
+            self.run_dir.append_intervals(self.recorder.close(before, pause))
             self.run_dir.append_iterations(self.recorder.close_iterations(before))
             total_errors = sum(self.recorder.errors.values())
             if total_errors != self._errors_written:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from array import array
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -242,13 +243,21 @@ class Recorder:
         acc[0] += users
         acc[1] += 1
 
-    def close(self, before: float) -> list[dict[str, Any]]:
-        """Remove and return as run-directory rows every interval that ended at or before `before`."""
+    def close(self, before: float, pause: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+        """Remove and return as run-directory rows every interval that ended at or before `before`.
+        `pause` runs between cells: encoding histograms takes milliseconds each, and an open-model
+        run's arrivals must not wait behind all of them at once."""
         for cell in [*self.cells.values(), *(self.service_cells or {}).values()]:  # pending: a second's worth at most
             cell.settle()
+            if pause is not None:
+                pause()
         closed = sorted(k for k in self.cells if k[0] + self.interval_s <= before)
         service = self.service_cells if self.service_cells is not None else {}
-        rows = [self._row(key, self.cells.pop(key), service.pop(key, None)) for key in closed]
+        rows = []
+        for key in closed:
+            rows.append(self._row(key, self.cells.pop(key), service.pop(key, None)))
+            if pause is not None:
+                pause()
         for start in [s for s in self._users if s + self.interval_s <= before]:
             del self._users[start]
         return rows

@@ -42,7 +42,7 @@ from loadwise.run.net import free_port
 from loadwise.run.runlog import RunLog
 from loadwise.run.live import RUN_DIR_PREFIX, LiveDisplay, Status
 from loadwise.scenarios import SCENARIOS
-from loadwise.scenarios.rates import ArrivalOptions, RATE_SHAPES
+from loadwise.scenarios.rates import RATE_SHAPE_NAMES, ArrivalOptions
 from loadwise.scenarios.shapes import AUTO_SHAPE, Shape, build_shape
 from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
 from loadwise.errors import LoadwiseError
@@ -199,7 +199,7 @@ def worker_args(scenario: str, master_host: str, master_port: int, interval_s: f
     """Command line of a Locust worker (a local one, or `loadwise worker` joining a master elsewhere).
     A rate shape is named so the worker's users wait for arrivals (the master sends the plan)."""
     args = _common_args(scenario, interval_s, cache_endpoints)
-    if shape in {cls.name for cls in RATE_SHAPES}:
+    if shape in RATE_SHAPE_NAMES:
         args += ["--shape", shape]
     return args + ["--worker", "--master-host", master_host, "--master-port", str(master_port)]
 
