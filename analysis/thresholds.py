@@ -16,6 +16,11 @@ METRICS = {
     "p50": ("p50_ms", "ms"), "p90": ("p90_ms", "ms"), "p95": ("p95_ms", "ms"), "p99": ("p99_ms", "ms"),
     "mean": ("mean_ms", "ms"), "max": ("max_ms", "ms"), "error_rate": ("error_rate", "ratio"),
     "rps": ("rps", "count"), "requests": ("requests", "count"), "failures": ("failures", "count"),
+    # Open model (rate shapes): p50 ... p99 are measured from each request's intended start (what a
+    # client sees); these are the service times alone (send to response).
+    "service_p50": ("service_p50_ms", "ms"), "service_p90": ("service_p90_ms", "ms"),
+    "service_p95": ("service_p95_ms", "ms"), "service_p99": ("service_p99_ms", "ms"),
+    "dropped_iterations": ("dropped_iterations", "count"),
 }  # fmt: skip
 UNITS = {"ms": ("ms", 1.0), "s": ("ms", 1000.0), "%": ("ratio", 0.01)}
 OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}

@@ -22,6 +22,7 @@ import yaml
 from loadwise.cli.main import build_parser
 from loadwise.config import check_host_allowed, load_profile, threshold_texts
 from loadwise.durations import parse_duration
+from loadwise.scenarios.rates import ArrivalOptions
 from loadwise.scenarios.shapes import build_shape, parse_shape_params
 
 helm_python = pytest.importorskip("helm_python")
@@ -184,7 +185,8 @@ def test_master_job_runs_headless_master_for_all_workers(
     assert run.cache_endpoint == [str(e) for e in load.get("cacheEndpoints", [])]
     assert run.host is None  # the profile's host: the allow-list in loadwise.toml applies to it
     # The shape accepts these parameters with this load (a parameter the shape does not take fails here).
-    build_shape(run.shape, run.users, run.duration, run.spawn_rate, parse_shape_params(run.shape_param))
+    arrivals = ArrivalOptions(rate=run.rate, max_users=run.max_users, arrivals=run.arrivals)
+    build_shape(run.shape, run.users, run.duration, run.spawn_rate, parse_shape_params(run.shape_param), arrivals)
 
     assert args[:2] == ["run", f"/scenarios/{values['scenario']['file']}"]
     assert int(option(args, "--expect-workers")) == workers["spec"]["replicas"] == values["workers"]["replicas"]
@@ -414,3 +416,20 @@ def test_names_stay_valid_dns_labels_for_the_longest_release_name(chart: Any) ->
             assert DNS_LABEL.match(obj["metadata"]["name"]), obj["metadata"]["name"]
     service = one(objects, "Service")["metadata"]["name"]
     assert option(pod_spec(one(objects, "Deployment"))["containers"][0]["args"], "--master-host") == service
+
+
+def test_a_rate_shape_reaches_the_master_and_its_workers(chart: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """load.shape step-rate with load.rate: the master runs the open model at that rate and the
+    workers' users wait for its arrivals (their `--shape`); loadwise's own parser takes both."""
+    load = {"shape": "step-rate", "rate": 800, "maxUsers": 400, "arrivals": "poisson", "users": 40, "shapeParams": {"steps": 4}}
+    objects = objects_of(chart.render(values={"load": load}, name=RELEASE))
+    job, workers = one(objects, "Job", MASTER), one(objects, "Deployment")
+    master_run = loadwise_args(pod_spec(job)["containers"][0], capsys)
+    worker_run = loadwise_args(pod_spec(workers)["containers"][0], capsys)
+    assert (master_run.shape, master_run.rate, master_run.max_users, master_run.arrivals) == ("step-rate", 800, 400, "poisson")
+    assert worker_run.shape == "step-rate"
+    arrivals = ArrivalOptions(rate=master_run.rate, max_users=master_run.max_users, arrivals=master_run.arrivals)
+    shape = build_shape(master_run.shape, master_run.users, master_run.duration, None, parse_shape_params(master_run.shape_param), arrivals)
+    assert shape.planned() == pytest.approx(800 * (1 + 2 + 3 + 4) / 4 / 4 * master_run.duration)
+    closed = objects_of(chart.render(values={}, name=RELEASE))
+    assert "--shape" not in pod_spec(one(closed, "Deployment"))["containers"][0]["args"]

@@ -109,3 +109,11 @@ def test_iteration_counts_close_per_interval_and_survive_a_worker_report():
     assert [(r["scheduled"], r["started"], r["late"], r["dropped"]) for r in rows] == [(3, 2, 1, 0), (0, 0, 0, 1)]
     assert rows[0]["lateness_mean_ms"] == 21.0 and rows[0]["lateness_max_ms"] == 40.0
     assert master.iteration_totals == {"scheduled": 3, "started": 2, "late": 1, "dropped": 1, "generator_late": 0}
+
+
+def test_thresholds_name_both_views_of_an_open_model_run():
+    from loadwise.analysis.thresholds import evaluate, parse
+
+    summary = {"overall": {"p95_ms": 950.0, "service_p95_ms": 8.0, "dropped_iterations": 12}}
+    results = evaluate([parse("p95<100ms"), parse("service_p95<10ms"), parse("dropped_iterations<1")], summary)
+    assert [r.passed for r in results] == [False, True, False]

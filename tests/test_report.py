@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import json
+
 import pytest
 from browser import open_page
 from conftest import run_cli
@@ -127,9 +129,24 @@ def test_report_bad_input_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_ends_with_the_report(tmp_path):
-    result = run_cli("demo", "--duration", "6s", "--users", "6", "--rows", "1000", "--out", str(tmp_path), timeout=120)
+def test_demo_finds_the_shops_knee_and_ends_with_the_report(tmp_path):
+    """The demo's step-rate run (7 steps up to 1,400 arrivals/s, 6 s each here) goes past one shop
+    worker's capacity: its capacity fit explains the steps (R² >= 0.9) and the knee falls between
+    two measured steps, where the achieved rate fell behind the offered one or p95 jumped."""
+    result = run_cli("demo", "--duration", "42s", "--out", str(tmp_path), timeout=180)
     assert result.code == 0, result.stderr
     run_path = Path(result.last_line)
     assert (run_path / "report.html").exists() and (run_path / "metrics.csv").exists()
     assert f"report written to {run_path / 'report.html'}" in result.stderr
+    capacity = json.loads((run_path / "summary.json").read_text())["capacity"]
+    print("\n" + "\n".join(line for line in result.stderr.splitlines() if line.startswith("demo:")))
+    print(*(f"step {p['step']}: offered {p['offered_rps']:.0f}, achieved {p['rps']:.0f} req/s, p95 {p['p95_ms']:.1f} ms"
+            for p in capacity["points"]), sep="\n")
+    assert capacity["concurrency_source"] == "littles_law_service" and len(capacity["points"]) == 7
+    assert capacity["model"]["r_squared"] >= 0.9, capacity["model"]
+    assert f"R² {capacity['model']['r_squared']:.3f}" in result.stderr
+    knee = capacity["offered_knee"]
+    assert knee is not None and knee["after_step"] is not None, capacity["points"]  # not at the first step, not beyond the last
+    assert knee["offered_rps"][0] < knee["offered_rps"][1]
+    page = (run_path / "report.html").read_text()
+    assert "Open model: arrivals and latency from the intended start" in page and "offered req/s" in page
