@@ -40,6 +40,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.startup
 	$(PY) -m benchmarks.recorder_overhead
+	$(PY) -m benchmarks.open_model
 	$(PY) -m benchmarks.report_render
 	$(PY) -m benchmarks.capacity_fit
 	$(PY) -m benchmarks.db_advisor

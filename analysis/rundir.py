@@ -347,8 +347,15 @@ class RunDir:
 
     def read_iterations(self) -> pd.DataFrame:
         """Open-model iteration counts per interval (empty for a closed-model run)."""
-        return self._read_table(ITERATIONS_CSV, ITERATION_COLUMNS, time_column="start", numeric=tuple(ITERATION_COLUMNS[1:]),
+        frame = self._read_table(ITERATIONS_CSV, ITERATION_COLUMNS, time_column="start", numeric=tuple(ITERATION_COLUMNS[1:]),
                                 drop_damaged=("start", "interval_s", "scheduled", "started", "dropped"))  # fmt: skip
+        if frame.empty or frame["start"].is_unique:
+            return frame
+        # A worker report later than the master's grace adds a second row for an interval: one row each.
+        maxima = frame.groupby("start", as_index=False)[["lateness_max_ms"]].max()
+        summed = frame.drop(columns=["lateness_mean_ms", "lateness_max_ms"]).groupby("start", as_index=False).sum()
+        summed["interval_s"] = frame.groupby("start")["interval_s"].first().to_numpy()
+        return summed.merge(maxima, on="start").assign(lateness_mean_ms=float("nan"))[ITERATION_COLUMNS]
 
     def read_metrics(self) -> pd.DataFrame:
         """Collector output; an empty frame when the run has none."""

@@ -62,8 +62,8 @@ class Arrivals:
                 gevent.sleep(delay)
             now = time.time()
             self._drop_expired(now)
-            # Bucketed by the planned time, so per interval `scheduled` is the plan itself.
-            self.recorder.count_iterations("scheduled", when)
+            # Counted when it happens (an interval already written cannot take more counts).
+            self.recorder.count_iterations("scheduled", now)
             if now - when > LATE_AFTER_MS / 1000 and when >= self.steady_from:  # the generator itself woke late
                 self.recorder.count_iterations("generator_late", now)
             self.queue.put(when)
