@@ -94,15 +94,20 @@ class RateShape(Shape):
         """Seconds from the start of the run at which this share's iterations are scheduled, in order."""
         import numpy as np  # not at import: every --help lists the shapes
 
-        rng = np.random.default_rng(self.seed if seed is None else seed)
-        k = 0
-        for cumulative in self._cumulative_marks(rng):
-            t = self._inverse(cumulative)
-            if t is None:
-                return
-            if k % of == share:
-                yield t
-            k += 1
+        marks = self._cumulative_marks(np.random.default_rng(self.seed if seed is None else seed))
+        mark, k, done = next(marks), 0, 0.0
+        for start, end, r0, r1 in self.segments():  # walked once: the generator keeps up with high rates
+            d = end - start
+            area, a = (r0 + r1) / 2 * d, (r1 - r0) / (2 * d)
+            while mark < done + area:
+                # Lambda^-1 inside the segment: solve a*x^2 + r0*x = y in the form that stays exact as a -> 0.
+                y = mark - done
+                root = math.sqrt(max(r0 * r0 + 4 * a * y, 0.0))
+                if k % of == share:
+                    yield start + (2 * y / (r0 + root) if r0 + root > 0 else 0.0)
+                k += 1
+                mark = next(marks)
+            done += area
 
     def _cumulative_marks(self, rng: Any) -> Iterator[float]:
         if self.arrivals == "uniform":
@@ -112,23 +117,9 @@ class RateShape(Shape):
                 k += 1
         level = 0.0
         while True:
-            for gap in rng.exponential(1.0, 4096):
+            for gap in rng.exponential(1.0, 4096).tolist():
                 level += gap
                 yield level
-
-    def _inverse(self, target: float) -> float | None:
-        """The time t at which Lambda(t) reaches `target`; None beyond the run."""
-        done = 0.0
-        for start, end, r0, r1 in self.segments():
-            d = end - start
-            area = (r0 + r1) / 2 * d
-            if target < done + area or (area == 0 and target == done):
-                y, a = target - done, (r1 - r0) / (2 * d)
-                # Solve a*x^2 + r0*x = y in the form that stays exact when a -> 0.
-                root = math.sqrt(max(r0 * r0 + 4 * a * y, 0.0))
-                return start + (2 * y / (r0 + root) if r0 + root > 0 else 0.0)
-            done += area
-        return None
 
 
 @dataclass(frozen=True)

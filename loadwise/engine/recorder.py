@@ -29,6 +29,8 @@ from loadwise.settings import DEFAULT_INTERVAL_S
 Key = tuple[float, str, str]  # (interval start, method, name)
 # Open-model iteration counts per interval (iterations.csv), and the lateness they add up.
 ITERATION_COUNTS = ("scheduled", "started", "late", "dropped", "generator_late")
+_COUNT_INDEX = {kind: i for i, kind in enumerate(ITERATION_COUNTS)}
+_LATE = _COUNT_INDEX["late"]
 
 
 SPARSE_VALUES = 512  # a cell keeps raw values up to this many requests, then an HDR histogram
@@ -217,13 +219,14 @@ class Recorder:
         row = self.iterations.get(start := self.interval_start(at))
         if row is None:
             row = self.iterations[start] = [0.0] * (len(ITERATION_COUNTS) + 2)
-        row[ITERATION_COUNTS.index(kind)] += n
+        row[_COUNT_INDEX[kind]] += n
         self.iteration_totals[kind] += n
         if lateness_ms is not None:
             row[-2] += lateness_ms
-            row[-1] = max(row[-1], lateness_ms)
+            if lateness_ms > row[-1]:
+                row[-1] = lateness_ms
             if lateness_ms > LATE_AFTER_MS:
-                row[ITERATION_COUNTS.index("late")] += 1
+                row[_LATE] += 1
                 self.iteration_totals["late"] += 1
 
     def close_iterations(self, before: float) -> list[dict[str, Any]]:
@@ -231,7 +234,7 @@ class Recorder:
         rows = []
         for start in sorted(s for s in self.iterations if s + self.interval_s <= before):
             counts = self.iterations.pop(start)
-            started = counts[ITERATION_COUNTS.index("started")]
+            started = counts[_COUNT_INDEX["started"]]
             rows.append({"start": iso_utc(start), "interval_s": self.interval_s,
                          **{k: int(v) for k, v in zip(ITERATION_COUNTS, counts)},
                          "lateness_mean_ms": round(counts[-2] / started, 3) if started else "",
