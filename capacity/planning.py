@@ -41,10 +41,15 @@ class CapacityPlan:
         return asdict(self)
 
 
+def is_open_model(steps: pd.DataFrame) -> bool:
+    """Whether the steps are a step-rate run's: each with the rate it was offered."""
+    return "offered_rps" in steps and bool(steps["offered_rps"].notna().all())
+
+
 def concurrency(steps: pd.DataFrame) -> tuple[np.ndarray, str, list[str]]:
     """Concurrency per step: users, or X·R (Little's law) when users think between requests.
     Open model (step-rate): X·S, the requests inside the target, from the service time S."""
-    if steps["offered_rps"].notna().all():
+    if is_open_model(steps):
         return steps["rps"].to_numpy(float) * steps["service_mean_ms"].to_numpy(float) / 1000.0, "littles_law_service", []
     x = steps["rps"].to_numpy(float)
     r = steps["mean_ms"].to_numpy(float) / 1000.0
@@ -161,10 +166,11 @@ def plan(steps: pd.DataFrame, settings: CapacitySettings) -> CapacityPlan:
             replicas = replicas_needed(settings.target_rps, per_instance, settings.margin, settings.replicas_in_run)
         else:
             warnings.append("cannot plan replicas: no SLO capacity and the model has no finite peak")
+    open_model = is_open_model(steps)
+    offered = steps["offered_rps"] if open_model else [None] * len(steps)
     points = [{"step": int(s), "users": float(u), "concurrency": float(c), "rps": float(r), "p95_ms": float(p)}
-              | ({} if math.isnan(o) else {"offered_rps": float(o)})
-              for s, u, c, r, p, o in zip(steps["step"], steps["users"], n, x, steps["p95_ms"], steps["offered_rps"])]  # fmt: skip
-    open_model = source == "littles_law_service"
+              | ({} if o is None else {"offered_rps": float(o)})
+              for s, u, c, r, p, o in zip(steps["step"], steps["users"], n, x, steps["p95_ms"], offered)]  # fmt: skip
     return CapacityPlan(
         concurrency_source=source,
         points=points,

@@ -25,8 +25,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ser
             if not line:
                 break
             arrived = time.time()
-            while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass  # GET requests only: no body
+            while await reader.readline() not in (b"\r\n", b"\n", b""):
+                pass  # headers; GET requests only: no body
             ARRIVALS.append(arrived)
             await asyncio.sleep(service_s)
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n")

@@ -1,6 +1,6 @@
 """Open-model iterations on Locust's engine: arrivals at planned times, started by a pool of users.
 
-Under a rate shape every User class of the locustfile runs as `open_model(cls)`: before
+Under a rate shape every User class of the locustfile runs as `as_open_model(cls)`: before
 each task (one iteration) a user takes the next arrival from `Arrivals`, which schedules
 them at the shape's planned times; the users' own `wait_time` no longer applies. An
 arrival that finds no free user waits (its start lateness counted) until one is free or
@@ -39,10 +39,6 @@ class Arrivals:
         self.greenlet: Any = None
         self.share, self.of, self.seed, self.t0, self.steady_from = 0, 1, shape.seed, 0.0, 0.0
         self.pool = shape.users  # the pool size asked of Locust so far (it never shrinks during a run)
-
-    @property
-    def active(self) -> bool:
-        return self.greenlet is not None
 
     def start(self, t0: float, share: int = 0, of: int = 1, seed: int | None = None) -> None:
         """Schedule this process's share of the plan from epoch time `t0`."""
@@ -116,7 +112,7 @@ class Arrivals:
             self.recorder.count_iterations("dropped", now)
 
 
-def open_model(user_class: type) -> type:
+def as_open_model(user_class: type) -> type:
     """`user_class` as an open-model user: each task waits for an arrival instead of `wait_time`.
     Same name and module, so Locust's class picker, stats and run.json see the user's own class."""
 

@@ -65,9 +65,9 @@ def selected_classes(argv: list[str]) -> dict[str, Any]:
         classes = {k: v for k, v in classes.items() if not is_shape_class(v)}
         classes["LoadwiseShape"] = LoadwiseShape
     if known.shape in RATE_SHAPE_NAMES:  # open model: every task waits for its arrival, not for wait_time
-        from loadwise.engine.arrivals import open_model
+        from loadwise.engine.arrivals import as_open_model
 
-        classes = {k: open_model(v) if is_user_class(v) else v for k, v in classes.items()}
+        classes = {k: as_open_model(v) if is_user_class(v) else v for k, v in classes.items()}
     return classes
 
 

@@ -10,10 +10,9 @@ ships its histograms to the master with each `report_to_master`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import functools
 import logging
 import math
-import random
 import signal
 import sys
 import time
@@ -40,12 +39,13 @@ from loadwise.analysis.rundir import (
 )
 from loadwise.config import ConfigError, check_host_allowed
 from loadwise.engine import provenance
-from loadwise.engine.arrivals import Arrivals
+from loadwise.engine import open_model
+from loadwise.engine.open_model import ARRIVALS_MESSAGE, OpenModel
 from loadwise.engine.recorder import KeySample, Recorder
 from loadwise.run.live import OTHER_NAME, RUN_DIR_PREFIX, Status
 from loadwise.engine.shape import LoadwiseShape
-from loadwise.scenarios.rates import ARRIVAL_LAWS, ArrivalOptions, RateShape
-from loadwise.scenarios.shapes import AUTO_SHAPE, DEFAULT_DURATION_S, SHAPES, Shape, ShapeError, build_shape, parse_shape_params
+from loadwise.scenarios.rates import RateShape
+from loadwise.scenarios.shapes import AUTO_SHAPE, DEFAULT_DURATION_S, Shape, ShapeError, build_shape, parse_shape_params
 from loadwise.settings import DEFAULT_INTERVAL_S
 
 log = logging.getLogger("loadwise")
@@ -56,12 +56,6 @@ FLUSH_EVERY_S = 1.0
 MASTER_GRACE_S = 7.0
 LOCAL_GRACE_S = 0.5
 FINAL_REPORT_WAIT_S = 5.0
-ARRIVALS_MESSAGE = "loadwise_arrivals"  # master -> worker: your share of the open-model plan
-# The generator is called saturated when more than this share of arrivals were scheduled late
-# by the generator itself (its event loop was busy), or when Locust warned about its CPU. A few
-# percent come from pauses (garbage collection, the OS giving the CPU to the target on a shared
-# machine: 1-3 % measured past the demo shop's knee); a generator that cannot keep up is far above.
-GENERATOR_LATE_SHARE = 0.05
 
 
 def add_arguments(parser: Any) -> None:
@@ -69,13 +63,7 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--scenario", default="browse", help="built-in scenario (browse, checkout, smoke) or a locustfile path")
     group.add_argument("--shape", default=None, help="load shape: constant, ramp, step, spike, soak, diurnal (uses -u, -r, -t), or auto (the locustfile's own LoadTestShape if it has one, else constant)")
     group.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter; repeatable")
-    defaults = ArrivalOptions()
-    group.add_argument("--rate", type=float, default=defaults.rate, help="rate shapes: iterations per second (the peak)")
-    group.add_argument("--max-users", type=int, default=defaults.max_users, help="rate shapes: the user pool's maximum (default 10 x -u)")
-    group.add_argument("--arrivals", default=defaults.arrivals, choices=ARRIVAL_LAWS, help=f"rate shapes: arrival law (default {defaults.arrivals})")
-    group.add_argument("--arrival-seed", type=int, default=defaults.seed, help="rate shapes: random seed of Poisson arrivals")
-    group.add_argument("--max-lateness", type=float, default=defaults.max_lateness_s,
-                       help=f"rate shapes: seconds an arrival may wait for a free user before it is dropped (default {defaults.max_lateness_s:g})")
+    open_model.add_arguments(group)
     group.add_argument("--run-dir", default=None, help="write the run directory here (default: RUNS_DIR/<run_id>)")
     group.add_argument("--runs-dir", default="runs", help="parent of run directories (default: runs)")
     group.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, help=f"recorder interval in seconds (default {DEFAULT_INTERVAL_S:g})")
@@ -126,8 +114,7 @@ class Session:
         self.stopped_at: float | None = None  # a web UI test's stop: the master waits for its workers' last reports
         self.reported_since_stop: set[str] = set()
         self.ending: Any = None  # the greenlet closing a web UI test's run directory (master)
-        self.arrivals: Arrivals | None = None  # open model (a rate shape)
-        self.worker_demand: dict[str, int] = {}  # master, open model: users each worker needs now
+        self.open_model: OpenModel | None = None  # a rate shape
         environment.events.request.add_listener(self.on_request)
 
     @property
@@ -144,7 +131,7 @@ class Session:
                    exception: BaseException | None = None, **_: Any) -> None:  # fmt: skip
         error = None if exception is None else locust.stats.StatsError.parse_error(exception)
         now = time.time()
-        lateness = getattr(provenance.current_user(), "_loadwise_lateness_ms", 0.0) if self.arrivals is not None else 0.0
+        lateness = self.open_model.lateness_ms() if self.open_model is not None else 0.0
         self.recorder.record(request_type, name, response_time, response_length, error, now, lateness)
         counts = self.class_requests.setdefault(provenance.current_user_class(), [0, 0])
         counts[0] += 1
@@ -156,10 +143,8 @@ class Session:
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
         stopped = self.env.runner.state == locust.runners.STATE_STOPPED
-        if self.arrivals is not None:
-            if stopped:
-                self.arrivals.stop()  # arrivals left waiting are dropped, counted in this report
-            data["loadwise_demand"] = self.arrivals.demand(self.env.runner.user_count)
+        if self.open_model is not None:  # before the drain: arrivals dropped at the stop go in this report
+            self.open_model.report(data, stopped)
         data["loadwise"] = self.recorder.drain()
         data["loadwise_classes"], self.class_requests = self.class_requests, {}
         if self.keys is not None:
@@ -170,24 +155,18 @@ class Session:
         """The master's plan for this worker: the rate shape, its share of the arrivals, the start time."""
         plan = msg.data
         try:
-            shape = SHAPES[plan["shape"]](**plan["params"])
+            shape = open_model.shape_of_plan(plan)
         except (KeyError, TypeError, ShapeError) as exc:
             log.error("loadwise: cannot follow the master's open-model plan: %s", exc)
             return
         if not all(getattr(u, "_loadwise_open_model", False) for u in self.env.user_classes):
             log.error("loadwise: this worker's users ignore the master's rate shape: start it with --shape %s", plan["shape"])
             return
-        self._use_arrivals(shape)
-        assert self.arrivals is not None
-        self.arrivals.start(float(plan["t0"]), int(plan["share"]), int(plan["of"]), plan.get("seed"))
+        if self.open_model is None or self.open_model.shape != shape:
+            self.open_model = OpenModel(self.env, self.recorder, shape)
+        self.open_model.follow(plan)
 
     # -- local runner and master ---------------------------------------------------------
-
-    def _use_arrivals(self, shape: RateShape) -> None:
-        if self.arrivals is None or self.arrivals.shape != shape:
-            self.arrivals = Arrivals(shape, self.recorder)
-        self.env.loadwise_arrivals = self.arrivals  # type: ignore[attr-defined]  (open-model users find it here)
-        self.recorder.measure_intended()
 
     def start(self) -> None:
         self.allowed = [h.strip() for h in self.opts.allowed_hosts.split(",") if h.strip()]
@@ -311,8 +290,8 @@ class Session:
     def _end_ui_test(self) -> None:
         if self.run_dir is None:
             return
-        if self.arrivals is not None:
-            self.arrivals.stop()
+        if self.open_model is not None:
+            self.open_model.arrivals.stop()
         self._flush(before=math.inf)
         self._finish()
         self._announce("finished")
@@ -361,24 +340,16 @@ class Session:
         run_time = opts.run_time or (DEFAULT_DURATION_S if auto else None)
         if not run_time:
             raise ShapeError("--shape needs a run time (-t/--run-time)")
-        arrivals = ArrivalOptions(rate=opts.rate, max_users=opts.max_users, arrivals=opts.arrivals, seed=opts.arrival_seed,
-                                  max_lateness_s=opts.max_lateness)  # fmt: skip
         shape = build_shape("constant" if auto else opts.shape, opts.num_users or 1, float(run_time), opts.spawn_rate,
-                            parse_shape_params(opts.shape_param), arrivals)  # fmt: skip
+                            parse_shape_params(opts.shape_param), open_model.arrival_options(opts))  # fmt: skip
+        pool = None
         if isinstance(shape, RateShape):
-            if shape.seed is None:  # recorded in run.json, so the run's arrivals can be drawn again
-                shape = dataclasses.replace(shape, seed=random.randrange(2**31))
-            self._use_arrivals(shape)
+            shape = open_model.seeded(shape)
+            self.open_model = OpenModel(self.env, self.recorder, shape)
+            pool = functools.partial(self.open_model.pool, self.is_master)
         if isinstance(self.env.shape_class, LoadwiseShape):
-            self.env.shape_class.configure(shape, self._pool if isinstance(shape, RateShape) else None)
+            self.env.shape_class.configure(shape, pool)
         return shape
-
-    def _pool(self) -> tuple[int, float]:
-        """Open model: the pool of users the arrivals need now (a master sums its workers' needs)."""
-        assert self.arrivals is not None
-        runner = self.env.runner
-        demand = sum(self.worker_demand.values()) if self.is_master else self.arrivals.demand(runner.user_count)
-        return self.arrivals.pool_target(demand), self.arrivals.spawn_rate()
 
     def _own_shape_ended(self) -> bool:
         """Whether the locustfile's shape has nothing more to run (its tick says None now)."""
@@ -395,21 +366,8 @@ class Session:
             assert self.info is not None and self.run_dir is not None
             self.info.started_at = iso_utc(self.test_started)
             self.run_dir.write_info(self.info)
-            if self.arrivals is not None:
-                self._start_arrivals(self.test_started)
-
-    def _start_arrivals(self, t0: float) -> None:
-        """Local: schedule the whole plan. Master: give each connected worker its share of it."""
-        assert self.arrivals is not None
-        shape = self.arrivals.shape
-        if not self.is_master:
-            self.arrivals.start(t0)
-            return
-        runner = self.env.runner
-        clients = sorted(c.id for c in runner.clients.all if c.state != locust.runners.STATE_MISSING)
-        for share, client_id in enumerate(clients):
-            plan = {"shape": shape.name, "params": shape.params(), "t0": t0, "share": share, "of": len(clients), "seed": shape.seed}
-            runner.send_message(ARRIVALS_MESSAGE, plan, client_id)
+            if self.open_model is not None:
+                self.open_model.start(self.test_started, self.is_master)
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         if self.keys is not None and data.get("loadwise_keys"):
@@ -426,8 +384,8 @@ class Session:
             self.reported_since_stop.add(client_id)
         if data.get("loadwise_stopped"):
             self.workers_final.add(client_id)
-        if "loadwise_demand" in data:
-            self.worker_demand[client_id] = int(data["loadwise_demand"])
+        if self.open_model is not None:
+            self.open_model.absorb(client_id, data)
 
     def on_master_test_stop(self, **_: Any) -> None:
         """Collect every worker's final report before Locust stops listening to them.
@@ -465,7 +423,7 @@ class Session:
     def _flush(self, before: float) -> None:
         assert self.run_dir is not None
         try:
-            pause = (lambda: gevent.sleep(0)) if self.arrivals is not None and math.isfinite(before) else None
+            pause = (lambda: gevent.sleep(0)) if self.open_model is not None and math.isfinite(before) else None
             self.run_dir.append_intervals(self.recorder.close(before, pause))
             self.run_dir.append_iterations(self.recorder.close_iterations(before))
             total_errors = sum(self.recorder.errors.values())
@@ -488,14 +446,8 @@ class Session:
             requests=self.recorder.total_requests,
             failures=self.recorder.total_failures,
             grouped_names=len(self.recorder.grouped_names),
-            **self._iteration_status(),
+            **(self.open_model.status() if self.open_model is not None else {}),
         )
-
-    def _iteration_status(self) -> dict[str, int]:
-        if self.arrivals is None:
-            return {}
-        totals = self.recorder.iteration_totals
-        return {"late": totals["late"], "dropped": totals["dropped"], "generator_late": totals["generator_late"]}
 
     def on_quitting(self, **_: Any) -> None:
         if self.finalized:
@@ -512,29 +464,10 @@ class Session:
             self.finalized = True
             return
         self.finalized = True
-        if self.arrivals is not None:
-            self.arrivals.stop()
+        if self.open_model is not None:
+            self.open_model.arrivals.stop()
         self._flush(before=math.inf)
         self._finish()
-
-    def _open_model_record(self) -> dict[str, Any]:
-        """run.json's `open_model`: iteration totals, the plan, and the generator's own verdict."""
-        assert self.arrivals is not None
-        totals = dict(self.recorder.iteration_totals)
-        runner = self.env.runner
-        cpu_warned = bool(runner.cpu_warning_emitted or getattr(runner, "worker_cpu_warning_emitted", False))
-        late_share = totals["generator_late"] / totals["scheduled"] if totals["scheduled"] else 0.0
-        saturated = cpu_warned or late_share > GENERATOR_LATE_SHARE
-        evidence = (f"{totals['generator_late']} of {totals['scheduled']} arrivals ({late_share:.1%}) were scheduled late by "
-                    f"the load generator itself" + ("; Locust warned that a generator's CPU was above 90 %" if cpu_warned else ""))  # fmt: skip
-        return {
-            **totals,
-            "planned": round(self.arrivals.shape.planned(), 3),
-            "max_lateness_s": self.arrivals.shape.max_lateness_s,
-            "seed": self.arrivals.seed,
-            "generator": {"saturated": saturated, "late_share": round(late_share, 6), "cpu_warning": cpu_warned,
-                          "evidence": evidence},  # fmt: skip
-        }
 
     def _finish(self) -> None:
         assert self.info is not None and self.run_dir is not None
@@ -565,8 +498,8 @@ class Session:
             self.info.status_reason = f"the run directory could not be written: {self.write_error}"
         self.info.ended_at = iso_utc(ended)
         self.info.worker_requests = dict(self.worker_requests)
-        if self.arrivals is not None:
-            self.info.open_model = self._open_model_record()
+        if self.open_model is not None:
+            self.info.open_model = self.open_model.record()
         provenance.add_class_counts(self.info.locust, self.class_requests, self.class_peak_users)
         if self.recorder.grouped_names:
             self.info.grouped_names = {"max_names": self.recorder.max_names, "grouped": len(self.recorder.grouped_names),
