@@ -155,21 +155,22 @@ class Busy(FastHttpUser):
 
 
 @pytest.mark.slow
-def test_real_step_run_fits_and_the_slo_capacity_sits_between_its_steps(tmp_path):
+def test_real_step_run_fits_and_the_slo_capacity_sits_between_its_steps(tmp_path, cli_here):
+    """The analyses after the run go through the CLI in this process (cli_here): no interpreter start each."""
     user = tmp_path / "busy.py"
     user.write_text(SATURATING_USER)
     with DemoTarget() as shop:
         result = run_cli("run", str(user), "--host", shop.url, "--shape", "step", "--users", "24",
-                         "--shape-param", "steps=6", "--duration", "36s", "--interval", "1", "--out", str(tmp_path))
+                         "--shape-param", "steps=6", "--duration", "30s", "--interval", "1", "--out", str(tmp_path))
     assert result.code == 0, result.stderr
     run_path = result.last_line
     summary = json.loads((Path(run_path) / "summary.json").read_text())
     assert summary["overall"]["failures"] == 0
-    fitted = json.loads(run_cli("capacity", run_path, "--json").stdout)
+    fitted = json.loads(cli_here("capacity", run_path, "--json").stdout)
     p95 = [p["p95_ms"] for p in fitted["points"]]
     assert len(p95) == 6
     slo = float(np.sqrt(min(p95) * max(p95)))  # between the fastest and the slowest step
-    out = run_cli("capacity", run_path, "--slo", f"p95<{slo:.2f}ms", "--target-rps", "1000", "--json")
+    out = cli_here("capacity", run_path, "--slo", f"p95<{slo:.2f}ms", "--target-rps", "1000", "--json")
     assert out.code == 0, out.stderr
     answer = json.loads(out.stdout)
     # On this machine the curve sometimes turns down past a dozen users and sometimes plateaus with
@@ -183,16 +184,16 @@ def test_real_step_run_fits_and_the_slo_capacity_sits_between_its_steps(tmp_path
     assert answer["replicas"]["replicas"] >= 1
     stored = json.loads((Path(run_path) / "summary.json").read_text())["capacity"]
     assert stored["slo"]["capacity_rps"] == capacity
-    text = run_cli("capacity", run_path, "--slo", f"p95<{slo:.2f}ms").stdout
+    text = cli_here("capacity", run_path, "--slo", f"p95<{slo:.2f}ms").stdout
     assert "knee" in text and "SLO p95" in text
-    report = run_cli("report", run_path)
+    report = cli_here("report", run_path)
     page = Path(report.last_line).read_text()
     assert "Throughput against concurrency" in page or "throughput against concurrency" in page
-    not_step = run_cli("capacity", str(tmp_path / "nope"))
+    not_step = cli_here("capacity", str(tmp_path / "nope"))
     assert not_step.code == 2
     # Alert rules from the same real run: the capacity it measured is the rule's evidence.
     rules_file = tmp_path / "alerts.yml"
-    alerts = run_cli("advise", "alerts", run_path, "--slo", f"p95<{slo:.2f}ms", "-o", str(rules_file))
+    alerts = cli_here("advise", "alerts", run_path, "--slo", f"p95<{slo:.2f}ms", "-o", str(rules_file))
     assert alerts.code == 0, alerts.stderr
     near = next(r for r in yaml.safe_load(rules_file.read_text())["groups"][0]["rules"] if r["alert"] == "RequestRateNearCapacity")
     assert float(near["annotations"]["loadwise_measured_capacity_rps"]) == pytest.approx(capacity, rel=0.01)
