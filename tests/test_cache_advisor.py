@@ -67,19 +67,19 @@ def _run(shop: DemoTarget, tmp_path: Path) -> str:
 
 
 @pytest.mark.slow
-def test_the_recommended_size_reaches_the_predicted_hit_ratio(fresh_redis, tmp_path):
+def test_the_recommended_size_reaches_the_predicted_hit_ratio(fresh_redis, tmp_path, cli_here):
     """Record a run's keys, take the advised size, and run again with the demo's Redis cache
     bounded to exactly that many entries (`--cache-entries`, an exact LRU kept in Redis).
     The hit ratio comes from the demo's own counters: Redis's keyspace_hits would also count
     the LRU bookkeeping."""
     with DemoTarget(rows=2000, extra_args=["--cache", fresh_redis]) as shop:
         first = _run(shop, tmp_path)
-    advice = run_cli("advise", "cache", first, "--redis", fresh_redis, "--target-hit-ratio", "85%", "--json")
+    advice = cli_here("advise", "cache", first, "--redis", fresh_redis, "--target-hit-ratio", "85%", "--json")
     assert advice.code == 0, advice.stderr
     out = json.loads(advice.stdout)
     entries, predicted = out["recommended"]["entries"], out["recommended"]["expected_hit_ratio"]
     assert len(out["mrc"]) >= 50 and 0 < entries < 1000 and predicted >= 0.85
-    page = run_cli("report", first)
+    page = cli_here("report", first)
     assert page.code == 0 and "entries (target hit ratio 85%)" in (Path(first) / "report.html").read_text()
     redis.Redis.from_url(fresh_redis).flushall()
     with DemoTarget(rows=2000, extra_args=["--cache", fresh_redis, "--cache-entries", str(entries)]) as shop:
@@ -93,18 +93,18 @@ def test_the_recommended_size_reaches_the_predicted_hit_ratio(fresh_redis, tmp_p
     assert abs(measured - predicted) <= 0.05
 
 
-def test_trace_file_and_bad_input(tmp_path):
+def test_trace_file_and_bad_input(tmp_path, cli_here):
     import numpy as np
 
     keys = np.random.default_rng(3).zipf(1.2, 5000) % 500
     trace = tmp_path / "access.csv"
     trace.write_text("timestamp,key,size\n" + "\n".join(f"{i * 0.01:.2f},k{k},512" for i, k in enumerate(keys)))
-    out = json.loads(run_cli("advise", "cache", "--trace", str(trace), "--target-hit-ratio", "50%", "--json").stdout)
+    out = json.loads(cli_here("advise", "cache", "--trace", str(trace), "--target-hit-ratio", "50%", "--json").stdout)
     assert out["recommended"]["expected_hit_ratio"] >= 0.5 and out["recommended"]["bytes"] == out["recommended"]["entries"] * 512
     (tmp_path / "bad.csv").write_text("when,what\n1,2\n")
-    bad = run_cli("advise", "cache", "--trace", str(tmp_path / "bad.csv"))
+    bad = cli_here("advise", "cache", "--trace", str(tmp_path / "bad.csv"))
     assert bad.code == 2
     assert_one_line_error(bad, "needs columns timestamp and key")
-    none = run_cli("advise", "cache")
+    none = cli_here("advise", "cache")
     assert none.code == 2
     assert_one_line_error(none, "give RUN, --trace")

@@ -164,8 +164,8 @@ def test_known_missing_indexes_are_recommended_in_the_right_order(shop_db, advis
     assert [q for q in reasons if "secrets" not in q] == [], reasons  # every other statement was costed
 
 
-def test_creating_the_recommendations_makes_the_slow_statements_ten_times_faster(shop_db, advisor_dsn):
-    out = run_cli("advise", "db", "--dsn", advisor_dsn, "--json")
+def test_creating_the_recommendations_makes_the_slow_statements_ten_times_faster(shop_db, advisor_dsn, cli_here):
+    out = cli_here("advise", "db", "--dsn", advisor_dsn, "--json")
     assert out.code == 0, out.stderr
     recs = json.loads(out.stdout)["indexes"]
     with psycopg.connect(shop_db, autocommit=True) as conn:
@@ -184,7 +184,7 @@ def test_creating_the_recommendations_makes_the_slow_statements_ten_times_faster
 
 
 @pytest.mark.slow
-def test_advisor_finds_the_demo_targets_unindexed_filter(postgres_dsn, tmp_path):
+def test_advisor_finds_the_demo_targets_unindexed_filter(postgres_dsn, tmp_path, cli_here):
     from loadwise.run.demo_target import DemoTarget
 
     name = f"lw_demo_{uuid.uuid4().hex[:8]}"
@@ -201,14 +201,14 @@ def test_advisor_finds_the_demo_targets_unindexed_filter(postgres_dsn, tmp_path)
     window = json.loads((Path(run.last_line) / "db_statements.json").read_text())
     assert window["problem"] is None and any("FROM orders" in s["query"] for s in window["statements"])
     assert dsn not in (Path(run.last_line) / "run.json").read_text()  # the DSN itself is never stored
-    out = run_cli("advise", "db", "--dsn", advisor_role(dsn), "--json", run.last_line)
+    out = cli_here("advise", "db", "--dsn", advisor_role(dsn), "--json", run.last_line)
     assert out.code == 0, out.stderr
     assert json.loads(out.stdout)["window"].startswith("the run")
     found = {(r["table"], r["columns"][0]) for r in json.loads(out.stdout)["indexes"]}
     assert ("public.orders", "customer_id") in found or ("public.products", "category") in found, found
     summary = json.loads((Path(run.last_line) / "summary.json").read_text())
     assert summary["database"]["indexes"] == json.loads(out.stdout)["indexes"]  # the advice and its evidence, stored
-    report = run_cli("report", run.last_line)
+    report = cli_here("report", run.last_line)
     assert report.code == 0, report.stderr
     page = Path(report.last_line).read_text()
     assert "Database indexes" in page and summary["database"]["indexes"][0]["create_statement"] in page
@@ -216,17 +216,17 @@ def test_advisor_finds_the_demo_targets_unindexed_filter(postgres_dsn, tmp_path)
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-def test_clear_errors(postgres_dsn, tmp_path):
+def test_clear_errors(postgres_dsn, tmp_path, cli_here):
     from loadwise.run.net import free_port
 
-    down = run_cli("advise", "db", "--dsn", f"postgresql://u:secret@127.0.0.1:{free_port()}/x")
+    down = cli_here("advise", "db", "--dsn", f"postgresql://u:secret@127.0.0.1:{free_port()}/x")
     assert down.code == 2
     assert_one_line_error(down, "cannot connect")
     assert "secret" not in down.stderr
     name = f"lw_bare_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    bare = run_cli("advise", "db", "--dsn", postgres_dsn.rsplit("/", 1)[0] + f"/{name}")
+    bare = cli_here("advise", "db", "--dsn", postgres_dsn.rsplit("/", 1)[0] + f"/{name}")
     assert bare.code == 2
     assert_one_line_error(bare, "extension pg_stat_statements is not installed", "CREATE EXTENSION")
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
@@ -234,7 +234,7 @@ def test_clear_errors(postgres_dsn, tmp_path):
 
 
 @pytest.mark.slow
-def test_sqlite_advisor_on_the_demo_targets_statement_log(tmp_path):
+def test_sqlite_advisor_on_the_demo_targets_statement_log(tmp_path, cli_here):
     from loadwise.run.demo_target import DemoTarget
 
     db, log = tmp_path / "shop.db", tmp_path / "statements.jsonl"
@@ -243,7 +243,7 @@ def test_sqlite_advisor_on_the_demo_targets_statement_log(tmp_path):
                       "--out", str(tmp_path))
         assert run.code == 0, run.stderr
     before = db.stat().st_mtime
-    out = run_cli("advise", "db", "--sqlite", str(db), "--statements", str(log), "--json", run.last_line)
+    out = cli_here("advise", "db", "--sqlite", str(db), "--statements", str(log), "--json", run.last_line)
     assert out.code == 0, out.stderr
     result = json.loads(out.stdout)
     found = {(r["table"], tuple(r["columns"])) for r in result["indexes"]}
@@ -260,7 +260,7 @@ def test_sqlite_advisor_on_the_demo_targets_statement_log(tmp_path):
     with sqlite3.connect(copy) as conn:  # the advice is SQLite's own SQL, not PostgreSQL's
         for rec in result["indexes"]:
             conn.execute(rec["create_statement"])
-    bad = run_cli("advise", "db", "--sqlite", str(db), "--statements", str(tmp_path / "none.jsonl"))
+    bad = cli_here("advise", "db", "--sqlite", str(db), "--statements", str(tmp_path / "none.jsonl"))
     assert bad.code == 2
     assert_one_line_error(bad, "no such statement log")
 
@@ -295,9 +295,9 @@ PLANNED = [
 ]
 
 
-def test_no_statement_from_a_run_directory_is_executed(shop_db, advisor_dsn, tmp_path):
+def test_no_statement_from_a_run_directory_is_executed(shop_db, advisor_dsn, tmp_path, cli_here):
     run = _run_with_statements(tmp_path, CRAFTED + PLANNED)
-    out = run_cli("advise", "db", "--dsn", advisor_dsn, "--json", str(run))
+    out = cli_here("advise", "db", "--dsn", advisor_dsn, "--json", str(run))
     assert out.code == 0, out.stderr
     result = json.loads(out.stdout)
     reasons = {s["query"]: s["reason"] for s in result["skipped"]}
@@ -321,7 +321,7 @@ def test_no_statement_from_a_run_directory_is_executed(shop_db, advisor_dsn, tmp
         assert check.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0] == 0
 
 
-def test_a_superuser_is_refused_and_why(shop_db, advisor_dsn, tmp_path):
+def test_a_superuser_is_refused_and_why(shop_db, advisor_dsn, tmp_path, cli_here):
     """Planning folds IMMUTABLE functions: one that calls dblink writes through a second
     connection the read-only transaction does not cover. The advisor's role cannot (dblink
     wants a password from a non-superuser); a superuser can, so it is refused by default."""
@@ -331,28 +331,28 @@ def test_a_superuser_is_refused_and_why(shop_db, advisor_dsn, tmp_path):
                          BEGIN PERFORM dblink_exec('{shop_db}', 'DELETE FROM victim WHERE id = ' || x); RETURN x; END $$""")
     run = _run_with_statements(tmp_path, ["SELECT id, region FROM customers WHERE id = remote_delete(7)"])
 
-    refused = run_cli("advise", "db", "--dsn", shop_db, str(run))
+    refused = cli_here("advise", "db", "--dsn", shop_db, str(run))
     assert refused.code == 2
     assert_one_line_error(refused, "is a superuser", "--allow-superuser", "pg_read_all_stats")
 
-    as_advisor = run_cli("advise", "db", "--dsn", advisor_dsn, "--json", str(run))
+    as_advisor = cli_here("advise", "db", "--dsn", advisor_dsn, "--json", str(run))
     assert as_advisor.code == 0, as_advisor.stderr
     assert json.loads(as_advisor.stdout)["skipped"], as_advisor.stdout  # dblink refused the advisor's role
     with psycopg.connect(shop_db) as check:
         assert check.execute("SELECT count(*) FROM victim WHERE id = 7").fetchone()[0] == 1
 
     # What the refusal prevents, shown: with the flag, planning deletes through dblink.
-    allowed = run_cli("advise", "db", "--dsn", shop_db, "--allow-superuser", "--json", str(run))
+    allowed = cli_here("advise", "db", "--dsn", shop_db, "--allow-superuser", "--json", str(run))
     assert allowed.code == 0, allowed.stderr
     with psycopg.connect(shop_db, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM victim WHERE id = 7").fetchone()[0] == 0
         conn.execute("INSERT INTO victim VALUES (7, 'n7')")
 
 
-def test_a_damaged_statement_window_is_one_line(advisor_dsn, tmp_path):
+def test_a_damaged_statement_window_is_one_line(advisor_dsn, tmp_path, cli_here):
     run = _run_with_statements(tmp_path, ["SELECT 1"])
     (run / "db_statements.json").write_text(json.dumps({"problem": None, "statements": [{"query": 5}]}))
-    out = run_cli("advise", "db", "--dsn", advisor_dsn, str(run))
+    out = cli_here("advise", "db", "--dsn", advisor_dsn, str(run))
     assert out.code == 2
     assert_one_line_error(out, "db_statements.json: statements[0]")
 

@@ -68,9 +68,9 @@ def real_runs(tmp_path_factory):
     }
 
 
-def test_every_pair_of_same_build_runs_passes(real_runs):
+def test_every_pair_of_same_build_runs_passes(real_runs, cli_here):
     """`gate --calibrate`: all ordered pairs of 6 same-build runs through the gate's own comparison."""
-    result = run_cli("gate", "--calibrate", *real_runs["same"], "--warmup", "2s", "--json")
+    result = cli_here("gate", "--calibrate", *real_runs["same"], "--warmup", "2s", "--json")
     assert result.code == 0, result.stderr
     calibration = json.loads(result.stdout)
     print(f"same-build pairs: {calibration['false_alarms']} false alarms in {calibration['pairs']} pairs",
@@ -78,31 +78,31 @@ def test_every_pair_of_same_build_runs_passes(real_runs):
     assert calibration["pairs"] == 30 and calibration["false_alarms"] == 0
 
 
-def test_the_history_catches_a_slowdown_and_passes_the_same_build(real_runs, tmp_path):
+def test_the_history_catches_a_slowdown_and_passes_the_same_build(real_runs, tmp_path, cli_here):
     history = tmp_path / "history.db"
     for run in real_runs["same"][:5]:
-        result = run_cli("gate", run, "--history", str(history), "--warmup", "2s", "--json")
+        result = cli_here("gate", run, "--history", str(history), "--warmup", "2s", "--json")
         assert result.code == 0, result.stdout
     shutil.copyfile(history, tmp_path / "copy.db")
-    same = run_cli("gate", real_runs["same"][5], "--history", str(history), "--warmup", "2s", "--json")
+    same = cli_here("gate", real_runs["same"][5], "--history", str(history), "--warmup", "2s", "--json")
     assert same.code == 0, json.loads(same.stdout)["failures"]
-    slow = run_cli("gate", real_runs["plus25"], "--history", str(tmp_path / "copy.db"), "--warmup", "2s", "--json")
+    slow = cli_here("gate", real_runs["plus25"], "--history", str(tmp_path / "copy.db"), "--warmup", "2s", "--json")
     verdict = json.loads(slow.stdout)
     print(f"+{real_runs['plus25_ms']:.2f} ms (+25 % of p95 {real_runs['typical_ms']:.2f} ms) on {BUSIEST}:", verdict["failures"])
     assert slow.code == 1
     assert {h["endpoint"] for h in verdict["history"] if h["decision"] == "regression"} - {"overall"} == {BUSIEST}
 
 
-def test_two_runs_of_the_same_build_pass(real_runs, tmp_path):
-    result = run_cli("gate", real_runs["same"][1], "--baseline", real_runs["same"][0], "--warmup", "2s", "--json")
+def test_two_runs_of_the_same_build_pass(real_runs, tmp_path, cli_here):
+    result = cli_here("gate", real_runs["same"][1], "--baseline", real_runs["same"][0], "--warmup", "2s", "--json")
     verdict = json.loads(result.stdout)
     assert result.code == 0, verdict["failures"]
     assert verdict["passed"] and any(c["endpoint"] == "GET /products/[id]" for c in verdict["comparisons"])
 
 
-def test_injected_latency_fails_that_endpoint_only(real_runs, tmp_path):
+def test_injected_latency_fails_that_endpoint_only(real_runs, tmp_path, cli_here):
     junit, markdown = tmp_path / "gate.xml", tmp_path / "gate.md"
-    result = run_cli("gate", real_runs["slow"], "--baseline", real_runs["same"][0], "--warmup", "2s",
+    result = cli_here("gate", real_runs["slow"], "--baseline", real_runs["same"][0], "--warmup", "2s",
                      "--threshold", "p99<2s", "--junit", str(junit), "--markdown", str(markdown), "--json")
     assert result.code == 1
     verdict = json.loads(result.stdout)
@@ -115,5 +115,5 @@ def test_injected_latency_fails_that_endpoint_only(real_runs, tmp_path):
     assert int(suite.get("failures")) == len(failed)
     text = markdown.read_text()
     assert "❌ FAIL" in text and "GET /products/[id]" in text
-    report = run_cli("report", real_runs["slow"])  # the report shows the gate's comparison
+    report = cli_here("report", real_runs["slow"])  # the report shows the gate's comparison
     assert "Against baseline" in Path(report.last_line).read_text()

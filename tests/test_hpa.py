@@ -258,11 +258,11 @@ def _advisable_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_advise_hpa_command_end_to_end(tmp_path, fake_api):
+def test_advise_hpa_command_end_to_end(tmp_path, fake_api, cli_here):
     fake_api, calls = fake_api
     run = _advisable_run(tmp_path)
     out_file = tmp_path / "hpa.yaml"
-    result = run_cli("advise", "hpa", str(run.path), "--trace", "spike", "--peak-rps", "600", "--json", "-o", str(out_file),
+    result = cli_here("advise", "hpa", str(run.path), "--trace", "spike", "--peak-rps", "600", "--json", "-o", str(out_file),
                      "--namespace", "shop", "--deployment", "api")
     assert result.code == 0, result.stderr
     out = json.loads(result.stdout)
@@ -285,22 +285,22 @@ def test_advise_hpa_command_end_to_end(tmp_path, fake_api):
     if resources["used_by_recommendation"]:  # the HPA's target assumes the request it comes with
         assert recommended["metadata"]["annotations"]["loadwise/assumes-cpu-request"] == "330m"
     assert out["kubernetes_semantics"] == "1.33"
-    page = run_cli("report", str(run.path))
+    page = cli_here("report", str(run.path))
     html = (run.path / "report.html").read_text()
     assert page.code == 0 and "Autoscaling (HPA)" in html and "replica-hours and" in html
 
 
-def test_advise_hpa_bad_input(tmp_path, fake_api):
+def test_advise_hpa_bad_input(tmp_path, fake_api, cli_here):
     fake_api, _ = fake_api
     run = _advisable_run(tmp_path)
-    bad = run_cli("advise", "hpa", str(run.path), "--current-min", "9", "--current-max", "3")
+    bad = cli_here("advise", "hpa", str(run.path), "--current-min", "9", "--current-max", "3")
     assert bad.code == 2
     assert_one_line_error(bad, "minReplicas 9 must be between 0 and maxReplicas 3")
-    denied = run_cli("advise", "hpa", str(run.path), "--namespace", "locked", "--deployment", "api")
+    denied = cli_here("advise", "hpa", str(run.path), "--namespace", "locked", "--deployment", "api")
     assert denied.code == 2
     assert_one_line_error(denied, "forbidden")
     no_cap = make_run(tmp_path / "plain", {("GET", "/a"): 5.0}, seconds=20)
-    missing = run_cli("advise", "hpa", str(no_cap.path))
+    missing = cli_here("advise", "hpa", str(no_cap.path))
     assert missing.code == 2
     assert_one_line_error(missing, "no per-pod capacity")
 

@@ -53,8 +53,8 @@ def _browse(html: Path, tmp_path: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_report_of_a_real_run_in_chromium(runs, tmp_path):
-    result = run_cli("report", runs[0], "--threshold", "p95<500ms", "--threshold", "error_rate<5%")
+def test_report_of_a_real_run_in_chromium(runs, tmp_path, cli_here):
+    result = cli_here("report", runs[0], "--threshold", "p95<500ms", "--threshold", "error_rate<5%")
     assert result.code == 0, result.stderr
     html = Path(result.last_line)
     assert html == Path(runs[0]) / "report.html"
@@ -67,8 +67,8 @@ def test_report_of_a_real_run_in_chromium(runs, tmp_path):
 
 
 @pytest.mark.slow
-def test_comparison_report_colours_the_slower_endpoint(runs, tmp_path):
-    result = run_cli("compare", runs[0], runs[1], "--threshold", "GET /products/[id]: p95<20ms")
+def test_comparison_report_colours_the_slower_endpoint(runs, tmp_path, cli_here):
+    result = cli_here("compare", runs[0], runs[1], "--threshold", "GET /products/[id]: p95<20ms")
     assert result.code == 0, result.stderr
     html = Path(result.last_line)
     seen = _browse(html, tmp_path)
@@ -80,12 +80,12 @@ def test_comparison_report_colours_the_slower_endpoint(runs, tmp_path):
 
 
 @pytest.mark.slow
-def test_outside_strings_are_text_never_markup(tmp_path):
+def test_outside_strings_are_text_never_markup(tmp_path, cli_here):
     script = "<script>window.__pwned=1</script>"
     img = '<img src=x onerror="window.__pwned=2">'
     run_dir = make_run(tmp_path / "xss", {("GET", script): 5.0, ("POST", "/ok"): 3.0},
                        errors={("GET", script): f"HTTPError {img} token=abc123"}, tags={"who": img})
-    result = run_cli("report", str(run_dir.path))
+    result = cli_here("report", str(run_dir.path))
     assert result.code == 0, result.stderr
     seen = _browse(Path(result.last_line), tmp_path)
     assert seen["pwned"] == "undefined"
@@ -94,14 +94,14 @@ def test_outside_strings_are_text_never_markup(tmp_path):
 
 
 @pytest.mark.slow
-def test_partial_runs_render_with_notes(tmp_path):
+def test_partial_runs_render_with_notes(tmp_path, cli_here):
     plain = make_run(tmp_path / "plain", {("GET", "/a"): 4.0})
     interrupted = make_run(tmp_path / "cut", {("GET", "/a"): 4.0}, seconds=12, status="interrupted")
     empty = RunDir(tmp_path / "empty").create(RunInfo(id="empty", scenario="smoke", host="http://127.0.0.1:9",
                                                       status="failed", status_reason="no request succeeded (0 failed)"))
     texts = {}
     for run_dir in (plain, interrupted, empty):
-        result = run_cli("report", str(run_dir.path))
+        result = cli_here("report", str(run_dir.path))
         assert result.code == 0, result.stderr
         texts[run_dir.path.name] = Path(result.last_line).read_text()
     assert "No server metrics were collected" in texts["plain"] and "NO SLOs" in texts["plain"]
@@ -112,18 +112,18 @@ def test_partial_runs_render_with_notes(tmp_path):
 
 
 @pytest.mark.slow
-def test_report_bad_input_is_one_line(tmp_path):
+def test_report_bad_input_is_one_line(tmp_path, cli_here):
     from conftest import assert_one_line_error
 
-    missing = run_cli("report", str(tmp_path / "nope"))
+    missing = cli_here("report", str(tmp_path / "nope"))
     assert missing.code == 2
     assert_one_line_error(missing, "no such run directory")
     run_dir = make_run(tmp_path / "r", {("GET", "/a"): 4.0}, seconds=10)
-    bad = run_cli("report", str(run_dir.path), "--threshold", "p95<<1ms")
+    bad = cli_here("report", str(run_dir.path), "--threshold", "p95<<1ms")
     assert bad.code == 2
     assert_one_line_error(bad, "expected a number at position 5")
     (run_dir.path / "run.json").write_text("{oops")
-    broken = run_cli("report", str(run_dir.path))
+    broken = cli_here("report", str(run_dir.path))
     assert broken.code == 2
     assert_one_line_error(broken, "run.json: malformed JSON")
 
