@@ -31,7 +31,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@bash tests/install-services.sh
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q --durations=25
 
 test-fast: $(STAMP)
 	@bash tests/install-services.sh

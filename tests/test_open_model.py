@@ -93,33 +93,31 @@ def values_ms(encoded) -> np.ndarray:
 
 
 def test_planned_rate_arrives_and_poisson_gaps_are_exponential(tmp_path, locustfile):
+    """Poisson arrivals at 40/s for 12 s with a seed: the run schedules exactly the seeded plan, the
+    target receives it (within the few requests in flight at the end), and the gaps between the
+    target's own arrival times pass a Kolmogorov-Smirnov test against the exponential. 40/s: the
+    target sees each arrival ~1 ms after its planned time (pickup, send, read); at 60/s that jitter
+    alone moved KS's D to 0.05 (p 0.07), at 80/s past p 0.01."""
     target = Target(tmp_path, service_ms=5)
     try:
-        uniform = run(locustfile, target, tmp_path, "--shape", "constant-rate", "--rate", "200", "-u", "5", "-t", "5s")
-        seen_uniform = len(target.arrivals())
-        target = Target(tmp_path, service_ms=5)
-        # 40/s: the target sees each arrival ~1 ms after its planned time (pickup, send, read); at 60/s
-        # that jitter alone moved KS's D to 0.05 (p 0.07), at 80/s past p 0.01.
         poisson = run(locustfile, target, tmp_path, "--shape", "constant-rate", "--rate", "40", "-u", "5", "-t", "12s",
                       "--arrivals", "poisson", "--arrival-seed", "42")  # fmt: skip
         times = np.sort(target.arrivals())
     finally:
         terminate(target.proc)
 
-    info, summary = uniform.read_info(), uniform.read_summary()["overall"]
-    assert info.open_model["scheduled"] == 1000 == info.open_model["planned"]
-    assert abs(seen_uniform - 1000) <= 0.01 * 1000, seen_uniform  # within 1 % of the plan, at the target
-    assert summary["iterations_scheduled"] == 1000 and summary["dropped_iterations"] == 0
-    assert summary["requests"] == seen_uniform and not info.open_model["generator"]["saturated"]
-
-    from loadwise.scenarios.shapes import build_shape
     from loadwise.scenarios.rates import ArrivalOptions
+    from loadwise.scenarios.shapes import build_shape
 
-    plan = build_shape("constant-rate", 5, 12, arrivals=ArrivalOptions(rate=40, arrivals="poisson", seed=42))
-    assert poisson.read_info().open_model["scheduled"] == len(list(plan.arrival_times()))  # the seeded plan, exactly
+    plan = len(list(build_shape("constant-rate", 5, 12, arrivals=ArrivalOptions(rate=40, arrivals="poisson", seed=42)).arrival_times()))
+    info, summary = poisson.read_info(), poisson.read_summary()["overall"]
+    assert info.open_model["scheduled"] == plan == summary["iterations_scheduled"]  # the seeded plan, exactly
+    assert abs(len(times) - plan) <= 0.01 * plan, (len(times), plan)  # what arrived at the target: within 1 %
+    assert summary["requests"] == len(times) and summary["dropped_iterations"] == 0
+    assert not info.open_model["generator"]["saturated"]
     gaps = np.diff(times)
     ks = stats.kstest(gaps, "expon", args=(0, 1 / 40))
-    print(f"\nPoisson at 40/s: {len(times)} arrivals at the target, mean gap {gaps.mean() * 1000:.2f} ms, "
+    print(f"\nPoisson at 40/s: plan {plan}, {len(times)} arrivals at the target, mean gap {gaps.mean() * 1000:.2f} ms, "
           f"KS D={ks.statistic:.4f} p={ks.pvalue:.3f}")
     assert ks.pvalue > 0.01
 
@@ -151,7 +149,7 @@ def test_a_stalled_target_shows_in_intended_start_latency_not_in_service_time(tm
         target = Target(tmp_path, service_ms=2)
         try:
             pause = _stall(target.proc.pid, at_s=4.0, for_s=stall_s)  # Locust starts in ~1.5 s: ~2.5 s into the run
-            run_dir = run(locustfile, target, tmp_path, *options, "-t", "8s")
+            run_dir = run(locustfile, target, tmp_path, *options, "-t", "8s" if model == "open" else "6s")
             pause.join()
         finally:
             os.kill(target.proc.pid, signal.SIGCONT)
@@ -165,11 +163,12 @@ def test_a_stalled_target_shows_in_intended_start_latency_not_in_service_time(tm
     print("\nlatency deciles (ms) and requests slower than 100 ms:")
     for name, v in views.items():
         print(f"  {name:<8} n={len(v):5d} slow={slow[name]:4d} deciles={_deciles(v)}")
-    # The stall's arrivals: everything slower than 20 ms under the open model, against U(20 ms, 2 s].
-    stalled = views["open"][views["open"] > 20]
-    expected = np.linspace(20, stall_s * 1000, 11)[1:-1]
-    print(f"  stalled  n={len(stalled)} deciles={_deciles(stalled)} uniform={[round(x, 1) for x in expected]}")
-    assert 150 <= len(stalled) <= 230  # ~200 arrivals in 2 s at 100/s
+    # The stall's arrivals: those slower than 100 ms under the open model, against U(100 ms, 2 s]
+    # (below 100 ms they mix with the arrivals just after the stall, which wait while the backlog drains).
+    stalled = views["open"][views["open"] > 100]
+    expected = np.linspace(100, stall_s * 1000, 11)[1:-1]
+    print(f"  stalled  n={len(stalled)} deciles={_deciles(stalled)} uniform={[round(float(x), 1) for x in expected]}")
+    assert 150 <= len(stalled) <= 230  # ~190 of the ~200 arrivals in 2 s at 100/s
     assert np.all(np.abs(np.array(_deciles(stalled)) - expected) <= 0.05 * stall_s * 1000)
     assert slow["service"] <= 25  # only the requests caught in flight (one per busy user)
     assert slow["closed"] * 4 < slow["open"]

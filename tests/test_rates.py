@@ -117,3 +117,15 @@ def test_thresholds_name_both_views_of_an_open_model_run():
     summary = {"overall": {"p95_ms": 950.0, "service_p95_ms": 8.0, "dropped_iterations": 12}}
     results = evaluate([parse("p95<100ms"), parse("service_p95<10ms"), parse("dropped_iterations<1")], summary)
     assert [r.passed for r in results] == [False, True, False]
+
+
+def test_the_live_line_says_late_dropped_and_a_busy_generator():
+    from loadwise.run.live import Status
+
+    closed = Status(3.0, 10.0, 5, 100.0, 12.0, 300, 0).render()
+    assert "late" not in closed and "GENERATOR" not in closed
+    open_model = Status(3.0, 10.0, 5, 100.0, 12.0, 300, 0, late=7, dropped=2).render()
+    assert open_model.endswith("| late 7 | dropped 2")
+    busy = Status(3.0, 10.0, 5, 100.0, 12.0, 300, 0, late=70, dropped=2, generator_late=40).render()
+    assert "GENERATOR BUSY: 40 arrivals scheduled late by loadwise itself" in busy
+    assert Status.from_rendered(busy) is not None  # a pod's log line still reads back

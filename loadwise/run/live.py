@@ -29,7 +29,8 @@ class Status:
     failures: int
     grouped_names: int = 0  # distinct endpoint names beyond the recorder's bound (ids in names?)
     # Open model (rate shapes): iterations started late and dropped so far, and those the
-    # generator itself scheduled late (its CPU, not the target); None under a closed model.
+    # generator itself scheduled late (its CPU, not the target) once they are too many to be
+    # pauses; None under a closed model.
     late: int | None = None
     dropped: int | None = None
     generator_late: int = 0

@@ -189,9 +189,12 @@ def _arrival_args(arrivals: ArrivalOptions) -> list[str]:
     """The rate shapes' options, for the Locust command line (only those that differ from the defaults)."""
     flags = {"rate": "--rate", "max_users": "--max-users", "arrivals": "--arrivals", "seed": "--arrival-seed",
              "max_lateness_s": "--max-lateness"}  # fmt: skip
-    default = ArrivalOptions()
-    return [part for key, flag in flags.items() if getattr(arrivals, key) != getattr(default, key)
-            for part in (flag, f"{getattr(arrivals, key):g}" if isinstance(getattr(arrivals, key), float) else str(getattr(arrivals, key)))]
+    default, args = ArrivalOptions(), []
+    for key, flag in flags.items():
+        value = getattr(arrivals, key)
+        if value != getattr(default, key):
+            args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return args
 
 
 def worker_args(scenario: str, master_host: str, master_port: int, interval_s: float, cache_endpoints: list[str],
