@@ -161,7 +161,7 @@ def test_real_step_run_fits_and_the_slo_capacity_sits_between_its_steps(tmp_path
     user.write_text(SATURATING_USER)
     with DemoTarget() as shop:
         result = run_cli("run", str(user), "--host", shop.url, "--shape", "step", "--users", "24",
-                         "--shape-param", "steps=6", "--duration", "30s", "--interval", "1", "--out", str(tmp_path))
+                         "--shape-param", "steps=6", "--duration", "24s", "--interval", "1", "--out", str(tmp_path))
     assert result.code == 0, result.stderr
     run_path = result.last_line
     summary = json.loads((Path(run_path) / "summary.json").read_text())

@@ -35,7 +35,7 @@ def runs(tmp_path_factory):
     for extra in ([], ["--inject-latency", "/products/{id}=30"]):
         with DemoTarget(rows=2000, extra_args=extra) as shop:
             result = run_cli("run", "browse", "--host", shop.url, "--shape", "step", "--users", "12",
-                             "--shape-param", "steps=2", "--duration", "12s", "--interval", "2",
+                             "--shape-param", "steps=2", "--duration", "10s", "--interval", "2",
                              "--scrape", f"{shop.url}/metrics", "--out", str(out))
             assert result.code == 0, result.stderr
             paths.append(result.last_line)
