@@ -85,6 +85,16 @@ def run(locustfile: Path, target: Target, out: Path, *options: str) -> RunDir:
     return RunDir(result.last_line)
 
 
+def run_against(tmp: Path, locustfile: Path, service_ms: float, *options: str) -> tuple[RunDir, np.ndarray]:
+    """A run against a fresh target; the run directory and the target's own arrival times."""
+    target = Target(tmp, service_ms)
+    try:
+        run_dir = run(locustfile, target, tmp, *options)
+        return run_dir, target.arrivals()
+    finally:
+        terminate(target.proc)
+
+
 def values_ms(encoded) -> np.ndarray:
     """Every recorded latency (to HDR precision) of the merged histograms."""
     counts = histogram.merged_counts(encoded)
@@ -98,13 +108,9 @@ def test_planned_rate_arrives_and_poisson_gaps_are_exponential(tmp_path, locustf
     target's own arrival times pass a Kolmogorov-Smirnov test against the exponential. 40/s: the
     target sees each arrival ~1 ms after its planned time (pickup, send, read); at 60/s that jitter
     alone moved KS's D to 0.05 (p 0.07), at 80/s past p 0.01."""
-    target = Target(tmp_path, service_ms=5)
-    try:
-        poisson = run(locustfile, target, tmp_path, "--shape", "constant-rate", "--rate", "40", "-u", "5", "-t", "12s",
-                      "--arrivals", "poisson", "--arrival-seed", "42")  # fmt: skip
-        times = np.sort(target.arrivals())
-    finally:
-        terminate(target.proc)
+    poisson, times = run_against(tmp_path, locustfile, 5, "--shape", "constant-rate", "--rate", "40", "-u", "5", "-t", "12s",
+                                 "--arrivals", "poisson", "--arrival-seed", "42")  # fmt: skip
+    times = np.sort(times)
 
     from loadwise.scenarios.rates import ArrivalOptions
     from loadwise.scenarios.shapes import build_shape
@@ -177,13 +183,9 @@ def test_a_stalled_target_shows_in_intended_start_latency_not_in_service_time(tm
 def test_dropped_iterations_are_counted_exactly(tmp_path, locustfile):
     """A pool of 2 users and a 0.2 s lateness bound against 50 ms per request at 100/s: most
     arrivals cannot start in time; scheduled = started + dropped, and started is what arrived."""
-    target = Target(tmp_path, service_ms=50)
-    try:
-        run_dir = run(locustfile, target, tmp_path, "--shape", "constant-rate", "--rate", "100", "-u", "2",
-                      "--max-users", "2", "--max-lateness", "0.2s", "-t", "4s")  # fmt: skip
-        seen = len(target.arrivals())
-    finally:
-        terminate(target.proc)
+    run_dir, arrived = run_against(tmp_path, locustfile, 50, "--shape", "constant-rate", "--rate", "100", "-u", "2",
+                                   "--max-users", "2", "--max-lateness", "0.2s", "-t", "4s")  # fmt: skip
+    seen = len(arrived)
     counts = run_dir.read_info().open_model
     summary = run_dir.read_summary()["overall"]
     print(f"\n{counts}")
@@ -196,13 +198,9 @@ def test_dropped_iterations_are_counted_exactly(tmp_path, locustfile):
 
 
 def test_workers_split_the_plan_exactly(tmp_path, locustfile):
-    target = Target(tmp_path, service_ms=5)
-    try:
-        run_dir = run(locustfile, target, tmp_path, "--shape", "step-rate", "--rate", "200", "--shape-param", "steps=2",
-                      "-u", "4", "-t", "6s", "--workers", "2")  # fmt: skip
-        seen = len(target.arrivals())
-    finally:
-        terminate(target.proc)
+    run_dir, arrived = run_against(tmp_path, locustfile, 5, "--shape", "step-rate", "--rate", "200", "--shape-param", "steps=2",
+                                   "-u", "4", "-t", "6s", "--workers", "2")  # fmt: skip
+    seen = len(arrived)
     info = run_dir.read_info()
     summary = run_dir.read_summary()["overall"]
     print(f"\n{info.open_model} worker requests {info.worker_requests} target {seen}")
