@@ -44,7 +44,8 @@ def _shapes_help() -> str:
     return "\n".join(lines)
 
 
-def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: str | None, users: int) -> None:
+def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: str | None, users: int,
+                      rate: float | None = ArrivalOptions.rate, interval: float = DEFAULT_INTERVAL_S) -> None:  # fmt: skip
     shape_help = (f"load shape (default {shape})" if shape else
                   "load shape (default: the locustfile's own LoadTestShape if it has one, else constant)")  # fmt: skip
     parser.add_argument("--shape", default=shape, choices=list(SHAPES), help=shape_help)
@@ -57,8 +58,9 @@ def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: 
     parser.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter, e.g. steps=6; repeatable")
     rates = parser.add_argument_group("rate shapes (open model; see below)")
     defaults = ArrivalOptions()
-    rates.add_argument("--rate", type=types.positive, default=defaults.rate, metavar="R",
-                       help="iterations per second (the peak for ramping-rate and step-rate); --users is then the pre-spawned pool")
+    rates.add_argument("--rate", type=types.positive, default=rate, metavar="R",
+                       help="iterations per second (the peak for ramping-rate and step-rate); --users is then the pre-spawned pool"
+                       + (f" (default {rate:g})" if rate is not None else ""))  # fmt: skip
     rates.add_argument("--max-users", type=types.count, default=defaults.max_users, metavar="N",
                        help="the user pool's maximum (default 10 x --users)")
     rates.add_argument("--arrivals", choices=ARRIVAL_LAWS, default=defaults.arrivals,
@@ -70,7 +72,7 @@ def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: 
     parser.add_argument("--workers", type=types.workers, default=0,
                         help="local Locust worker processes driven by a master (default 0: one local process; auto: one per CPU core)")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
-    _add_interval(parser, "recorder interval in seconds")
+    _add_interval(parser, "recorder interval in seconds", interval)
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="tag stored in run.json; repeatable")
     parser.add_argument("--json", action="store_true", help="print one JSON object (run directory, status, summary) instead of text")
     parser.add_argument("--prometheus", metavar="URL", help="after the run, pull the target's metrics from this Prometheus (range queries)")
@@ -79,8 +81,8 @@ def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: 
     _add_cache_endpoint(parser, "sample request keys of this endpoint (e.g. '/products/[id]') for `advise cache`; repeatable")
 
 
-def _add_interval(parser: argparse.ArgumentParser, text: str) -> None:
-    parser.add_argument("--interval", type=types.positive, default=DEFAULT_INTERVAL_S, help=f"{text} (default {DEFAULT_INTERVAL_S:g})")
+def _add_interval(parser: argparse.ArgumentParser, text: str, default: float = DEFAULT_INTERVAL_S) -> None:
+    parser.add_argument("--interval", type=types.positive, default=default, help=f"{text} (default {default:g})")
 
 
 def _add_cache_endpoint(parser: argparse.ArgumentParser, text: str) -> None:
@@ -156,8 +158,8 @@ def register(sub: Any) -> None:
     )
     demo.add_argument("--target-workers", type=int, default=1, help="worker processes of the demo target (replicas; default 1)")
     demo.add_argument("--rows", type=int, default=20000, help="products seeded in the demo database (default 20000)")
-    _add_load_options(demo, duration="60s", shape="step-rate", users=20)
-    demo.set_defaults(handler=cmd_demo, rate=DEMO_RATE, interval=DEMO_INTERVAL_S)
+    _add_load_options(demo, duration="60s", shape="step-rate", users=20, rate=DEMO_RATE, interval=DEMO_INTERVAL_S)
+    demo.set_defaults(handler=cmd_demo)
 
 
 def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> Any:
