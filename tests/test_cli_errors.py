@@ -135,10 +135,10 @@ def _copy_run(tmp_path, name="r"):
          ["report"], "corrupt"),
     ],
 )  # fmt: skip
-def test_damaged_run_directories_are_one_line_errors(tmp_path, damage, args, needle):
+def test_damaged_run_directories_are_one_line_errors(tmp_path, damage, args, needle, cli_here):
     path = _copy_run(tmp_path)
     damage(path)
-    result = run_cli(args[0], str(path), *args[1:])
+    result = cli_here(args[0], str(path), *args[1:])
     assert result.code == 2, result.stderr
     assert_one_line_error(result, needle)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from synthetic import make_run
@@ -165,9 +165,9 @@ def test_history_gate_same_on_sqlite_and_postgres(tmp_path, store, request, cli_
     assert not last["passed"]
     failed = {(h["endpoint"], h["metric"]) for h in last["history"] if h["decision"] == "regression"}
     assert ("GET /a", "p95_ms") in failed and ("GET /b", "p95_ms") not in failed
-    listing = run_cli("history", "list", "--history", location)
+    listing = cli_here("history", "list", "--history", location)
     assert listing.code == 0 and len(listing.stdout.strip().splitlines()) == 8
-    trend = run_cli("history", "trend", "--history", location, "--endpoint", "GET /a")
+    trend = cli_here("history", "trend", "--history", location, "--endpoint", "GET /a")
     assert trend.code == 0 and "p95_ms over 8 run(s)" in trend.stdout
 
 
@@ -204,7 +204,7 @@ def test_history_writes_are_all_or_nothing(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_bad_gate_input_is_exit_2(tmp_path):
+def test_bad_gate_input_is_exit_2(tmp_path, cli_here):
     run = make_run(tmp_path / "r", {("GET", "/a"): 5.0}, seconds=10)
     cases = [
         (["gate", str(run.path), "--baseline", str(tmp_path / "missing")], "no such run directory"),
@@ -224,10 +224,10 @@ def test_bad_gate_input_is_exit_2(tmp_path):
     other.write_info(info)
     cases.append((["gate", str(run.path), "--baseline", str(other.path)], "not comparable"))
     for args, needle in cases:
-        result = run_cli(*args)
+        result = cli_here(*args)
         assert result.code == 2, (args, result.stdout, result.stderr)
         assert_one_line_error(result, needle)
-    forced = run_cli("gate", str(run.path), "--baseline", str(other.path), "--force")
+    forced = cli_here("gate", str(run.path), "--baseline", str(other.path), "--force")
     assert forced.code in (0, 1)
 
 
@@ -338,9 +338,9 @@ def test_ci_workflow_example_gates_a_pull_request():
     assert save["with"]["key"].startswith(restore["with"]["restore-keys"].split()[0])
 
 
-def test_an_interrupted_run_does_not_pass_the_gate(tmp_path):
+def test_an_interrupted_run_does_not_pass_the_gate(tmp_path, cli_here):
     run = make_run(tmp_path / "cut", {("GET", "/a"): 5.0}, seconds=10, status="interrupted")
-    result = run_cli("gate", str(run.path), "--json")
+    result = cli_here("gate", str(run.path), "--json")
     assert result.code == 1
     assert json.loads(result.stdout)["failures"][0].startswith("the run is interrupted")
 

@@ -129,3 +129,51 @@ def test_the_live_line_says_late_dropped_and_a_busy_generator():
     busy = Status(3.0, 10.0, 5, 100.0, 12.0, 300, 0, late=70, dropped=2, generator_late=40).render()
     assert "GENERATOR BUSY: 40 arrivals scheduled late by loadwise itself" in busy
     assert Status.from_rendered(busy) is not None  # a pod's log line still reads back
+
+
+def test_open_model_users_take_their_arrival_as_each_task_starts():
+    """Task functions are wrapped (names and tags kept) to take an arrival right before they run;
+    a user with a nested TaskSet waits in wait_time instead (the nested set calls it)."""
+    from locust import TaskSet, User, tag, task
+
+    from loadwise.engine.arrivals import as_open_model
+
+    class Shopper(User):
+        @tag("browse")
+        @task(3)
+        def look(self):
+            self.seen.append("look")
+
+        @task
+        def buy(self):
+            self.seen.append("buy")
+
+    class Nested(TaskSet):
+        @task
+        def inner(self):
+            pass
+
+    class Wanderer(User):
+        tasks = [Nested]
+
+    taken = []
+
+    class FakeArrivals:
+        def next_iteration(self, user):
+            taken.append(user)
+
+    wrapped = as_open_model(Shopper)
+    assert wrapped.__name__ == "Shopper" and wrapped._loadwise_open_model
+    assert sorted(t.__name__ for t in wrapped.tasks) == ["buy", "look", "look", "look"]
+    assert {t.__name__: getattr(t, "locust_tag_set", None) for t in wrapped.tasks}["look"] == {"browse"}
+    assert len(Shopper.tasks) == 4  # the user's own class is left as it was
+    user = object.__new__(wrapped)
+    user.environment, user.seen = type("Env", (), {"loadwise_arrivals": FakeArrivals()})(), []
+    for t in wrapped.tasks:
+        t(user)
+    assert len(taken) == 4 and sorted(user.seen) == ["buy", "look", "look", "look"] and wrapped.wait_time(user) == 0.0
+    nested = as_open_model(Wanderer)
+    assert nested.tasks == [Nested]
+    nested_user = object.__new__(nested)
+    nested_user.environment = user.environment
+    assert nested.wait_time(nested_user) == 0.0 and len(taken) == 5  # waited for an arrival

@@ -11,6 +11,7 @@ time: the latency measured from the intended start, which a stalled target canno
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
@@ -114,19 +115,42 @@ class Arrivals:
 
 def as_open_model(user_class: type) -> type:
     """`user_class` as an open-model user: each task waits for an arrival instead of `wait_time`.
-    Same name and module, so Locust's class picker, stats and run.json see the user's own class."""
+    Same name and module, so Locust's class picker, stats and run.json see the user's own class.
 
-    def on_start(self: Any) -> None:
-        user_class.on_start(self)
-        _arrivals(self).next_iteration(self)
+    Each task function is wrapped to take its arrival right before it runs (its start lateness
+    is then the delay until the task really starts); `wait_time` is 0. A user with a nested
+    TaskSet waits in `wait_time` instead (the nested set calls it between its own tasks), which
+    leaves one pass of the event loop between taking the arrival and the task out of its lateness."""
+    from locust import TaskSet
 
-    def wait_time(self: Any) -> float:
-        _arrivals(self).next_iteration(self)
-        return 0.0
+    namespace = {"__module__": user_class.__module__, "__qualname__": user_class.__qualname__,
+                 "__doc__": user_class.__doc__, "_loadwise_open_model": True}  # fmt: skip
+    nested = any(isinstance(t, type) and issubclass(t, TaskSet) for t in user_class.tasks)
+    if nested:
+        def on_start(self: Any) -> None:
+            user_class.on_start(self)
+            _arrivals(self).next_iteration(self)
 
-    namespace = {"on_start": on_start, "wait_time": wait_time, "__module__": user_class.__module__,
-                 "__qualname__": user_class.__qualname__, "__doc__": user_class.__doc__, "_loadwise_open_model": True}  # fmt: skip
-    return type(user_class.__name__, (user_class,), namespace)
+        def wait_time(self: Any) -> float:
+            _arrivals(self).next_iteration(self)
+            return 0.0
+
+        namespace |= {"on_start": on_start, "wait_time": wait_time}
+    else:
+        namespace["wait_time"] = lambda self: 0.0
+    cls = type(user_class.__name__, (user_class,), namespace)
+    if not nested:
+        cls.tasks = [_gated(task) for task in user_class.tasks]  # after the class: UserMeta would add them twice
+    return cls
+
+
+def _gated(task: Any) -> Any:
+    @functools.wraps(task)  # keeps the name and Locust's tags (the function's __dict__)
+    def gated(user: Any, *args: Any, **kwargs: Any) -> Any:
+        _arrivals(user).next_iteration(user)
+        return task(user, *args, **kwargs)
+
+    return gated
 
 
 def _arrivals(user: Any) -> Arrivals:
