@@ -27,7 +27,7 @@ LATENCY_TURN = 5.0
 
 @dataclass
 class CapacityPlan:
-    concurrency_source: str  # "users" or "littles_law"
+    concurrency_source: str  # "users", "littles_law" or (open model) "littles_law_service"
     points: list[dict[str, float]]
     model: dict[str, Any]
     alternatives: dict[str, dict[str, Any]]
