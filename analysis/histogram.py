@@ -12,7 +12,7 @@ import math
 import struct
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from typing import TYPE_CHECKING
 
@@ -40,12 +40,27 @@ def record_ms(histogram: HdrHistogram, response_time_ms: float) -> None:
     histogram.record_value(value)
 
 
-def record_many_ms(histogram: HdrHistogram, response_times_ms: Iterable[float]) -> None:
-    """record_ms for many values at once: equal microsecond values are recorded once with
-    their count, which is most of them under load (HdrHistogram's Python record is the cost)."""
-    counts = Counter(int(round(ms * 1000.0)) for ms in response_times_ms)
-    for value, count in counts.items():
-        histogram.record_value(min(max(value, LOWEST_US), HIGHEST_US), count)
+BULK_RECORD = 64  # from this many values on, record_many_ms counts buckets with numpy
+
+
+def record_many_ms(histogram: HdrHistogram, response_times_ms: Sequence[float]) -> None:
+    """record_ms for many values at once. HdrHistogram's Python record_value is the cost (3 ms
+    for 6,000 values): a bulk is counted into buckets with numpy (indices_of_ms, the same index
+    record_value computes) and added to the histogram's own counts array in place."""
+    if len(response_times_ms) < BULK_RECORD:
+        for value, count in Counter(int(round(ms * 1000.0)) for ms in response_times_ms).items():
+            histogram.record_value(min(max(value, LOWEST_US), HIGHEST_US), count)
+        return
+    import numpy as np
+
+    values = np.asarray(response_times_ms, dtype=float)
+    counts = np.ctypeslib.as_array(histogram.counts)
+    added = np.bincount(indices_of_ms(values), minlength=len(counts))
+    counts += added[: len(counts)].astype(counts.dtype)
+    us = np.clip(np.rint(values * 1000.0), LOWEST_US, HIGHEST_US)
+    histogram.total_count += len(values)
+    histogram.min_value = min(histogram.min_value, int(us.min()))
+    histogram.max_value = max(histogram.max_value, int(us.max()))
 
 
 def encode(histogram: HdrHistogram) -> str:

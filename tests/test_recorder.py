@@ -136,3 +136,23 @@ def test_no_percentile_above_the_slowest_response_or_below_the_fastest():
         cell.add(value, 1, False)
     wired = Cell.from_wire(cell.to_wire())
     assert (wired.min_ms, wired.max_ms) == (3.0, 3.5)
+
+
+def test_bulk_recording_counts_exactly_as_record_value():
+    """record_many_ms counts a bulk with numpy into the histogram's own array: the same buckets,
+    total, minimum and maximum (clamped at both ends) as HdrHistogram's record_value one by one."""
+    import random
+    from array import array
+
+    from loadwise.analysis import histogram
+
+    rng = random.Random(7)
+    values = array("d", [rng.expovariate(1 / 3.0) for _ in range(5000)] + [0.0, 0.0004, 4e9, 1234.5678])
+    one, bulk = histogram.new_histogram(), histogram.new_histogram()
+    for value in values:
+        histogram.record_ms(one, value)
+    histogram.record_many_ms(bulk, values[:100])
+    histogram.record_many_ms(bulk, values[100:])
+    assert list(one.counts) == list(bulk.counts)
+    assert (one.total_count, one.min_value, one.max_value) == (bulk.total_count, bulk.min_value, bulk.max_value)
+    assert histogram.encode(one) == histogram.encode(bulk)
