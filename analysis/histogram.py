@@ -57,10 +57,10 @@ def record_many_ms(histogram: HdrHistogram, response_times_ms: Sequence[float]) 
     counts = np.ctypeslib.as_array(histogram.counts)
     added = np.bincount(indices_of_ms(values), minlength=len(counts))
     counts += added[: len(counts)].astype(counts.dtype)
-    us = np.clip(np.rint(values * 1000.0), LOWEST_US, HIGHEST_US)
     histogram.total_count += len(values)
-    histogram.min_value = min(histogram.min_value, int(us.min()))
-    histogram.max_value = max(histogram.max_value, int(us.max()))
+    lowest, highest = (min(max(int(round(ms * 1000.0)), LOWEST_US), HIGHEST_US) for ms in (values.min(), values.max()))
+    histogram.min_value = min(histogram.min_value, lowest)
+    histogram.max_value = max(histogram.max_value, highest)
 
 
 def encode(histogram: HdrHistogram) -> str:

@@ -15,6 +15,11 @@ STEP_COLUMNS = ["step", "users", "intervals", "requests", "rps", "mean_ms", "p50
 STEP_SHAPES = ("step", "step-rate")
 
 
+def has_offered_rates(steps: pd.DataFrame) -> bool:
+    """Whether the steps are a step-rate run's: each with the rate it was offered."""
+    return "offered_rps" in steps and bool(steps["offered_rps"].notna().all())
+
+
 def step_bounds(info: RunInfo) -> list[tuple[float, float]]:
     """(start, end) in epoch seconds of each step of a step run; [] for any other run."""
     params = info.shape_params or {}

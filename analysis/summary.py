@@ -63,10 +63,8 @@ def is_open_model(intervals: pd.DataFrame) -> bool:
     return "service_hdr" in intervals and bool(intervals["service_hdr"].dropna().astype(str).str.len().gt(0).any())
 
 
-def service_stats(rows: pd.DataFrame, counts: np.ndarray | None = None) -> dict[str, Any]:
-    """Open model: the service-time percentiles (send to response), beside the intended-start ones."""
-    if counts is None:
-        counts = histogram.merged_counts(rows["service_hdr"].dropna().astype(str))
+def service_stats(counts: np.ndarray) -> dict[str, Any]:
+    """Open model: the service-time percentiles (send to response) of merged bucket counts."""
     if not counts.any():
         return dict.fromkeys(SERVICE_PERCENTILES)
     values = histogram.percentiles_from_counts(counts, SERVICE_PERCENTILES.values())
@@ -87,11 +85,11 @@ def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None =
             if open_model:
                 service = histogram.merged_counts(rows["service_hdr"].dropna().astype(str))
                 service_counts += service
-                endpoint |= service_stats(rows, service)
+                endpoint |= service_stats(service)
             endpoints.append(endpoint)
     overall = stats_of(intervals, duration, overall_counts)
     if open_model:
-        overall |= service_stats(intervals, service_counts)
+        overall |= service_stats(service_counts)
     if info.open_model:
         overall |= {key: int(info.open_model.get(source, 0)) for key, source in ITERATION_KEYS.items()}
     return {

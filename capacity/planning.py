@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loadwise.analysis.steps import has_offered_rates
 from loadwise.capacity.settings import CapacitySettings
 from loadwise.capacity.models import MODELS, CapacityError, ThroughputModel, select_model
 
@@ -41,15 +42,10 @@ class CapacityPlan:
         return asdict(self)
 
 
-def is_open_model(steps: pd.DataFrame) -> bool:
-    """Whether the steps are a step-rate run's: each with the rate it was offered."""
-    return "offered_rps" in steps and bool(steps["offered_rps"].notna().all())
-
-
 def concurrency(steps: pd.DataFrame) -> tuple[np.ndarray, str, list[str]]:
     """Concurrency per step: users, or X·R (Little's law) when users think between requests.
     Open model (step-rate): X·S, the requests inside the target, from the service time S."""
-    if is_open_model(steps):
+    if has_offered_rates(steps):
         return steps["rps"].to_numpy(float) * steps["service_mean_ms"].to_numpy(float) / 1000.0, "littles_law_service", []
     x = steps["rps"].to_numpy(float)
     r = steps["mean_ms"].to_numpy(float) / 1000.0
@@ -166,7 +162,7 @@ def plan(steps: pd.DataFrame, settings: CapacitySettings) -> CapacityPlan:
             replicas = replicas_needed(settings.target_rps, per_instance, settings.margin, settings.replicas_in_run)
         else:
             warnings.append("cannot plan replicas: no SLO capacity and the model has no finite peak")
-    open_model = is_open_model(steps)
+    open_model = has_offered_rates(steps)
     offered = steps["offered_rps"] if open_model else [None] * len(steps)
     points = [{"step": int(s), "users": float(u), "concurrency": float(c), "rps": float(r), "p95_ms": float(p)}
               | ({} if o is None else {"offered_rps": float(o)})

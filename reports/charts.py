@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from loadwise.analysis import histogram  # noqa: E402
+from loadwise.analysis.steps import has_offered_rates  # noqa: E402
 
 plt.rcParams.update({
     "svg.fonttype": "none", "font.family": "sans-serif", "font.size": 9, "axes.spines.top": False,
@@ -151,7 +152,7 @@ def server_chart(timeline: pd.DataFrame) -> str | None:
 def step_chart(steps: pd.DataFrame) -> str:
     """Throughput and p95 per steady step: against users, or (step-rate) against the rate offered."""
     fig, ax = plt.subplots(figsize=(9, 3.0))
-    open_model = "offered_rps" in steps and steps["offered_rps"].notna().all()
+    open_model = has_offered_rates(steps)
     x = steps["offered_rps"] if open_model else steps["users"]
     ax.plot(x, steps["rps"], marker="o", color=BLUE, label="achieved requests/s" if open_model else "requests/s")
     if open_model:

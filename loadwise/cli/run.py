@@ -409,9 +409,10 @@ def _render(run_path: Path, copy_to: Path | None) -> None:
 
 def _demo_capacity(run_dir: Any) -> None:
     """The capacity answer of the demo's step run, stored for the report and said in two lines."""
+    from loadwise.analysis.steps import STEP_SHAPES
     from loadwise.capacity.models import CapacityError
     from loadwise.capacity.settings import CapacitySettings
-    from loadwise.capacity.summary import STEP_SHAPES, analyze
+    from loadwise.capacity.summary import analyze
 
     if run_dir.read_info().shape not in STEP_SHAPES:
         return

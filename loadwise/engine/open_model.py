@@ -109,10 +109,14 @@ class OpenModel:
         if "loadwise_demand" in data:
             self.worker_demand[client_id] = int(data["loadwise_demand"])
 
+    def _generator_late_share(self) -> float:
+        totals = self.recorder.iteration_totals
+        return totals["generator_late"] / totals["scheduled"] if totals["scheduled"] else 0.0
+
     def status(self) -> dict[str, int]:
         """The live line's counts; the generator's late arrivals only once they pass GENERATOR_LATE_SHARE."""
         totals = self.recorder.iteration_totals
-        busy = totals["generator_late"] > GENERATOR_LATE_SHARE * max(totals["scheduled"], 1)
+        busy = self._generator_late_share() > GENERATOR_LATE_SHARE
         return {"late": totals["late"], "dropped": totals["dropped"], "generator_late": totals["generator_late"] if busy else 0}
 
     def record(self) -> dict[str, Any]:
@@ -120,7 +124,7 @@ class OpenModel:
         totals = dict(self.recorder.iteration_totals)
         runner = self.env.runner
         cpu_warned = bool(runner.cpu_warning_emitted or getattr(runner, "worker_cpu_warning_emitted", False))
-        late_share = totals["generator_late"] / totals["scheduled"] if totals["scheduled"] else 0.0
+        late_share = self._generator_late_share()
         evidence = (f"{totals['generator_late']} of {totals['scheduled']} arrivals ({late_share:.1%}) were scheduled late by "
                     f"the load generator itself" + ("; Locust warned that a generator's CPU was above 90 %" if cpu_warned else ""))  # fmt: skip
         return {

@@ -216,9 +216,7 @@ class Recorder:
     def count_iterations(self, kind: str, at: float, lateness_ms: float | None = None, n: int = 1) -> None:
         """Count open-model iterations of `kind` (one of ITERATION_COUNTS) in the interval of `at`;
         a started one also adds its lateness (and counts as late beyond LATE_AFTER_MS)."""
-        row = self.iterations.get(start := self.interval_start(at))
-        if row is None:
-            row = self.iterations[start] = [0.0] * (len(ITERATION_COUNTS) + 2)
+        row = self._iteration_row(self.interval_start(at))
         row[_COUNT_INDEX[kind]] += n
         self.iteration_totals[kind] += n
         if lateness_ms is not None:
@@ -228,6 +226,13 @@ class Recorder:
             if lateness_ms > LATE_AFTER_MS:
                 row[_LATE] += 1
                 self.iteration_totals["late"] += 1
+
+    def _iteration_row(self, start: float) -> list[float]:
+        """An interval's iteration counts: ITERATION_COUNTS, then the lateness sum and maximum (ms)."""
+        row = self.iterations.get(start)
+        if row is None:
+            row = self.iterations[start] = [0.0] * (len(ITERATION_COUNTS) + 2)
+        return row
 
     def close_iterations(self, before: float) -> list[dict[str, Any]]:
         """Remove and return as iterations.csv rows the iteration counts of intervals ended by `before`."""
@@ -248,8 +253,8 @@ class Recorder:
 
     def close(self, before: float, pause: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
         """Remove and return as run-directory rows every interval that ended at or before `before`.
-        `pause` runs between cells: encoding histograms takes milliseconds each, and an open-model
-        run's arrivals must not wait behind all of them at once."""
+        `pause` runs between cells: settling a busy cell's second of response times takes a while,
+        and an open-model run's arrivals must not wait behind all of them at once."""
         for cell in [*self.cells.values(), *(self.service_cells or {}).values()]:  # pending: a second's worth at most
             cell.settle()
             if pause is not None:
@@ -319,10 +324,7 @@ class Recorder:
                 if (method, name) not in self.totals:
                     self.totals[(method, name)] = Cell()
                 self.totals[(method, name)].merge(incoming)
-            if key in self.cells:
-                self.cells[key].merge(incoming)
-            else:
-                self.cells[key] = incoming
+            _merge_cell(self.cells, key, incoming)
             self.total_requests += incoming.requests
             self.total_failures += incoming.failures
             carried += incoming.requests
@@ -330,14 +332,9 @@ class Recorder:
             self.measure_intended()
             assert self.service_cells is not None
             for start, method, name, wire in payload["service_cells"]:
-                key = (float(start), method, self._bounded_name(method, name))
-                incoming = Cell.from_wire(wire)
-                if key in self.service_cells:
-                    self.service_cells[key].merge(incoming)
-                else:
-                    self.service_cells[key] = incoming
+                _merge_cell(self.service_cells, (float(start), method, self._bounded_name(method, name)), Cell.from_wire(wire))
         for start, counts in payload.get("iterations", []):
-            row = self.iterations.setdefault(float(start), [0.0] * (len(ITERATION_COUNTS) + 2))
+            row = self._iteration_row(float(start))
             for i, kind in enumerate(ITERATION_COUNTS):
                 row[i] += counts[i]
                 self.iteration_totals[kind] += int(counts[i])
@@ -347,6 +344,13 @@ class Recorder:
             err_key = (method, self._bounded_name(method, name), error)
             self.errors[err_key] = self.errors.get(err_key, 0) + int(count)
         return carried
+
+
+def _merge_cell(cells: dict[Key, Cell], key: Key, incoming: Cell) -> None:
+    if key in cells:
+        cells[key].merge(incoming)
+    else:
+        cells[key] = incoming
 
 
 MAX_KEYS = 200_000  # a key sample never holds more; past it the sampling rate halves
