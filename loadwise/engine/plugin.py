@@ -39,8 +39,8 @@ from loadwise.analysis.rundir import (
 )
 from loadwise.config import ConfigError, check_host_allowed
 from loadwise.engine import provenance
-from loadwise.engine import open_model
-from loadwise.engine.open_model import ARRIVALS_MESSAGE, OpenModel
+from loadwise.engine.open_model import ARRIVALS_MESSAGE, OpenModel, arrival_options, seeded, shape_of_plan
+from loadwise.engine.open_model import add_arguments as add_rate_arguments
 from loadwise.engine.recorder import KeySample, Recorder
 from loadwise.run.live import OTHER_NAME, RUN_DIR_PREFIX, Status
 from loadwise.engine.shape import LoadwiseShape
@@ -63,7 +63,7 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--scenario", default="browse", help="built-in scenario (browse, checkout, smoke) or a locustfile path")
     group.add_argument("--shape", default=None, help="load shape: constant, ramp, step, spike, soak, diurnal (uses -u, -r, -t), or auto (the locustfile's own LoadTestShape if it has one, else constant)")
     group.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter; repeatable")
-    open_model.add_arguments(group)
+    add_rate_arguments(group)
     group.add_argument("--run-dir", default=None, help="write the run directory here (default: RUNS_DIR/<run_id>)")
     group.add_argument("--runs-dir", default="runs", help="parent of run directories (default: runs)")
     group.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, help=f"recorder interval in seconds (default {DEFAULT_INTERVAL_S:g})")
@@ -155,7 +155,7 @@ class Session:
         """The master's plan for this worker: the rate shape, its share of the arrivals, the start time."""
         plan = msg.data
         try:
-            shape = open_model.shape_of_plan(plan)
+            shape = shape_of_plan(plan)
         except (KeyError, TypeError, ShapeError) as exc:
             log.error("loadwise: cannot follow the master's open-model plan: %s", exc)
             return
@@ -341,10 +341,10 @@ class Session:
         if not run_time:
             raise ShapeError("--shape needs a run time (-t/--run-time)")
         shape = build_shape("constant" if auto else opts.shape, opts.num_users or 1, float(run_time), opts.spawn_rate,
-                            parse_shape_params(opts.shape_param), open_model.arrival_options(opts))  # fmt: skip
+                            parse_shape_params(opts.shape_param), arrival_options(opts))  # fmt: skip
         pool = None
         if isinstance(shape, RateShape):
-            shape = open_model.seeded(shape)
+            shape = seeded(shape)
             self.open_model = OpenModel(self.env, self.recorder, shape)
             pool = functools.partial(self.open_model.pool, self.is_master)
         if isinstance(self.env.shape_class, LoadwiseShape):
