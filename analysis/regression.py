@@ -274,6 +274,8 @@ def compare_runs(base: pd.DataFrame | list[pd.DataFrame], current: pd.DataFrame,
     `base` is one baseline run's intervals or several (then their run-to-run spread decides);
     `between_run` overrides the default allowances of a single-baseline comparison."""
     baselines = [base] if isinstance(base, pd.DataFrame) else list(base)
+    if not baselines:
+        raise ValueError("compare_runs needs at least one baseline run")
     allowances = BETWEEN_RUN | (between_run or {})
     endpoints = set(zip(current["method"], current["name"]))
     for frame in baselines:

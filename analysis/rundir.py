@@ -143,6 +143,9 @@ class RunInfo:
     shape_params: dict[str, Any] = field(default_factory=dict)
     started_at: str | None = None
     ended_at: str | None = None
+    # When the load stopped: the run's duration (and so its rates) is started_at..load_ended_at;
+    # ended_at also counts the master's wait for the workers' last reports and the files' writing.
+    load_ended_at: str | None = None
     workers: int = 0
     worker_requests: dict[str, int] = field(default_factory=dict)  # distributed: requests each worker sent
     interval_s: float = DEFAULT_INTERVAL_S
@@ -303,7 +306,7 @@ class RunDir:
         missing = [k for k in ("id", "scenario", "host") if not isinstance(data, dict) or not isinstance(data.get(k), str)]
         if missing:
             raise RunDirError(f"{where}: not a loadwise run.json (no {', '.join(missing)})")
-        for key in ("started_at", "ended_at"):
+        for key in ("started_at", "ended_at", "load_ended_at"):
             if data.get(key) is not None:
                 try:
                     epoch_of(str(data[key]))

@@ -41,9 +41,11 @@ def stats_of(rows: pd.DataFrame, duration_s: float, counts: np.ndarray | None = 
 
 
 def run_duration_s(info: RunInfo, intervals: pd.DataFrame) -> float:
-    """Wall time of the run: started_at..ended_at, else the span the intervals cover."""
-    if info.started_at and info.ended_at:
-        start, end = epoch_of(info.started_at), epoch_of(info.ended_at)
+    """How long the load ran: started_at..load_ended_at (a run directory from before that key:
+    ..ended_at), else the span the intervals cover."""
+    ended = info.load_ended_at or info.ended_at
+    if info.started_at and ended:
+        start, end = epoch_of(info.started_at), epoch_of(ended)
         if end > start:
             return end - start
     if len(intervals):

@@ -10,6 +10,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run failed or was interrupted, a gate or a threshold failed
 EXIT_USAGE = 2  # bad arguments, a missing or malformed file, an unreachable service
+EXIT_INTERNAL = 3  # a bug in loadwise: not the user's input (the traceback goes to a file)
 
 
 class LoadwiseError(Exception):

@@ -158,3 +158,39 @@ def test_unwritable_outputs_and_bad_numbers_are_one_line_errors(tmp_path):
         assert_one_line_error(result, needle)
     into_dir = run_cli("report", str(path), "-o", str(tmp_path))
     assert into_dir.code == 0 and (tmp_path / "report.html").exists()
+
+
+def test_a_run_as_its_own_baseline_is_bad_input_naming_it(tmp_path, cli_here):
+    from synthetic import make_run
+
+    run = make_run(tmp_path / "20260101T000000Z-synthetic", {("GET", "/a"): 10.0}, seconds=10)
+    result = cli_here("gate", str(run.path), "--baseline", str(run.path))
+    assert result.code == 2
+    assert_one_line_error(result, "--baseline names only", str(run.path), "not its own baseline")
+
+
+def test_a_bug_in_loadwise_is_an_internal_error_with_its_traceback_in_a_file(tmp_path, cli_here, monkeypatch):
+    """An exception that is not bad input (here a planted bug in the summary) is not dressed as
+    bad input: `internal error`, exit code 3, the traceback written to a file the line names."""
+    from synthetic import make_run
+
+    from loadwise.analysis import windows
+
+    run = make_run(tmp_path / "20260101T000000Z-synthetic", {("GET", "/a"): 10.0}, seconds=10)
+
+    def planted(*_args, **_kwargs):
+        raise KeyError("p95_ms")
+
+    monkeypatch.setattr(windows, "window_summary", planted)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read again
+    result = cli_here("gate", str(run.path), "--threshold", "p95<100")
+    assert result.code == 3
+    assert_one_line_error(result, "internal error", "KeyError", "not your input")
+    assert "malformed" not in result.stderr
+    saved = list(tmp_path.glob("loadwise-gate-internal-error-*.txt"))
+    assert len(saved) == 1 and str(saved[0]) in result.stderr
+    text = saved[0].read_text()
+    assert "Traceback" in text and "planted" in text and "KeyError: 'p95_ms'" in text

@@ -48,13 +48,26 @@ def test_local_run_counts_every_request_the_server_served(target, tmp_path):
     assert recorded > 20
     assert 0 <= served - recorded <= 8, (served, recorded)  # at most one in flight per user at stop
     assert "GET /products/[id]" in result.stdout  # the per-endpoint table
+    _check_duration(info, summary, 6.0)
+
+
+def _check_duration(info: dict, summary: dict, planned_s: float) -> None:
+    """The duration is the load's (first user to the stop), and every rate is over it: not the
+    master's wait for its workers' last reports, nor a shape tick's second of lag."""
+    assert abs(summary["duration_s"] - planned_s) <= 0.2, (summary["duration_s"], info["started_at"], info["load_ended_at"])
+    assert info["load_ended_at"] <= info["ended_at"]
+    overall = summary["overall"]
+    assert overall["rps"] == pytest.approx(overall["requests"] / summary["duration_s"], rel=1e-3)
+    for endpoint in summary["endpoints"]:
+        assert endpoint["rps"] == pytest.approx(endpoint["requests"] / summary["duration_s"], rel=1e-3, abs=1e-3)
 
 
 def test_distributed_run_merges_worker_histograms(target, tmp_path):
     before = served_requests(target)
+    csv = tmp_path / "csv" / "locust"
     result = run_cli("run", "browse", "--host", target.url, "--workers", "2", "--users", "10",
                      "--duration", "8s", "--shape", "step", "--shape-param", "steps=2", "--interval", "1",
-                     "--out", str(tmp_path))
+                     "--out", str(tmp_path), "--csv", str(csv))
     assert result.code == 0, result.stderr + result.stdout
     info, intervals, summary = _check_complete_run_dir(Path(result.last_line))
     assert info["workers"] == 2 and info["shape"] == "step" and info["shape_params"]["steps"] == 2
@@ -65,6 +78,17 @@ def test_distributed_run_merges_worker_histograms(target, tmp_path):
     served = served_requests(target) - before
     assert 0 <= served - recorded <= 10, (served, recorded)
     assert intervals["users"].max() == 10
+    _check_duration(info, summary, 8.0)
+    # Locust's CSV files are the master's alone (as with `locust --processes 2`): one row a second
+    # of the whole run, its total count never going back; workers writing too would interleave theirs.
+    history = pd.read_csv(f"{csv}_stats_history.csv")
+    aggregated = history[history["Name"] == "Aggregated"]
+    assert len(aggregated) >= 5 and aggregated["Timestamp"].is_unique
+    assert aggregated["Total Request Count"].is_monotonic_increasing
+    assert aggregated["User Count"].max() == 10
+    stats = pd.read_csv(f"{csv}_stats.csv")
+    total = int(stats.loc[stats["Name"] == "Aggregated", "Request Count"].iloc[0])
+    assert 0.97 * recorded <= total <= recorded  # Locust's last second may be missing (NOTES.md), never extra
 
 
 def test_own_locustfile_gets_the_recorder(target, tmp_path):

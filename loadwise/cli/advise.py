@@ -268,7 +268,6 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
     from loadwise.autoscaling.hpa import KUBERNETES_SEMANTICS, HPASpec, PodModel
     from loadwise.autoscaling.recommend import recommend
     from loadwise.autoscaling.requests import recommend_resources
-    from loadwise.autoscaling.traces import TraceError
     from loadwise.k8s import hpa as cluster
 
     run_dir = RunDir(args.run)
@@ -295,12 +294,13 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
     settings = settings_from(args, HpaSettings)
     resources = recommend_resources(capacity, cpu, pod.idle_cpu, _peak_memory_per_pod(metrics, replicas_in_run),
                                     settings.memory_margin)  # fmt: skip
-    try:
-        current = (current_state.hpa if current_state and current_state.hpa else
-                   HPASpec(args.current_min, args.current_max, "cpu", args.current_target))  # fmt: skip
-        trace = _trace(args, run_dir, capacity)
-    except (ValueError, TraceError) as exc:
-        raise UsageError(str(exc)) from None
+    current = current_state.hpa if current_state and current_state.hpa else None
+    if current is None:
+        try:  # only the --current-* values: a ValueError from elsewhere is a bug, not bad input
+            current = HPASpec(args.current_min, args.current_max, "cpu", args.current_target)
+        except ValueError as exc:
+            raise UsageError(f"--current-min/--current-max/--current-target: {exc}") from None
+    trace = _trace(args, run_dir, capacity)  # a bad --trace raises TraceError, a LoadwiseError
     # The recommended settings are searched with the recommended request, so their CPU target is
     # a share of the SLO-bound capacity; the current ones keep the request they run with.
     result = recommend(pod, trace, current, settings, resized=replace(pod, cpu_request=resources.cpu_request))

@@ -95,7 +95,10 @@ def _baseline_runs(given: list[str], run: str) -> list[str]:
         else:
             paths.append(item)
     own = Path(run).resolve()
-    return [p for p in dict.fromkeys(paths) if Path(p).resolve() != own]  # a glob may match the judged run
+    others = [p for p in dict.fromkeys(paths) if Path(p).resolve() != own]  # a glob may match the judged run
+    if not others:
+        raise UsageError(f"--baseline names only {run} itself: a run is not its own baseline (give an earlier run)")
+    return others
 
 
 def _calibrate(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 from loadwise.cli import advise, capacity, gate, k8s, report, run
 from loadwise.cli.args import Parser
-from loadwise.errors import EXIT_FAILED, EXIT_USAGE, LoadwiseError
+from loadwise.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_USAGE, LoadwiseError
 
 COMMAND_GROUPS = (run, report, gate, capacity, advise, k8s)
 
@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     locust_args: list[str] = []
-    if argv[:1] == ["run"]:  # what `loadwise run` does not own goes to Locust's own parser
-        ours, locust_args = run.split_locust_args(argv[1:])
-        argv = ["run", *ours]
+    if argv[:1] and argv[0] in run.PASS_THROUGH_COMMANDS:  # what loadwise does not own goes to Locust's own parser
+        ours, locust_args = run.split_locust_args(argv[1:], argv[0])
+        argv = [argv[0], *ours]
     args = parser.parse_args(argv)
     args.locust_args = locust_args
     if args.command is None:
@@ -54,12 +54,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"loadwise {args.command}: interrupted", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as exc:  # never a traceback: most likely a malformed input we did not foresee
+    except Exception as exc:  # a bug in loadwise: bad input raises LoadwiseError (or OSError) above
         if os.environ.get("LOADWISE_DEBUG"):
             raise
-        print(f"loadwise {args.command}: error: {type(exc).__name__}: {_one_line(exc)} "
-              "(malformed input? LOADWISE_DEBUG=1 shows the traceback)", file=sys.stderr)  # fmt: skip
-        return EXIT_USAGE
+        print(f"loadwise {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              f"(a bug in loadwise, not your input; traceback in {_save_traceback(args.command)})", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL
+
+
+def _save_traceback(command: str) -> str:
+    """Write the current exception's traceback to a file of its own; its path (or where it could not go)."""
+    import tempfile
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"loadwise-{command}-internal-error-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(f"loadwise {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
+        return path
+    except OSError as exc:
+        return f"nowhere: {exc.strerror or exc}; LOADWISE_DEBUG=1 prints it"
 
 
 def _notes_as_lines(command: str) -> None:

@@ -136,10 +136,13 @@ def register(sub: Any) -> None:
     worker = sub.add_parser(
         "worker", help="a Locust worker that joins a master elsewhere (`loadwise run --expect-workers`)",
         description="Run one Locust worker with the loadwise recorder for SCENARIO and connect it to a master. "
-        "The master merges its histograms; the worker writes nothing itself.",
+        "The master merges its histograms; the worker writes nothing itself. Locust's own options and a "
+        "locustfile's options pass through as in `loadwise run` (--tags, --stop-timeout, User class names ...); "
+        "those only a master acts on (--csv, --html, --json, -t) are dropped, as Locust drops them.",
         epilog=f"example: loadwise worker browse --master-host loadwise-master --master-port {DEFAULT_MASTER_PORT}",
     )  # fmt: skip
-    worker.add_argument("scenario", metavar="SCENARIO", help=f"built-in ({', '.join(SCENARIOS)}) or the path of a locustfile; the master's")
+    worker.add_argument("scenario", metavar="SCENARIO", nargs="?", help=f"built-in ({', '.join(SCENARIOS)}) or the path of a locustfile; the master's")
+    worker.add_argument("-f", "--locustfile", metavar="FILE", help="the locustfile, as Locust takes it (instead of SCENARIO)")
     worker.add_argument("--master-host", required=True, help="the master's host name or address")
     worker.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help=f"the master's port (default {DEFAULT_MASTER_PORT})")
     _add_interval(worker, "recorder interval in seconds: the master's")
@@ -232,25 +235,29 @@ def check_locust_args(locust_args: list[str]) -> bool:
     return any(arg in LOCUST_INSPECT for arg in locust_args)
 
 
-def _option_arity() -> dict[str, int]:
-    """Each option `loadwise run` defines, and how many values it takes (from a parser built
+# The commands whose command line may carry Locust's own options.
+PASS_THROUGH_COMMANDS = ("run", "worker")
+
+
+def _option_arity(command: str) -> dict[str, int]:
+    """Each option `loadwise COMMAND` defines, and how many values it takes (from a parser built
     the way `register` builds it: argparse's own record of its options)."""
     sub = types.Parser(prog="loadwise").add_subparsers(dest="command", parser_class=types.Parser)
     register(sub)
     arity: dict[str, int] = {}
-    for action in sub.choices["run"]._actions:
+    for action in sub.choices[command]._actions:
         arity |= {flag: 0 if action.nargs == 0 else 1 for flag in action.option_strings}
     return arity
 
 
-def split_locust_args(argv: list[str]) -> tuple[list[str], list[str]]:
-    """`loadwise run`'s command line split into what loadwise parses and what goes to Locust.
+def split_locust_args(argv: list[str], command: str = "run") -> tuple[list[str], list[str]]:
+    """`loadwise run`'s (or `worker`'s) command line split into what loadwise parses and what goes to Locust.
 
     loadwise knows its own options and how many values each takes; everything else is
     Locust's, in the order given: unknown options (with the value that follows unless the
     option is a known Locust flag) and, after the locustfile, User class names.
     """
-    arity = _option_arity()
+    arity = _option_arity(command)
     ours: list[str] = []
     theirs: list[str] = []
     has_locustfile = any(a in ("-f", "--locustfile") or a.startswith("--locustfile=") for a in argv)
@@ -328,6 +335,16 @@ def _print_open_model(result: Any) -> None:
               "may be the generator's limit, not the target's; add --workers or lower --rate", file=sys.stderr)  # fmt: skip
 
 
+def _scenario(args: argparse.Namespace) -> str:
+    """SCENARIO or -f LOCUSTFILE (one of them, once)."""
+    if args.scenario and args.locustfile and args.scenario != args.locustfile:
+        raise UsageError(f"two locustfiles: {args.scenario!r} and -f {args.locustfile!r}")
+    scenario = args.locustfile or args.scenario
+    if not scenario:
+        raise UsageError("give SCENARIO (browse, checkout, smoke or a locustfile path) or -f LOCUSTFILE")
+    return scenario
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from loadwise.config import load_profile
     from loadwise.run import handoff
@@ -336,11 +353,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, args.config)
     host = args.host or profile.host  # None: the locustfile's User classes name their host (checked in Locust)
-    if args.scenario and args.locustfile and args.scenario != args.locustfile:
-        raise UsageError(f"two locustfiles: {args.scenario!r} and -f {args.locustfile!r}")
-    scenario = args.locustfile or args.scenario
-    if not scenario:
-        raise UsageError("give SCENARIO (browse, checkout, smoke or a locustfile path) or -f LOCUSTFILE")
+    scenario = _scenario(args)
     if check_locust_args(args.locust_args):
         return _inspect(scenario, args.locust_args)
     spec = _spec(args, host, profile, scenario)
@@ -439,10 +452,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Become a Locust worker (exec: signals reach Locust directly, as in a pod)."""
     from loadwise.run.runner import check_scenario, worker_args
 
-    check_scenario(args.scenario)
+    scenario = _scenario(args)
+    check_scenario(scenario)
+    check_locust_args(args.locust_args)
     if not 0 < args.master_port < 65536:
         raise UsageError(f"--master-port {args.master_port} is not a TCP port")
-    argv = worker_args(args.scenario, args.master_host, args.master_port, args.interval, args.cache_endpoint, args.shape)
+    argv = worker_args(scenario, args.master_host, args.master_port, args.interval, args.cache_endpoint, args.shape,
+                       args.locust_args)  # fmt: skip
     os.execv(argv[0], argv)
     return EXIT_FAILED  # not reached
 

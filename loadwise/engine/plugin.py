@@ -112,6 +112,10 @@ class Session:
         self.hosts: list[str] = []
         self.quitting = False
         self.stopped_at: float | None = None  # a web UI test's stop: the master waits for its workers' last reports
+        # When the load stopped (Locust's test_stopping): the run's duration ends here, not when the
+        # master has heard the workers' last reports or the process has written its files.
+        self.load_ended: float | None = None
+        self.end_timer: Any = None  # stops the shape at its planned end (Locust's shape ticks once a second)
         self.reported_since_stop: set[str] = set()
         self.ending: Any = None  # the greenlet closing a web UI test's run directory (master)
         self.open_model: OpenModel | None = None  # a rate shape
@@ -190,6 +194,7 @@ class Session:
         # run's last intervals. Stop the runner instead; Locust then shuts down as on Ctrl-C.
         gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.env.runner.quit))
         events.quitting.add_listener(self.on_quitting)
+        events.test_stopping.add_listener(self.on_test_stopping)
         if self.is_master:
             events.worker_report.add_listener(self.on_worker_report)
         if self.per_test:
@@ -262,6 +267,7 @@ class Session:
             self.env.shape_class.finished = False
         self.keys = KeySample(self.opts.cache_endpoint) if self.opts.cache_endpoint else None
         self.peak_users, self._errors_written, self.write_error, self.stopped_at = 0, 0, None, None
+        self.load_ended = None
         base = Path(self.opts.run_dir).parent if self.opts.run_dir else Path(self.opts.runs_dir)
         self._open_run(new_run_path(base, self.opts.scenario))
         self.test_started = time.time()
@@ -368,6 +374,27 @@ class Session:
             self.run_dir.write_info(self.info)
             if self.open_model is not None:
                 self.open_model.start(self.test_started, self.is_master)
+            if self.shape is not None and isinstance(self.env.shape_class, LoadwiseShape):
+                self.end_timer = gevent.spawn(self._stop_at_planned_end, self.test_started + self.shape.duration_s)
+
+    def _stop_at_planned_end(self, end: float) -> None:
+        """Stop the load at the shape's planned end: Locust asks a shape once a second, and on a
+        master whose ramp-up blocks the ticks drift, so a 5 s shape would otherwise run up to 6 s."""
+        gevent.sleep(max(end - time.time(), 0.0))
+        runner = self.env.runner
+        if runner.state not in (locust.runners.STATE_RUNNING, locust.runners.STATE_SPAWNING):
+            return
+        if isinstance(self.env.shape_class, LoadwiseShape):
+            self.env.shape_class.finished = True
+        log.info("loadwise: the shape's planned end (%gs) reached, stopping", self.shape.duration_s if self.shape else 0)
+        if self.per_test:
+            runner.stop()
+        else:
+            runner.quit()
+
+    def on_test_stopping(self, **_: Any) -> None:
+        if self.load_ended is None and self.test_started is not None:
+            self.load_ended = time.time()
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         if self.keys is not None and data.get("loadwise_keys"):
@@ -472,7 +499,8 @@ class Session:
     def _finish(self) -> None:
         assert self.info is not None and self.run_dir is not None
         ended = time.time()
-        elapsed = ended - (self.test_started or ended)
+        load_ended = min(self.load_ended or ended, ended)
+        elapsed = load_ended - (self.test_started or load_ended)
         shape = self.env.shape_class
         run_time = self.opts.run_time
         planned_end_reached = (bool(getattr(shape, "finished", False)) or bool(run_time and elapsed >= run_time - 1.0)
@@ -497,6 +525,7 @@ class Session:
             self.info.status = STATUS_FAILED
             self.info.status_reason = f"the run directory could not be written: {self.write_error}"
         self.info.ended_at = iso_utc(ended)
+        self.info.load_ended_at = iso_utc(load_ended)
         self.info.worker_requests = dict(self.worker_requests)
         if self.open_model is not None:
             self.info.open_model = self.open_model.record()

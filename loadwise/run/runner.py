@@ -132,11 +132,31 @@ def _common_args(scenario: str, interval_s: float, cache_endpoints: list[str]) -
     return args
 
 
+# Locust options that only the master (or a local runner) acts on, and how many values each takes.
+# A worker given them would write its own CSV history into the master's files, or its own HTML
+# report: Locust drops them from the workers of `--processes` (locust/main.py) and so does loadwise.
+MASTER_ONLY_OPTIONS = {"--csv": 1, "--csv-full-history": 0, "--html": 1, "--json": 0, "--json-file": 1, "-t": 1,
+                       "--run-time": 1, "--print-stats": 0, "--autostart": 0, "--autoquit": 1}  # fmt: skip
+
+
+def without_master_options(argv: list[str]) -> list[str]:
+    """`argv` (Locust's options) less those only a master acts on."""
+    kept, i = [], 0
+    while i < len(argv):
+        flag, has_value = argv[i].split("=", 1)[0], "=" in argv[i]
+        if flag in MASTER_ONLY_OPTIONS:
+            i += 1 + (0 if has_value else MASTER_ONLY_OPTIONS[flag])
+            continue
+        kept.append(argv[i])
+        i += 1
+    return kept
+
+
 def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None = None) -> list[str]:
     """Command line of one Locust process; `role` is local, master or worker."""
     if role == "worker":
         return worker_args(spec.scenario, "127.0.0.1", master_port or DEFAULT_MASTER_PORT, spec.interval_s,
-                           spec.cache_endpoints, spec.shape) + spec.locust_args  # fmt: skip
+                           spec.cache_endpoints, spec.shape, spec.locust_args)  # fmt: skip
     args = _common_args(spec.scenario, spec.interval_s, spec.cache_endpoints) + spec.locust_args
     args += [*(["--host", spec.host] if spec.host else []), "--status-stream", "-u", str(spec.users)]
     if spec.web_ui:  # the UI's form starts tests (with a named shape: that shape); the plugin makes their directories
@@ -198,13 +218,15 @@ def _arrival_args(arrivals: ArrivalOptions) -> list[str]:
 
 
 def worker_args(scenario: str, master_host: str, master_port: int, interval_s: float, cache_endpoints: list[str],
-                shape: str | None = None) -> list[str]:  # fmt: skip
+                shape: str | None = None, locust_args: list[str] | None = None) -> list[str]:  # fmt: skip
     """Command line of a Locust worker (a local one, or `loadwise worker` joining a master elsewhere).
-    A rate shape is named so the worker's users wait for arrivals (the master sends the plan)."""
+    A rate shape is named so the worker's users wait for arrivals (the master sends the plan).
+    Locust's own options (and a locustfile's) pass through, less those only a master acts on."""
     args = _common_args(scenario, interval_s, cache_endpoints)
     if shape in RATE_SHAPE_NAMES:
         args += ["--shape", shape]
-    return args + ["--worker", "--master-host", master_host, "--master-port", str(master_port)]
+    args += ["--worker", "--master-host", master_host, "--master-port", str(master_port)]
+    return args + without_master_options(locust_args or [])
 
 
 class _Processes:
