@@ -39,7 +39,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.startup
-	$(PY) -m benchmarks.recorder_overhead
+	$(PY) -m benchmarks.generator_cost
 	$(PY) -m benchmarks.open_model
 	$(PY) -m benchmarks.report_render
 	$(PY) -m benchmarks.capacity_fit

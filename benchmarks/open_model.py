@@ -22,7 +22,7 @@ from pathlib import Path
 
 import locust  # noqa: F401, I001  (gevent patches first, as in every Locust process)
 
-from benchmarks.recorder_overhead import USER_FILE, _pinned, _rate, _Target
+from benchmarks.generator_cost import USER_FILE, _pinned, _rate, _Target
 from loadwise.analysis.rundir import RunDir, epoch_of
 from loadwise.engine.recorder import Recorder
 

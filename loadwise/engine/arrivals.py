@@ -14,32 +14,47 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import gevent
-from gevent.queue import Queue
 
 from loadwise.engine.recorder import Recorder
 from loadwise.scenarios.rates import LATE_AFTER_MS, RateShape
 
 SPAWN_RATE_MAX = 100.0  # users started per second while the pool grows (Locust warns above 100 per worker)
-YIELD_EVERY = 64  # a scheduler catching up lets the users run after this many arrivals
+COUNT_EVERY_S = 0.05  # how often the arrivals that came due are counted as scheduled
 # Arrivals planned in the first second after scheduling starts are not held against the generator:
 # the pool is being spawned then, and a worker gets its plan a moment after the master's start time.
 START_UP_S = 1.0
+_NEVER = float("inf")
 
 
 class Arrivals:
-    """The arrivals of one Locust process (its share of the plan) and its idle users."""
+    """The arrivals of one Locust process (its share of the plan) and its idle users.
+
+    A free user takes the next arrival of the plan itself and sleeps until its planned time:
+    one timer per iteration, as a paced user of plain Locust has, and no scheduler to wake,
+    queue or hand over to on the request path. Arrivals are taken in order, so an arrival
+    that came due while every user was busy goes to the next user to be free (its lateness
+    counted), or is dropped past the lateness bound. A second walk of the same plan (it is
+    seeded) counts the arrivals as they come due, every COUNT_EVERY_S, so `scheduled` is
+    known whether or not a user was free, and scheduled = started + dropped once stopped.
+    """
 
     def __init__(self, shape: RateShape, recorder: Recorder):
         self.shape = shape
         self.recorder = recorder
-        self.queue: Queue = Queue()  # scheduled epoch times waiting for a free user
-        self.idle = 0  # users waiting for an arrival
-        self.greenlet: Any = None
+        self.idle = 0  # users holding an arrival that is not due yet
+        self.greenlet: Any = None  # counts the arrivals that came due
         self.share, self.of, self.seed, self.t0, self.steady_from = 0, 1, shape.seed, 0.0, 0.0
         self.pool = shape.users  # the pool size asked of Locust so far (it never shrinks during a run)
+        self._plan: Iterator[float] = iter(())  # what users take
+        self._due_plan: Iterator[float] = iter(())  # the same plan, walked to count arrivals as they come due
+        self._due_next = _NEVER
+        self.taken = 0  # arrivals handed to users (started or dropped by them)
+        self.due = 0  # arrivals counted as scheduled
+        self.stopped = True
 
     def start(self, t0: float, share: int = 0, of: int = 1, seed: int | None = None) -> None:
         """Schedule this process's share of the plan from epoch time `t0`."""
@@ -47,40 +62,58 @@ class Arrivals:
         self.share, self.of, self.t0 = share, of, t0
         self.steady_from = time.time() + START_UP_S
         self.seed = self.shape.seed if seed is None else seed
-        self.greenlet = gevent.spawn(self._schedule)
+        self._plan, self._due_plan = self._times(), self._times()
+        self._due_next = next(self._due_plan, _NEVER)
+        self.taken = self.due = 0
+        self.stopped = False
+        self.greenlet = gevent.spawn(self._count_due)
 
-    def _schedule(self) -> None:
-        for n, offset in enumerate(self.shape.arrival_times(self.share, self.of, self.seed)):
-            when = self.t0 + offset
-            if when <= time.time() and n % YIELD_EVERY == 0:
-                gevent.sleep(0)
-            # gevent's timers count from the loop's cached clock and may fire early: never start early.
-            while (delay := when - time.time()) > 0:
-                gevent.sleep(delay)
-            now = time.time()
-            self._drop_expired(now)
-            # Counted when it happens (an interval already written cannot take more counts).
-            self.recorder.count_iterations("scheduled", now)
-            if now - when > LATE_AFTER_MS / 1000 and when >= self.steady_from:  # the generator itself woke late
-                self.recorder.count_iterations("generator_late", now)
-            self.queue.put(when)
+    def _times(self) -> Iterator[float]:
+        return (self.t0 + offset for offset in self.shape.arrival_times(self.share, self.of, self.seed))
 
-    def _drop_expired(self, now: float) -> None:
-        bound = self.shape.max_lateness_s
-        while not self.queue.empty() and now - self.queue.peek_nowait() > bound:
-            self.queue.get_nowait()
-            self.recorder.count_iterations("dropped", now)
+    def _count_due(self) -> None:
+        while self._due_next < _NEVER:
+            woke_due = time.time() + COUNT_EVERY_S
+            gevent.sleep(COUNT_EVERY_S)
+            self._count_until(time.time(), woke_due)
+
+    def _count_until(self, now: float, woke_due: float | None = None) -> None:
+        """Count the plan's arrivals due by `now` as scheduled, in the interval each was planned
+        for. When this count woke late (`woke_due`: when it should have), the event loop was held
+        by the generator's own work: an arrival that came due more than LATE_AFTER_MS before the
+        loop was free again was held back by the generator, whatever the users were doing."""
+        recorder, when = self.recorder, self._due_next
+        late_after = LATE_AFTER_MS / 1000
+        while when <= now:
+            start, n, held = recorder.interval_start(when), 0, 0
+            while when <= now and recorder.interval_start(when) == start:
+                n += 1
+                if woke_due is not None and when >= self.steady_from and now - max(when, woke_due) > late_after:
+                    held += 1
+                when = next(self._due_plan, _NEVER)
+            recorder.count_iterations("scheduled", start, n=n)
+            if held:
+                recorder.count_iterations("generator_late", start, n=held)
+            self.due += n
+        self._due_next = when
 
     def next_iteration(self, user: Any) -> None:
         """Block until this user may start an iteration; record its start lateness on the user."""
         while True:
-            self.idle += 1
-            try:
-                when = self.queue.get()
-            finally:
-                self.idle -= 1
+            when = next(self._plan, _NEVER) if not self.stopped else _NEVER
+            self.taken += 1
             now = time.time()
-            lateness_ms = max(now - when, 0.0) * 1000
+            early = when > now
+            if early:
+                self.idle += 1
+                try:
+                    # gevent's timers count from the loop's cached clock and may fire early: never start early.
+                    while (delay := when - time.time()) > 0:
+                        gevent.sleep(min(delay, 60.0))
+                finally:
+                    self.idle -= 1
+                now = time.time()
+            lateness_ms = (now - when) * 1000 if now > when else 0.0
             if lateness_ms > self.shape.max_lateness_s * 1000:
                 self.recorder.count_iterations("dropped", now)
                 continue
@@ -89,8 +122,8 @@ class Arrivals:
             return
 
     def demand(self, users: int) -> int:
-        """Users this process needs now: the busy ones plus the arrivals waiting for one."""
-        return max(users - self.idle, 0) + self.queue.qsize()
+        """Users this process needs now: the busy ones plus the arrivals due that no user has taken."""
+        return max(users - self.idle, 0) + max(self.due - self.taken, 0)
 
     def pool_target(self, demand: int) -> int:
         """The pool size to ask of Locust: what the demand needs plus 10 %, within the shape's
@@ -103,14 +136,18 @@ class Arrivals:
         return self.shape.spawn_rate or min(float(self.shape.pool_max), SPAWN_RATE_MAX)
 
     def stop(self) -> None:
-        """Stop scheduling; arrivals still waiting for a user are dropped (the run ended)."""
+        """Stop scheduling; arrivals that came due and were not started are dropped (the run ended)."""
+        if self.stopped:
+            return
+        self.stopped = True
         if self.greenlet is not None:
             self.greenlet.kill(block=False)
             self.greenlet = None
-        now = time.time()
-        while not self.queue.empty():
-            self.queue.get_nowait()
-            self.recorder.count_iterations("dropped", now)
+        self._count_until(time.time())
+        totals = self.recorder.iteration_totals
+        unstarted = totals["scheduled"] - totals["started"] - totals["dropped"]
+        if unstarted > 0:
+            self.recorder.count_iterations("dropped", time.time(), n=unstarted)
 
 
 def as_open_model(user_class: type) -> type:

@@ -15,7 +15,6 @@ from typing import Any
 
 import locust
 
-from loadwise.engine import provenance
 from loadwise.engine.arrivals import Arrivals
 from loadwise.engine.recorder import Recorder
 from loadwise.scenarios.rates import ARRIVAL_LAWS, ArrivalOptions, RateShape
@@ -89,10 +88,6 @@ class OpenModel:
     def follow(self, plan: dict[str, Any]) -> None:
         """A worker: schedule the share of the master's plan it was given."""
         self.arrivals.start(float(plan["t0"]), int(plan["share"]), int(plan["of"]), plan.get("seed"))
-
-    def lateness_ms(self) -> float:
-        """How late the iteration of the request being recorded started (0 outside any user)."""
-        return getattr(provenance.current_user(), "_loadwise_lateness_ms", 0.0)
 
     def pool(self, master: bool) -> tuple[int, float]:
         """The pool of users the arrivals need now (a master sums its workers' needs), and the spawn rate."""

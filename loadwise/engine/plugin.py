@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.lock
 import locust
 from locust import events
 from locust.env import Environment
@@ -102,7 +103,8 @@ class Session:
         self.workers_final: set[str] = set()
         self.workers_seen: set[str] = set()
         self.worker_requests: dict[str, int] = {}
-        self.class_requests: dict[str, list[int]] = {}  # User class -> [requests, failures]
+        self.class_requests: dict[str, list[int]] = {}  # User class name -> [requests, failures] (workers' too)
+        self.requests_by_type: dict[type, list[int]] = {}  # this process's, by the User's type (the cheap key)
         self.class_peak_users: dict[str, int] = {}
         self._errors_written = 0
         self.exporter: Any = None
@@ -115,7 +117,7 @@ class Session:
         # When the load stopped (Locust's test_stopping): the run's duration ends here, not when the
         # master has heard the workers' last reports or the process has written its files.
         self.load_ended: float | None = None
-        self.end_timer: Any = None  # stops the shape at its planned end (Locust's shape ticks once a second)
+        self.flushing = gevent.lock.RLock()  # stops the shape at its planned end (Locust's shape ticks once a second)
         self.reported_since_stop: set[str] = set()
         self.ending: Any = None  # the greenlet closing a web UI test's run directory (master)
         self.open_model: OpenModel | None = None  # a rate shape
@@ -132,16 +134,35 @@ class Session:
     # -- every process ---------------------------------------------------------------
 
     def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
-                   exception: BaseException | None = None, **_: Any) -> None:  # fmt: skip
+                   exception: BaseException | None = None, url: str | None = None, context: Any = None,
+                   response: Any = None, start_time: Any = None, **_: Any) -> None:  # fmt: skip
+        # Every request passes here on the generator's CPU: the User is looked up once, for both its
+        # class's count and (open model) its iteration's lateness.
         error = None if exception is None else locust.stats.StatsError.parse_error(exception)
         now = time.time()
-        lateness = self.open_model.lateness_ms() if self.open_model is not None else 0.0
+        user = provenance.current_user()
+        lateness = getattr(user, "_loadwise_lateness_ms", 0.0) if self.open_model is not None else 0.0
         self.recorder.record(request_type, name, response_time, response_length, error, now, lateness)
-        counts = self.class_requests.setdefault(provenance.current_user_class(), [0, 0])
+        counts = self.requests_by_type.get(type(user))
+        if counts is None:
+            counts = self.requests_by_type[type(user)] = [0, 0]
         counts[0] += 1
-        counts[1] += exception is not None
+        if exception is not None:
+            counts[1] += 1
         if self.keys is not None and exception is None:
-            self.keys.offer(name, _.get("url"), now)
+            self.keys.offer(name, url, now)
+
+    def _class_counts(self) -> dict[str, list[int]]:
+        """Requests and failures per User class name: what workers sent, plus this process's own
+        since the last call (which it forgets)."""
+        counts = {name: list(pair) for name, pair in self.class_requests.items()}
+        for kind, (requests, failures) in self.requests_by_type.items():
+            name = provenance.OUTSIDE_USERS if kind is type(None) else kind.__name__
+            pair = counts.setdefault(name, [0, 0])
+            pair[0], pair[1] = pair[0] + requests, pair[1] + failures
+        self.requests_by_type = {}
+        self.class_requests = counts
+        return counts
 
     # -- workers -------------------------------------------------------------------------
 
@@ -150,7 +171,7 @@ class Session:
         if self.open_model is not None:  # before the drain: arrivals dropped at the stop go in this report
             self.open_model.report(data, stopped)
         data["loadwise"] = self.recorder.drain()
-        data["loadwise_classes"], self.class_requests = self.class_requests, {}
+        data["loadwise_classes"], self.class_requests = self._class_counts(), {}  # only what is new since the last report
         if self.keys is not None:
             data["loadwise_keys"] = self.keys.drain()
         data["loadwise_stopped"] = stopped
@@ -261,6 +282,7 @@ class Session:
             self.ending.join()  # the previous test's directory is closed first
         self.hosts = self._hosts(required=False)
         self.worker_requests, self.class_requests, self.class_peak_users = {}, {}, {}
+        self.requests_by_type = {}
         self.workers_seen, self.workers_final, self.reported_since_stop = set(), set(), set()
         self.recorder.new_run()
         if isinstance(self.env.shape_class, LoadwiseShape):
@@ -375,7 +397,7 @@ class Session:
             if self.open_model is not None:
                 self.open_model.start(self.test_started, self.is_master)
             if self.shape is not None and isinstance(self.env.shape_class, LoadwiseShape):
-                self.end_timer = gevent.spawn(self._stop_at_planned_end, self.test_started + self.shape.duration_s)
+                gevent.spawn(self._stop_at_planned_end, self.test_started + self.shape.duration_s)
 
     def _stop_at_planned_end(self, end: float) -> None:
         """Stop the load at the shape's planned end: Locust asks a shape once a second, and on a
@@ -448,6 +470,13 @@ class Session:
             gevent.sleep(FLUSH_EVERY_S)
 
     def _flush(self, before: float) -> None:
+        # One flush at a time: an open-model flush yields between cells, and the final flush (at
+        # quitting) must not run, and write the summary, while the loop's is half done.
+        with self.flushing:
+            if self.run_dir is not None:
+                self._flush_now(before)
+
+    def _flush_now(self, before: float) -> None:
         assert self.run_dir is not None
         try:
             pause = (lambda: gevent.sleep(0)) if self.open_model is not None and math.isfinite(before) else None
@@ -529,7 +558,7 @@ class Session:
         self.info.worker_requests = dict(self.worker_requests)
         if self.open_model is not None:
             self.info.open_model = self.open_model.record()
-        provenance.add_class_counts(self.info.locust, self.class_requests, self.class_peak_users)
+        provenance.add_class_counts(self.info.locust, self._class_counts(), self.class_peak_users)
         if self.recorder.grouped_names:
             self.info.grouped_names = {"max_names": self.recorder.max_names, "grouped": len(self.recorder.grouped_names),
                                        "as": OTHER_NAME}  # fmt: skip

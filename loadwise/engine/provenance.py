@@ -43,11 +43,6 @@ def current_user() -> Any:
     return args[0] if args else None
 
 
-def current_user_class() -> str:
-    user = current_user()
-    return type(user).__name__ if user is not None else OUTSIDE_USERS
-
-
 def add_class_counts(record: dict[str, Any], requests: dict[str, list[int]], peak_users: dict[str, int]) -> None:
     """Per User class in `record`: its peak user count and the requests (and failures) its users sent."""
     classes = record.setdefault("user_classes", [])
