@@ -67,7 +67,8 @@ _INFO_TYPES = (  # run.json fields whose type readers rely on
     ("workers", int, "a whole number"), ("worker_requests", dict, "an object"), ("interval_s", (int, float), "a number"),
     ("status", str, "a string"), ("status_reason", str, "a string"), ("collector", dict, "an object"),
     ("key_sample", dict, "an object"), ("grouped_names", dict, "an object"), ("target_commit", str, "a string"),
-    ("locust", dict, "an object"), ("open_model", dict, "an object"),
+    ("locust", dict, "an object"), ("open_model", dict, "an object"), ("lost_workers", list, "a list"),
+    ("load_ended_at", str, "a string"),
 )  # fmt: skip
 _SUMMARY_NUMBERS = ("requests", "failures", "rps", "error_rate", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 
@@ -165,6 +166,9 @@ class RunInfo:
     # could not keep up (`generator.saturated` with its evidence), so nobody reads a generator
     # limit as the target's.
     open_model: dict[str, Any] = field(default_factory=dict)
+    # Distributed: workers the master lost (no heartbeat) before the end, each with `id`, `lost_at`,
+    # `last_report_at` and the `requests` it had reported: those are in the run, what it sent after is not.
+    lost_workers: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInfo:

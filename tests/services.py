@@ -210,9 +210,11 @@ class Nginx:
     127.0.0.1:PORT. Every path answers 200 except /fail (500). Its access log, one
     `METHOD URI STATUS` line per request, is the server's own count of what it served."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", netns: str | None = None) -> None:
+        """`netns`: start it inside that network namespace (listening on `host` there)."""
         self.binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
         require("nginx (Debian package nginx-light)", self.binary is not None)
+        self.host, self.netns = host, netns
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="loadwise-nginx-"))
         temp = "\n".join(f"  {kind}_temp_path {self.dir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -228,7 +230,7 @@ http {{
   access_log {self.access_log} counts;
   keepalive_requests 1000000;
   server {{
-    listen 127.0.0.1:{self.port};
+    listen {self.host}:{self.port};
     location /fail {{ return 500 "failed\\n"; }}
     location / {{ return 200 "ok\\n"; }}
   }}
@@ -238,7 +240,7 @@ http {{
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def access_log(self) -> Path:
@@ -248,14 +250,19 @@ http {{
         import socket
 
         assert self.binary is not None
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir), "-e", str(self.dir / "error.log")],
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []  # `ip netns exec` execs: the PID is nginx's
+        self.proc = subprocess.Popen([*inside, self.binary, "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir), "-e", str(self.dir / "error.log")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
         deadline = time.monotonic() + 15
         while True:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                if self.netns:  # reachable only from inside its namespace
+                    probe = f"import socket; socket.create_connection(({self.host!r}, {self.port}), timeout=1).close()"
+                    subprocess.run([*inside, "python3", "-c", probe], check=True, capture_output=True, timeout=10)
+                else:
+                    socket.create_connection((self.host, self.port), timeout=1).close()
                 return self
-            except OSError:
+            except (OSError, subprocess.CalledProcessError):
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"nginx did not start: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
                 if time.monotonic() > deadline:

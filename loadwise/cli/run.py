@@ -305,6 +305,7 @@ def _report(result: Any, as_json: bool, exit_code_on_error: int = EXIT_OK) -> in
     else:
         print(endpoint_table(result.summary))
         _print_open_model(result)
+        _print_lost_workers(result)
         reason = f" ({result.reason})" if result.reason else ""
         print(f"status: {result.status}{reason}")
         print(result.run_dir.path)
@@ -316,6 +317,17 @@ def _report(result: Any, as_json: bool, exit_code_on_error: int = EXIT_OK) -> in
               file=sys.stderr)  # fmt: skip
         return exit_code_on_error
     return EXIT_OK
+
+
+def _print_lost_workers(result: Any) -> None:
+    """One line per worker the master lost during the run (its reported requests are in the table)."""
+    try:
+        lost = result.run_dir.read_info().lost_workers
+    except LoadwiseError:
+        return
+    for worker in lost:
+        print(f"worker lost: {worker['id']} at {worker['lost_at']} (no heartbeat); its {worker['requests']} requests "
+              f"up to its last report ({worker['last_report_at'] or 'none'}) are in the run, what it sent after is not")
 
 
 def _print_open_model(result: Any) -> None:

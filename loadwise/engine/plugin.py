@@ -103,6 +103,8 @@ class Session:
         self.workers_final: set[str] = set()
         self.workers_seen: set[str] = set()
         self.worker_requests: dict[str, int] = {}
+        self.worker_reported_at: dict[str, float] = {}
+        self.lost_workers: dict[str, dict[str, Any]] = {}  # worker id -> when it was lost, what it had reported
         self.class_requests: dict[str, list[int]] = {}  # User class name -> [requests, failures] (workers' too)
         self.requests_by_type: dict[type, list[int]] = {}  # this process's, by the User's type (the cheap key)
         self.class_peak_users: dict[str, int] = {}
@@ -282,7 +284,7 @@ class Session:
             self.ending.join()  # the previous test's directory is closed first
         self.hosts = self._hosts(required=False)
         self.worker_requests, self.class_requests, self.class_peak_users = {}, {}, {}
-        self.requests_by_type = {}
+        self.requests_by_type, self.worker_reported_at, self.lost_workers = {}, {}, {}
         self.workers_seen, self.workers_final, self.reported_since_stop = set(), set(), set()
         self.recorder.new_run()
         if isinstance(self.env.shape_class, LoadwiseShape):
@@ -429,6 +431,7 @@ class Session:
             sent = self.recorder.absorb(payload)
             self.worker_requests[client_id] = self.worker_requests.get(client_id, 0) + sent
         self.workers_seen.add(client_id)
+        self.worker_reported_at[client_id] = time.time()
         if self.stopped_at is not None:
             self.reported_since_stop.add(client_id)
         if data.get("loadwise_stopped"):
@@ -463,11 +466,29 @@ class Session:
                 by_class = runner.reported_user_classes_count if self.is_master else runner.user_classes_count
                 for name, count in by_class.items():
                     self.class_peak_users[name] = max(self.class_peak_users.get(name, 0), count)
+            if self.is_master:
+                self._note_lost_workers(now)
             if self.run_dir is not None:  # None between the tests of a web UI session
                 self._flush(before=now - grace)
             if self.opts.status_stream:
                 print(self._status(now).to_line(), flush=True)
             gevent.sleep(FLUSH_EVERY_S)
+
+    def _note_lost_workers(self, now: float) -> None:
+        """A worker Locust marked missing (no heartbeat for 3 s) is lost to this run: what it had
+        reported stays in the run; what it sent since its last report never reached the master."""
+        if self.test_started is None:
+            return
+        for client in self.env.runner.clients.all:
+            if client.state != locust.runners.STATE_MISSING or client.id in self.lost_workers:
+                continue
+            reported = self.worker_reported_at.get(client.id)
+            self.lost_workers[client.id] = {"id": client.id, "lost_at": iso_utc(now),
+                                            "last_report_at": iso_utc(reported) if reported else None,
+                                            "requests": self.worker_requests.get(client.id, 0)}  # fmt: skip
+            log.warning("loadwise: worker %s lost (no heartbeat): its %d requests up to %s are kept; what it sent after is "
+                        "not in the run", client.id, self.worker_requests.get(client.id, 0),
+                        iso_utc(reported) if reported else "its first report")  # fmt: skip
 
     def _flush(self, before: float) -> None:
         # One flush at a time: an open-model flush yields between cells, and the final flush (at
@@ -556,6 +577,9 @@ class Session:
         self.info.ended_at = iso_utc(ended)
         self.info.load_ended_at = iso_utc(load_ended)
         self.info.worker_requests = dict(self.worker_requests)
+        if self.is_master:
+            self._note_lost_workers(ended)
+        self.info.lost_workers = [self.lost_workers[k] for k in sorted(self.lost_workers)]
         if self.open_model is not None:
             self.info.open_model = self.open_model.record()
         provenance.add_class_counts(self.info.locust, self._class_counts(), self.class_peak_users)
