@@ -158,9 +158,19 @@ def test_open_model_users_take_their_arrival_as_each_task_starts():
 
     taken = []
 
-    class FakeArrivals:
-        def next_iteration(self, user):
+    held = []
+
+    class FakeArrivals:  # take: hold the next arrival (wait_time sleeps until it); begin: start it
+        def take(self, user):
+            held.append(user)
+            return 0.25
+
+        def begin(self, user):
             taken.append(user)
+
+        def next_iteration(self, user):
+            self.take(user)
+            self.begin(user)
 
     wrapped = as_open_model(Shopper)
     assert wrapped.__name__ == "Shopper" and wrapped._loadwise_open_model
@@ -171,9 +181,10 @@ def test_open_model_users_take_their_arrival_as_each_task_starts():
     user.environment, user.seen = type("Env", (), {"loadwise_arrivals": FakeArrivals()})(), []
     for t in wrapped.tasks:
         t(user)
-    assert len(taken) == 4 and sorted(user.seen) == ["buy", "look", "look", "look"] and wrapped.wait_time(user) == 0.0
+    assert len(taken) == 4 and sorted(user.seen) == ["buy", "look", "look", "look"] and not held
+    assert wrapped.wait_time(user) == 0.25 and held == [user]  # Locust sleeps until the held arrival is due
     nested = as_open_model(Wanderer)
     assert nested.tasks == [Nested]
     nested_user = object.__new__(nested)
     nested_user.environment = user.environment
-    assert nested.wait_time(nested_user) == 0.0 and len(taken) == 5  # waited for an arrival
+    assert nested.wait_time(nested_user) == 0.0 and len(taken) == 5 and len(held) == 2  # waited for an arrival

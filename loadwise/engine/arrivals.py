@@ -97,29 +97,42 @@ class Arrivals:
             self.due += n
         self._due_next = when
 
-    def next_iteration(self, user: Any) -> None:
-        """Block until this user may start an iteration; record its start lateness on the user."""
+    def take(self, user: Any) -> float:
+        """Hold the next arrival of the plan for `user`; the seconds until it is due (0: due already).
+        Locust's wait_time sleeps them, so an iteration on schedule costs one timer, as a paced
+        user of plain Locust does, and no extra pass of the event loop."""
+        when = next(self._plan, _NEVER) if not self.stopped else _NEVER
+        self.taken += 1
+        self.idle += 1
+        user._loadwise_when = when
+        return min(max(when - time.time(), 0.0), 60.0)
+
+    def begin(self, user: Any) -> None:
+        """Start the arrival `user` holds (taking one if it holds none) once it is due; record its
+        start lateness on the user. Past the lateness bound the arrival is dropped and the next taken."""
         while True:
-            when = next(self._plan, _NEVER) if not self.stopped else _NEVER
-            self.taken += 1
+            when = getattr(user, "_loadwise_when", None)
+            if when is None:
+                self.take(user)
+                continue
+            # gevent's timers count from the loop's cached clock and may fire early: never start early.
+            while (delay := when - time.time()) > 0:
+                gevent.sleep(min(delay, 60.0))
+            self.idle -= 1
+            user._loadwise_when = None
             now = time.time()
-            early = when > now
-            if early:
-                self.idle += 1
-                try:
-                    # gevent's timers count from the loop's cached clock and may fire early: never start early.
-                    while (delay := when - time.time()) > 0:
-                        gevent.sleep(min(delay, 60.0))
-                finally:
-                    self.idle -= 1
-                now = time.time()
-            lateness_ms = (now - when) * 1000 if now > when else 0.0
+            lateness_ms = (now - when) * 1000
             if lateness_ms > self.shape.max_lateness_s * 1000:
                 self.recorder.count_iterations("dropped", now)
                 continue
             self.recorder.count_iterations("started", now, lateness_ms)
             user._loadwise_lateness_ms = lateness_ms
             return
+
+    def next_iteration(self, user: Any) -> None:
+        """Block until this user may start an iteration (take, then begin)."""
+        self.take(user)
+        self.begin(user)
 
     def demand(self, users: int) -> int:
         """Users this process needs now: the busy ones plus the arrivals due that no user has taken."""
@@ -154,8 +167,9 @@ def as_open_model(user_class: type) -> type:
     """`user_class` as an open-model user: each task waits for an arrival instead of `wait_time`.
     Same name and module, so Locust's class picker, stats and run.json see the user's own class.
 
-    Each task function is wrapped to take its arrival right before it runs (its start lateness
-    is then the delay until the task really starts); `wait_time` is 0. A user with a nested
+    `wait_time` takes the user's next arrival and returns the time until it is due, so Locust
+    sleeps it; each task function is wrapped to start that arrival right before it runs (its
+    start lateness is then the delay until the task really starts). A user with a nested
     TaskSet waits in `wait_time` instead (the nested set calls it between its own tasks), which
     leaves one pass of the event loop between taking the arrival and the task out of its lateness."""
     from locust import TaskSet
@@ -174,7 +188,7 @@ def as_open_model(user_class: type) -> type:
 
         namespace |= {"on_start": on_start, "wait_time": wait_time}
     else:
-        namespace["wait_time"] = lambda self: 0.0
+        namespace["wait_time"] = lambda self: _arrivals(self).take(self)
     cls = type(user_class.__name__, (user_class,), namespace)
     if not nested:
         cls.tasks = [_gated(task) for task in user_class.tasks]  # after the class: UserMeta would add them twice
@@ -184,7 +198,7 @@ def as_open_model(user_class: type) -> type:
 def _gated(task: Any) -> Any:
     @functools.wraps(task)  # keeps the name and Locust's tags (the function's __dict__)
     def gated(user: Any, *args: Any, **kwargs: Any) -> Any:
-        _arrivals(user).next_iteration(user)
+        _arrivals(user).begin(user)
         return task(user, *args, **kwargs)
 
     return gated
