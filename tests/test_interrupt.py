@@ -104,7 +104,10 @@ def test_killed_worker_leaves_a_completed_run_with_the_other_worker_going(target
     intervals = run_dir.read_intervals()
     after = intervals[intervals["start"].map(lambda t: t.timestamp()) > killed_at + 5]
     assert after["requests"].sum() > 0  # the surviving worker carried on
-    assert len(run_dir.read_info().worker_requests) == 2
+    info = run_dir.read_info()
+    assert len(info.worker_requests) == 2
+    assert len(info.lost_workers) == 1 and info.lost_workers[0]["id"] in info.worker_requests  # named, not silent
+    assert f"worker lost: {info.lost_workers[0]['id']}" in stdout
 
 
 def test_killed_load_generator_is_a_failed_run_that_keeps_what_was_recorded(target, tmp_path):

@@ -113,7 +113,7 @@ def _percentiles_from_merge(intervals: pd.DataFrame) -> list[float]:
 
 
 def test_remote_workers_count_what_the_target_served_and_merge_exactly(hosts, tmp_path):
-    with Distributed(hosts, tmp_path, seconds=8) as run:
+    with Distributed(hosts, tmp_path, seconds=6) as run:
         code, out, err = run.wait()
     assert code == 0, err[-3000:]
     run_dir = RunDir(out.strip().splitlines()[-1])
@@ -136,11 +136,11 @@ def test_remote_workers_count_what_the_target_served_and_merge_exactly(hosts, tm
     if run.delay == "tc netem":  # the load crosses the delayed link too
         assert intervals["p50_ms"].min() >= DELAY_MS
     # The master's wait for its delayed workers is not load: the duration is the shape's.
-    assert abs(summary["duration_s"] - 8.0) <= 0.3, summary["duration_s"]
+    assert abs(summary["duration_s"] - 6.0) <= 0.3, summary["duration_s"]
 
 
 def test_a_worker_cut_off_mid_run_is_reported_lost_and_its_intervals_kept(hosts, tmp_path):
-    seconds = 15
+    seconds = 13
     with Distributed(hosts, tmp_path, seconds=seconds) as run:
         deadline = time.monotonic() + 60
         run_dirs: list[Path] = []
@@ -149,7 +149,7 @@ def test_a_worker_cut_off_mid_run_is_reported_lost_and_its_intervals_kept(hosts,
             time.sleep(0.2)
         assert run_dirs, "the run did not start"
         started = epoch_of(json.loads((run_dirs[0] / "run.json").read_text())["started_at"])
-        time.sleep(max(started + 7 - time.time(), 0))
+        time.sleep(max(started + 6 - time.time(), 0))
         cut_at = time.time()
         hosts.cut(hosts.workers[1])
         code, out, err = run.wait()

@@ -66,7 +66,7 @@ def test_distributed_run_merges_worker_histograms(target, tmp_path):
     before = served_requests(target)
     csv = tmp_path / "csv" / "locust"
     result = run_cli("run", "browse", "--host", target.url, "--workers", "2", "--users", "10",
-                     "--duration", "8s", "--shape", "step", "--shape-param", "steps=2", "--interval", "1",
+                     "--duration", "6s", "--shape", "step", "--shape-param", "steps=2", "--interval", "1",
                      "--out", str(tmp_path), "--csv", str(csv))
     assert result.code == 0, result.stderr + result.stdout
     info, intervals, summary = _check_complete_run_dir(Path(result.last_line))
@@ -78,12 +78,12 @@ def test_distributed_run_merges_worker_histograms(target, tmp_path):
     served = served_requests(target) - before
     assert 0 <= served - recorded <= 10, (served, recorded)
     assert intervals["users"].max() == 10
-    _check_duration(info, summary, 8.0)
+    _check_duration(info, summary, 6.0)
     # Locust's CSV files are the master's alone (as with `locust --processes 2`): one row a second
     # of the whole run, its total count never going back; workers writing too would interleave theirs.
     history = pd.read_csv(f"{csv}_stats_history.csv")
     aggregated = history[history["Name"] == "Aggregated"]
-    assert len(aggregated) >= 5 and aggregated["Timestamp"].is_unique
+    assert len(aggregated) >= 4 and aggregated["Timestamp"].is_unique
     assert aggregated["Total Request Count"].is_monotonic_increasing
     assert aggregated["User Count"].max() == 10
     stats = pd.read_csv(f"{csv}_stats.csv")

@@ -119,7 +119,7 @@ class Session:
         # When the load stopped (Locust's test_stopping): the run's duration ends here, not when the
         # master has heard the workers' last reports or the process has written its files.
         self.load_ended: float | None = None
-        self.flushing = gevent.lock.RLock()  # stops the shape at its planned end (Locust's shape ticks once a second)
+        self.flushing = gevent.lock.RLock()  # one flush of the run directory at a time
         self.reported_since_stop: set[str] = set()
         self.ending: Any = None  # the greenlet closing a web UI test's run directory (master)
         self.open_model: OpenModel | None = None  # a rate shape
@@ -399,18 +399,18 @@ class Session:
             if self.open_model is not None:
                 self.open_model.start(self.test_started, self.is_master)
             if self.shape is not None and isinstance(self.env.shape_class, LoadwiseShape):
-                gevent.spawn(self._stop_at_planned_end, self.test_started + self.shape.duration_s)
+                gevent.spawn(self._stop_at_planned_end, self.test_started, self.shape.duration_s)
 
-    def _stop_at_planned_end(self, end: float) -> None:
+    def _stop_at_planned_end(self, started: float, duration_s: float) -> None:
         """Stop the load at the shape's planned end: Locust asks a shape once a second, and on a
         master whose ramp-up blocks the ticks drift, so a 5 s shape would otherwise run up to 6 s."""
-        gevent.sleep(max(end - time.time(), 0.0))
+        gevent.sleep(max(started + duration_s - time.time(), 0.0))
         runner = self.env.runner
-        if runner.state not in (locust.runners.STATE_RUNNING, locust.runners.STATE_SPAWNING):
-            return
+        if self.test_started != started or runner.state not in (locust.runners.STATE_RUNNING, locust.runners.STATE_SPAWNING):
+            return  # stopped already, or a later test of the web UI runs now
         if isinstance(self.env.shape_class, LoadwiseShape):
             self.env.shape_class.finished = True
-        log.info("loadwise: the shape's planned end (%gs) reached, stopping", self.shape.duration_s if self.shape else 0)
+        log.info("loadwise: the shape's planned end (%gs) reached, stopping", duration_s)
         if self.per_test:
             runner.stop()
         else:
