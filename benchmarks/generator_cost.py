@@ -5,9 +5,9 @@ every request it served: the same count for every variant) and, A B A B, for eac
   1 process:  `locust -f USER --headless`               vs `loadwise run USER` (both pinned to core 0)
   2 workers:  `locust -f USER --headless --processes 2` vs `loadwise run USER --workers 2`
 in two ways:
-  CPU per request (the steadier figure on a shared machine): at a fixed rate below saturation
-    (each user paced by constant_throughput; loadwise's open model as `--shape constant-rate`
-    at the same total rate), the user + system CPU of every process of the variant (read from
+  CPU per request: at a fixed rate below saturation (closed model: each user paced by
+    constant_throughput; open model: loadwise's `--shape constant-rate` against bare Locust's
+    users sending the same requests evenly spaced, as uniform arrivals are), the user + system CPU of every process of the variant (read from
     /proc: bare Locust and its workers; `loadwise run`, its master and workers) over a steady
     window, divided by the requests the target served in that window;
   saturated rate: wait_time 0, requests the target served per second over the steady window.
@@ -159,7 +159,7 @@ def measure(target: _Target, argv: list[str], seconds: float, env: dict[str, str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=2, help="A B A B rounds per figure (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="A B A B rounds per figure (default 3)")
     parser.add_argument("--seconds", type=float, default=17, help="length of each run (default 17: a 10 s window)")
     parser.add_argument("--rate", type=float, default=4000, help="total requests/s of the CPU-per-request runs (default 4000)")
     parser.add_argument("--only", choices=["cpu", "saturated"], help="measure one figure only")
@@ -175,14 +175,19 @@ def main() -> None:
         for figure, processes, model in cases:
             if opts.only and opts.only != figure:
                 continue
-            pacing = {"BENCH_USER_RATE": f"{opts.rate / USERS:g}"} if figure == "cpu" else {"BENCH_USER_RATE": "0"}
+            if figure == "saturated":
+                pacing = {"BENCH_USER_RATE": "0"}
+            elif model == "closed":
+                pacing = {"BENCH_USER_RATE": f"{opts.rate / USERS:g}"}
+            else:  # bare Locust's counterpart of uniform arrivals: the same requests, evenly spaced
+                pacing = {"BENCH_USER_RATE": "0", "BENCH_EVEN_RATE": f"{opts.rate / max(processes, 1):g}"}
             label = f"{'1 process' if not processes else f'{processes} workers'}, {model}"
             results: dict[str, list[tuple[float, float]]] = {"bare": [], "loadwise": []}
             for n in range(opts.rounds):
                 for variant in ("bare", "loadwise"):
                     env = {**os.environ, **pacing}
-                    if variant == "loadwise" and model == "open":
-                        env["BENCH_USER_RATE"] = "0"  # the rate shape paces the iterations; wait_time does not apply
+                    if variant == "loadwise" and model == "open":  # the rate shape paces the iterations
+                        env["BENCH_USER_RATE"], env["BENCH_EVEN_RATE"] = "0", "0"
                     argv = command(target.url, variant, processes, model, opts.rate, opts.seconds, Path(tmp))
                     cpu_us, rps = measure(target, argv, opts.seconds, env)
                     results[variant].append((cpu_us, rps))
