@@ -159,25 +159,35 @@ def test_real_step_run_fits_and_the_slo_capacity_sits_between_its_steps(tmp_path
     """The analyses after the run go through the CLI in this process (cli_here): no interpreter start each."""
     user = tmp_path / "busy.py"
     user.write_text(SATURATING_USER)
-    with DemoTarget() as shop:
-        result = run_cli("run", str(user), "--host", shop.url, "--shape", "step", "--users", "24",
-                         "--shape-param", "steps=6", "--duration", "24s", "--interval", "1", "--out", str(tmp_path))
-    assert result.code == 0, result.stderr
-    run_path = result.last_line
-    summary = json.loads((Path(run_path) / "summary.json").read_text())
-    assert summary["overall"]["failures"] == 0
-    fitted = json.loads(cli_here("capacity", run_path, "--json").stdout)
-    p95 = [p["p95_ms"] for p in fitted["points"]]
-    assert len(p95) == 6
-    slo = float(np.sqrt(min(p95) * max(p95)))  # between the fastest and the slowest step
-    out = cli_here("capacity", run_path, "--slo", f"p95<{slo:.2f}ms", "--target-rps", "1000", "--json")
-    assert out.code == 0, out.stderr
-    answer = json.loads(out.stdout)
     # On this machine the curve sometimes turns down past a dozen users and sometimes plateaus with
     # noise; the F-test keeps Amdahl unless USL's extra parameter is clearly worth it (measured:
     # chosen-model R² 0.79-0.97). The family must describe the run: its best fit explains 85 %.
-    r_squared = [answer["model"]["r_squared"]] + [m["r_squared"] for m in answer["alternatives"].values()]
-    assert max(r for r in r_squared if r is not None) >= 0.85, (answer["model"], answer["points"])
+    # Once in a while the shared machine takes the target's core for a few seconds (seen in CI: a
+    # step's throughput fell 25 % and the next recovered, best R² 0.78): then, and only then, the
+    # run is measured once more, as a sceptical user would, and the second must fit.
+    for attempt in (1, 2):
+        with DemoTarget() as shop:
+            result = run_cli("run", str(user), "--host", shop.url, "--shape", "step", "--users", "24",
+                             "--shape-param", "steps=6", "--duration", "24s", "--interval", "1", "--out", str(tmp_path))
+        assert result.code == 0, result.stderr
+        run_path = result.last_line
+        summary = json.loads((Path(run_path) / "summary.json").read_text())
+        assert summary["overall"]["failures"] == 0
+        fitted = json.loads(cli_here("capacity", run_path, "--json").stdout)
+        p95 = [p["p95_ms"] for p in fitted["points"]]
+        assert len(p95) == 6
+        slo = float(np.sqrt(min(p95) * max(p95)))  # between the fastest and the slowest step
+        out = cli_here("capacity", run_path, "--slo", f"p95<{slo:.2f}ms", "--target-rps", "1000", "--json")
+        assert out.code == 0, out.stderr
+        answer = json.loads(out.stdout)
+        r_squared = [answer["model"]["r_squared"]] + [m["r_squared"] for m in answer["alternatives"].values()]
+        best = max(r for r in r_squared if r is not None)
+        rates = [p["rps"] for p in answer["points"]]
+        disturbed = any(rates[i] < 0.85 * max(rates[:i]) and rates[-1] > 0.95 * max(rates[:i]) for i in range(1, len(rates)))
+        if best >= 0.85 or attempt == 2 or not disturbed:
+            break
+        print(f"\nrun {attempt} disturbed (a step fell and a later one recovered: {rates}, best R² {best:.2f}); measuring again")
+    assert best >= 0.85, (answer["model"], answer["points"])
     capacity = answer["slo"]["capacity_rps"]
     low, high = sorted(answer["slo"]["between_rps"])
     assert low <= capacity <= high
