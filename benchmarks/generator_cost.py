@@ -7,9 +7,10 @@ every request it served: the same count for every variant) and, A B A B, for eac
 in two ways:
   CPU per request: at a fixed rate below saturation (closed model: each user paced by
     constant_throughput; open model: loadwise's `--shape constant-rate` against bare Locust's
-    users sending the same requests evenly spaced, as uniform arrivals are), the user + system CPU of every process of the variant (read from
-    /proc: bare Locust and its workers; `loadwise run`, its master and workers) over a steady
-    window, divided by the requests the target served in that window;
+    users sending the same requests evenly spaced, as uniform arrivals are), the user + system
+    CPU of every process of the variant (read from /proc: bare Locust and its workers;
+    `loadwise run`, its master and workers) over a steady window, divided by the requests the
+    target served in that window;
   saturated rate: wait_time 0, requests the target served per second over the steady window.
 The window leaves out the start (start-up, ramp) and the end (shutdown, the run's summary).
 Each figure is printed per round, then the medians and loadwise / bare (goal >= 0.97).

@@ -68,8 +68,7 @@ class Distributed:
         self.locustfile = tmp_path / "shop.py"
         self.locustfile.write_text(LOCUSTFILE)
         self.nginx = Nginx(host=MASTER_IP, netns=hosts.master)
-        self.procs: list[subprocess.Popen[str]] = []
-        self.workers: list[subprocess.Popen[str]] = []
+        self.procs: list[subprocess.Popen[str]] = []  # every process started here, stopped by PID at the end
 
     def __enter__(self) -> Distributed:
         self.nginx.start()
@@ -78,15 +77,15 @@ class Distributed:
             listen, worker_port, self.delay = MASTER_IP, master_port, "tc netem"
         else:
             listen, worker_port, self.delay = "127.0.0.1", free_port(), "relay"
-            self.procs.append(self._start(self.hosts.master, [str(REPO / "tests" / "delay_relay.py"), MASTER_IP,
-                                          str(worker_port), "127.0.0.1", str(master_port), str(DELAY_MS)]))  # fmt: skip
+            self._start(self.hosts.master, [str(REPO / "tests" / "delay_relay.py"), MASTER_IP, str(worker_port),
+                                            "127.0.0.1", str(master_port), str(DELAY_MS)])  # fmt: skip
         self.master = self._start(self.hosts.master, [
             "-m", "loadwise", "run", str(self.locustfile), "--host", self.nginx.url, "--expect-workers", "2",
             "--listen", listen, "--master-port", str(master_port), "-u", str(USERS), "-r", str(USERS),
             "-t", f"{self.seconds}s", "--interval", "1", "--out", str(self.tmp), "--no-report"])  # fmt: skip
         for ns in self.hosts.workers:  # Locust's --stop-timeout passes through to the worker
-            self.workers.append(self._start(ns, ["-m", "loadwise", "worker", str(self.locustfile), "--master-host", MASTER_IP,
-                                                 "--master-port", str(worker_port), "--interval", "1", "--stop-timeout", "0"]))  # fmt: skip
+            self._start(ns, ["-m", "loadwise", "worker", str(self.locustfile), "--master-host", MASTER_IP,
+                             "--master-port", str(worker_port), "--interval", "1", "--stop-timeout", "0"])  # fmt: skip
         return self
 
     def _start(self, ns: str, args: list[str]) -> subprocess.Popen[str]:

@@ -138,8 +138,9 @@ class Session:
     def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
                    exception: BaseException | None = None, url: str | None = None, context: Any = None,
                    response: Any = None, start_time: Any = None, **_: Any) -> None:  # fmt: skip
-        # Every request passes here on the generator's CPU: the User is looked up once, for both its
-        # class's count and (open model) its iteration's lateness.
+        # Every request passes here on the generator's CPU: Locust's keywords are named parameters (no
+        # dict is built for them), and the User is looked up once, for both its class's count and (open
+        # model) its iteration's lateness.
         error = None if exception is None else locust.stats.StatsError.parse_error(exception)
         now = time.time()
         user = provenance.current_user()
