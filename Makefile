@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || $(MAKE) --no-print-directory system-python
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	@# setuptools tells every editable install to mind same-named folders: ours is the package itself
+	$(PY) -W 'ignore:Editable installation' -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
 # Debian's python3 ships without venv/ensurepip; install them when we may.

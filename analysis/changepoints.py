@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from loadwise.analysis.gate_settings import MIN_EFFECT
+
 MIN_SIZE = 3  # smallest regime E-Divisive may cut out of the history
 
 
@@ -73,7 +75,7 @@ class NewestPoint:
     worse_regime: bool
 
 
-def newest_point(series: np.ndarray | list[float], higher_is_worse: bool = True, min_effect: float = 0.05,
+def newest_point(series: np.ndarray | list[float], higher_is_worse: bool = True, min_effect: float = MIN_EFFECT,
                  confidence: float = 0.95) -> NewestPoint:  # fmt: skip
     x = np.asarray(series, dtype=float)
     history, newest = x[:-1], float(x[-1])

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from loadwise.analysis import histogram
-from loadwise.analysis.gate_settings import MIN_DELTA_MS
+from loadwise.analysis.gate_settings import MIN_DELTA_MS, MIN_EFFECT, RESAMPLES, GateSettings
 
 REGRESSION, IMPROVEMENT, NO_CHANGE, NOT_JUDGED = "regression", "improvement", "no change", "not judged"
 PERCENTILE_METRICS = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
@@ -168,8 +168,8 @@ class Comparison:
                 f"{', judged against ' + self.noise if self.noise else ''}: {self.decision}")  # fmt: skip
 
 
-def compare_series(base: Series, current: Series, metric: str, endpoint: str, min_effect: float = 0.05,
-                   resamples: int = 1000, confidence: float = CONFIDENCE, seed: int = 0,
+def compare_series(base: Series, current: Series, metric: str, endpoint: str, min_effect: float = MIN_EFFECT,
+                   resamples: int = RESAMPLES, confidence: float = CONFIDENCE, seed: int = 0,
                    min_delta_ms: float = MIN_DELTA_MS, allowance: float = 0.0) -> Comparison:  # fmt: skip
     """One pair of runs: a moving-block bootstrap interval of the change that must exclude zero,
     and a change of at least max(min_effect, allowance) (the between-run allowance)."""
@@ -266,13 +266,16 @@ def _prediction(values: np.ndarray, current: float, metric: str, endpoint: str, 
     return Comparison(endpoint, metric, mean, current, change, lo, hi, decision, not absolute, confidence, noise, requests)
 
 
-def compare_runs(base: pd.DataFrame | list[pd.DataFrame], current: pd.DataFrame, min_effect: float = 0.05,
-                 resamples: int = 1000, metrics: tuple[str, ...] = METRICS, seed: int = 0,
-                 min_delta_ms: float = MIN_DELTA_MS, between_run: dict[str, float] | None = None) -> list[Comparison]:  # fmt: skip
+def compare_runs(base: pd.DataFrame | list[pd.DataFrame], current: pd.DataFrame, settings: GateSettings | None = None,
+                 metrics: tuple[str, ...] = METRICS, seed: int = 0,
+                 between_run: dict[str, float] | None = None) -> list[Comparison]:  # fmt: skip
     """Overall and per endpoint present in every run; endpoints only in some runs are skipped.
 
     `base` is one baseline run's intervals or several (then their run-to-run spread decides);
-    `between_run` overrides the default allowances of a single-baseline comparison."""
+    `settings` gives the minimum effect and delta and the resamples; `between_run` overrides
+    the default allowances of a single-baseline comparison."""
+    settings = settings or GateSettings()
+    min_effect, min_delta_ms = settings.min_effect, settings.min_delta
     baselines = [base] if isinstance(base, pd.DataFrame) else list(base)
     if not baselines:
         raise ValueError("compare_runs needs at least one baseline run")
@@ -307,7 +310,7 @@ def compare_runs(base: pd.DataFrame | list[pd.DataFrame], current: pd.DataFrame,
                 results.append(_prediction(values, _full(c, metric), metric, label, min_effect, min_delta_ms,
                                            CONFIDENCE, requests))  # fmt: skip
                 continue
-            comparison = compare_series(bs[0], c, metric, label, min_effect, resamples, seed=seed,
+            comparison = compare_series(bs[0], c, metric, label, min_effect, settings.resamples, seed=seed,
                                         min_delta_ms=min_delta_ms, allowance=allowances[metric])  # fmt: skip
             comparison.requests = requests
             comparison.noise = f"between-run allowance {comparison.change_text(allowances[metric])} (one baseline run)"

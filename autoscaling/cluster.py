@@ -7,6 +7,7 @@ from typing import Any
 
 from loadwise.autoscaling.controller import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, Policy, ScalingRules
 from loadwise.autoscaling.hpa import HPASpec
+from loadwise.autoscaling.settings import KUBERNETES_CPU_TARGET
 
 
 @dataclass
@@ -48,7 +49,7 @@ def cluster_state(deployment: Any, hpa: Any | None) -> ClusterState:
                 metrics.append(("cpu", m.resource.target.average_utilization / 100))
             elif m.type == "Pods" and m.pods.target.average_value:
                 metrics.append(("rps", float(m.pods.target.average_value)))
-        (metric, target), *extra = metrics or [("cpu", 0.8)]  # no metrics: Kubernetes defaults to 80 % CPU
+        (metric, target), *extra = metrics or [("cpu", KUBERNETES_CPU_TARGET)]
         behavior = hpa.spec.behavior
         # No `behavior` at all takes the controller's other path (downscale window, scale-up
         # at most max(2 x current, 4)); with one, a missing side gets its default.

@@ -39,6 +39,7 @@ from loadwise.autoscaling.replicas import (
     average_value_replicas,
     resource_replicas,
 )
+from loadwise.autoscaling.settings import CPU_REQUEST, KUBERNETES_CPU_TARGET, STARTUP_S
 
 __all__ = ["DEFAULT_SCALE_DOWN", "DEFAULT_SCALE_UP", "KUBERNETES_SEMANTICS", "ControllerSettings", "HPASpec",
            "PodModel", "Policy", "ScalingRules", "SimResult", "simulate"]  # fmt: skip
@@ -52,7 +53,7 @@ class HPASpec:
     min_replicas: int
     max_replicas: int
     metric: str = "cpu"
-    target: float = 0.8
+    target: float = KUBERNETES_CPU_TARGET
     # None on both sides: an HPA without `behavior` (the autoscaling/v1 path: the 5 min
     # downscale window, scale-up limited to max(2 x current, 4)). One side None: its default.
     scale_up: ScalingRules | None = DEFAULT_SCALE_UP
@@ -96,9 +97,9 @@ class ControllerSettings:
 class PodModel:
     cpu_per_request: float  # CPU seconds per request (measured)
     capacity_rps: float  # requests/s one pod serves within the SLO (measured)
-    cpu_request: float = 0.5  # cores requested per pod: utilization is relative to it
+    cpu_request: float = CPU_REQUEST  # cores requested per pod: utilization is relative to it
     idle_cpu: float = 0.01  # cores a pod uses with no traffic
-    startup_s: float = 30.0  # from creation to Ready (serving traffic)
+    startup_s: float = STARTUP_S  # from creation to Ready (serving traffic)
     pending_s: float = 2.0  # from creation to started (scheduled, image present)
     startup_cpu: float | None = None  # cores while starting (a JVM warming up burns more); None: idle_cpu
     metrics_delay_s: float = 15.0  # from start to the pod's first metric (a metrics-server scrape)

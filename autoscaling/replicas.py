@@ -25,14 +25,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from loadwise.errors import LoadwiseError
+
 DEFAULT_TOLERANCE = 0.1  # kube-controller-manager --horizontal-pod-autoscaler-tolerance
 DEFAULT_CPU_INITIALIZATION_PERIOD_S = 300.0  # --horizontal-pod-autoscaler-cpu-initialization-period
 DEFAULT_INITIAL_READINESS_DELAY_S = 30.0  # --horizontal-pod-autoscaler-initial-readiness-delay
 FAR_PAST_S = -1e12  # Go's zero time: a pod started long ago
 
 
-class MetricError(ValueError):
-    """The controller could not compute a proposal (no metrics, missing requests)."""
+class MetricError(LoadwiseError, ValueError):
+    """The controller could not compute a proposal (no metrics, missing requests): the input's doing."""
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,11 @@ def main() -> None:
         # The benchmark's own throwaway server and tables: its superuser is trusted here.
         result = pgadvisor.advise(conn, IndexAdvisorSettings(top=STATEMENTS, max_indexes=25), allow_superuser=True)
         elapsed = time.perf_counter() - started
-        reasons = sorted({s["reason"] for s in result["skipped"]})
+        reasons = sorted({s["reason"] for s in result.skipped})
         conn.close()
-        print(f"db advisor: {result['statements_considered']} distinct statements advised in {elapsed:.1f} s "
-              f"(goal < 30 s: {'met' if elapsed < 30 else 'NOT met'}); {len(result['indexes'])} indexes chosen, "
-              f"{len(result['skipped'])} statements skipped{(': ' + '; '.join(reasons[:3])) if reasons else ''}")  # fmt: skip
+        print(f"db advisor: {result.statements_considered} distinct statements advised in {elapsed:.1f} s "
+              f"(goal < 30 s: {'met' if elapsed < 30 else 'NOT met'}); {len(result.indexes)} indexes chosen, "
+              f"{len(result.skipped)} statements skipped{(': ' + '; '.join(reasons[:3])) if reasons else ''}")  # fmt: skip
         _dexter_cases(server.dsn)
     finally:
         server.stop()

@@ -151,11 +151,11 @@ def measured_capacity(run_id: str, steps: pd.DataFrame, slos: list[Threshold], r
     found = []
     for t in bounds:
         result = slo_capacity(steps, t.limit, t.statistic)
-        if not result.get("capacity_rps"):
-            return None, f"no capacity rule: {t.text} was never met in run {run_id} ({result['note']})"
-        found.append((float(result["capacity_rps"]), t, result))
+        if not result.capacity_rps:
+            return None, f"no capacity rule: {t.text} was never met in run {run_id} ({result.note})"
+        found.append((float(result.capacity_rps), t, result))
     rps, t, result = min(found, key=lambda item: item[0])
-    return Capacity(run_id, t.text, rps, replicas, bool(result.get("lower_bound")), result["note"]), None
+    return Capacity(run_id, t.text, rps, replicas, result.lower_bound, result.note), None
 
 
 def _capacity_rule(capacity: Capacity, settings: AlertSettings, matchers: list[str], scenario_label: dict[str, str]) -> dict[str, Any]:

@@ -27,19 +27,78 @@ LATENCY_TURN = 5.0
 
 
 @dataclass
+class Knee:
+    """Where one more unit of concurrency adds less than `fraction` of the first unit's throughput."""
+
+    concurrency: float
+    throughput: float
+    fraction: float
+
+
+@dataclass
+class OfferedKnee:
+    """Open model: the first step that fell behind what it was offered (or whose p95 turned up),
+    and the step before it (None when the first step did); each list is [before, at]."""
+
+    step: int
+    after_step: int | None
+    offered_rps: list[float | None]
+    achieved_rps: list[float | None]
+    p95_ms: list[float | None]
+    reason: str
+
+
+@dataclass
+class SloCapacity:
+    """The highest throughput whose latency statistic met the SLO, with the steps it lies between."""
+
+    slo: str  # as "p95<=300ms"
+    capacity_rps: float | None  # None: even the first step missed it
+    broken_at_step: int | None  # None: every step met it
+    note: str
+    lower_bound: bool = False  # every step met it: the capacity is at least the last step's
+    last_passing_step: int | None = None
+    between_rps: list[float] | None = None  # the passing and the failing step's throughput
+
+    def to_dict(self) -> dict[str, Any]:
+        """summary.json's `slo` object: the optional keys only where they say something."""
+        out = asdict(self)
+        for key in ("lower_bound", "last_passing_step", "between_rps"):
+            if not out[key]:
+                del out[key]
+        return out
+
+
+@dataclass
+class ReplicaPlan:
+    """Replicas for a target rate, with the margin kept, assuming linear horizontal scaling."""
+
+    target_rps: float
+    per_instance_rps: float
+    margin: float
+    replicas: int
+    headroom_now: float  # share of capacity left at the target load as deployed in the run
+    headroom_planned: float  # the same with the planned replicas
+    assumption: str = "linear horizontal scaling: each replica serves what one instance served in this run"
+
+
+@dataclass
 class CapacityPlan:
     concurrency_source: str  # "users", "littles_law" or (open model) "littles_law_service"
     points: list[dict[str, float]]
     model: dict[str, Any]
     alternatives: dict[str, dict[str, Any]]
-    knee: dict[str, float] | None
-    slo: dict[str, Any] | None
-    replicas: dict[str, Any] | None
+    knee: Knee | None
+    slo: SloCapacity | None
+    replicas: ReplicaPlan | None
     warnings: list[str] = field(default_factory=list)
-    offered_knee: dict[str, Any] | None = None  # open model: the steps between which achieved fell behind offered
+    offered_knee: OfferedKnee | None = None  # open model: the steps between which achieved fell behind offered
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """summary.json's `capacity` object (its keys as they have always been)."""
+        out = asdict(self)
+        out["slo"] = self.slo.to_dict() if self.slo else None
+        return out
 
 
 def concurrency(steps: pd.DataFrame) -> tuple[np.ndarray, str, list[str]]:
@@ -67,7 +126,7 @@ def concurrency(steps: pd.DataFrame) -> tuple[np.ndarray, str, list[str]]:
     return users, "users", warnings
 
 
-def knee(model: ThroughputModel, n_max: float, fraction: float) -> dict[str, float] | None:
+def knee(model: ThroughputModel, n_max: float, fraction: float) -> Knee | None:
     """Where the marginal throughput of one more unit of load drops below `fraction` of the first one."""
     grid = np.linspace(1.0, max(n_max * 2, 2.0), 2000)
     x = model.predict(grid)
@@ -78,10 +137,10 @@ def knee(model: ThroughputModel, n_max: float, fraction: float) -> dict[str, flo
     if not len(below):
         return None
     i = int(below[0])
-    return {"concurrency": float(grid[i]), "throughput": float(x[i]), "fraction": fraction}
+    return Knee(float(grid[i]), float(x[i]), fraction)
 
 
-def offered_knee(steps: pd.DataFrame) -> dict[str, Any] | None:
+def offered_knee(steps: pd.DataFrame) -> OfferedKnee | None:
     """Open model: the first step that achieved less than it was offered (by more than SHORTFALL)
     or whose p95 turned up (LATENCY_TURN x the step before's), with the step before it."""
     ordered = steps.sort_values("offered_rps").reset_index(drop=True)
@@ -93,17 +152,15 @@ def offered_knee(steps: pd.DataFrame) -> dict[str, Any] | None:
             continue
         reason = (f"achieved {row['rps']:.1f} of {row['offered_rps']:.1f} req/s offered" if behind else
                   f"p95 {row['p95_ms']:.1f} ms, {row['p95_ms'] / before['p95_ms']:.1f}x the step before's")  # fmt: skip
-        return {
-            "step": int(row["step"]), "after_step": None if before is None else int(before["step"]),
-            "offered_rps": [None if before is None else float(before["offered_rps"]), float(row["offered_rps"])],
-            "achieved_rps": [None if before is None else float(before["rps"]), float(row["rps"])],
-            "p95_ms": [None if before is None else float(before["p95_ms"]), float(row["p95_ms"])],
-            "reason": reason,
-        }  # fmt: skip
+        def pair(column: str) -> list[float | None]:
+            return [None if before is None else float(before[column]), float(row[column])]
+
+        return OfferedKnee(int(row["step"]), None if before is None else int(before["step"]), pair("offered_rps"),
+                           pair("rps"), pair("p95_ms"), reason)  # fmt: skip
     return None
 
 
-def slo_capacity(steps: pd.DataFrame, slo_ms: float, statistic: str = "p95") -> dict[str, Any]:
+def slo_capacity(steps: pd.DataFrame, slo_ms: float, statistic: str = "p95") -> SloCapacity:
     """Highest throughput whose latency statistic meets the SLO, interpolated between the
     last passing and the first failing step."""
     column = f"{statistic}_ms"
@@ -111,32 +168,27 @@ def slo_capacity(steps: pd.DataFrame, slo_ms: float, statistic: str = "p95") -> 
     passing = ordered[column] <= slo_ms
     if not passing.any():
         first = ordered.iloc[0]
-        return {"slo": f"{statistic}<={slo_ms:g}ms", "capacity_rps": None, "broken_at_step": int(first["step"]),
-                "note": f"even the first step (users {int(first['users'])}) misses the SLO: {statistic} {first[column]:.1f} ms"}  # fmt: skip
+        return SloCapacity(f"{statistic}<={slo_ms:g}ms", None, int(first["step"]),
+                           f"even the first step (users {int(first['users'])}) misses the SLO: {statistic} {first[column]:.1f} ms")  # fmt: skip
     if passing.all():
         last = ordered.iloc[-1]
-        return {"slo": f"{statistic}<={slo_ms:g}ms", "capacity_rps": float(last["rps"]), "broken_at_step": None, "lower_bound": True,
-                "note": f"every step met the SLO; capacity is at least {last['rps']:.1f} req/s (the last step)"}  # fmt: skip
+        return SloCapacity(f"{statistic}<={slo_ms:g}ms", float(last["rps"]), None,
+                           f"every step met the SLO; capacity is at least {last['rps']:.1f} req/s (the last step)", lower_bound=True)  # fmt: skip
     fail_at = int(np.flatnonzero(~passing.to_numpy())[0])
     if fail_at == 0:
         return slo_capacity(ordered.iloc[:1], slo_ms, statistic)
     ok, bad = ordered.iloc[fail_at - 1], ordered.iloc[fail_at]
     share = (slo_ms - ok[column]) / (bad[column] - ok[column])
     rps = float(ok["rps"] + share * (bad["rps"] - ok["rps"]))
-    return {"slo": f"{statistic}<={slo_ms:g}ms", "capacity_rps": rps, "broken_at_step": int(bad["step"]),
-            "last_passing_step": int(ok["step"]), "between_rps": [float(ok["rps"]), float(bad["rps"])],
-            "note": f"step {int(bad['step'])} (users {int(bad['users'])}) broke it: {statistic} {bad[column]:.1f} ms"}  # fmt: skip
+    return SloCapacity(f"{statistic}<={slo_ms:g}ms", rps, int(bad["step"]),
+                       f"step {int(bad['step'])} (users {int(bad['users'])}) broke it: {statistic} {bad[column]:.1f} ms",
+                       last_passing_step=int(ok["step"]), between_rps=[float(ok["rps"]), float(bad["rps"])])  # fmt: skip
 
 
-def replicas_needed(target_rps: float, per_instance_rps: float, margin: float, replicas_now: int = 1) -> dict[str, Any]:
+def replicas_needed(target_rps: float, per_instance_rps: float, margin: float, replicas_now: int = 1) -> ReplicaPlan:
     needed = max(math.ceil(target_rps * (1 + margin) / per_instance_rps), 1)
-    return {
-        "target_rps": target_rps, "per_instance_rps": per_instance_rps, "margin": margin, "replicas": needed,
-        # share of capacity left at the target load: as deployed in the run, and with the planned replicas
-        "headroom_now": 1 - target_rps / (replicas_now * per_instance_rps),
-        "headroom_planned": 1 - target_rps / (needed * per_instance_rps),
-        "assumption": "linear horizontal scaling: each replica serves what one instance served in this run",
-    }  # fmt: skip
+    return ReplicaPlan(target_rps, per_instance_rps, margin, needed, 1 - target_rps / (replicas_now * per_instance_rps),
+                       1 - target_rps / (needed * per_instance_rps))  # fmt: skip
 
 
 def plan(steps: pd.DataFrame, settings: CapacitySettings) -> CapacityPlan:
@@ -151,8 +203,8 @@ def plan(steps: pd.DataFrame, settings: CapacitySettings) -> CapacityPlan:
         fitted = {settings.model: model}
     slo = slo_capacity(steps, settings.slo_ms, settings.slo_statistic) if settings.slo_ms is not None else None
     per_instance = None
-    if slo and slo.get("capacity_rps"):
-        per_instance = slo["capacity_rps"] / settings.replicas_in_run
+    if slo and slo.capacity_rps:
+        per_instance = slo.capacity_rps / settings.replicas_in_run
     elif model.peak_throughput_ and math.isfinite(model.peak_throughput_):
         per_instance = model.peak_throughput_ / settings.replicas_in_run
         warnings.append("no SLO given: replicas are planned on the model's peak throughput, which has no latency margin")

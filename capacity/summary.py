@@ -54,24 +54,24 @@ def plan_text(result: CapacityPlan) -> str:
     lines.append(f"  compared: {others} (a richer model must lower AICc by more than 2)")
     k = result.offered_knee
     if k:
-        lines.append(f"knee (offered against achieved): step {k['step']}, {k['reason']}"
-                     + (f"; step {k['after_step']} kept up at {k['achieved_rps'][0]:.1f} req/s" if k["after_step"] else
+        lines.append(f"knee (offered against achieved): step {k.step}, {k.reason}"
+                     + (f"; step {k.after_step} kept up at {k.achieved_rps[0]:.1f} req/s" if k.after_step else
                         "; already at the first step: start lower"))  # fmt: skip
     elif result.concurrency_source == "littles_law_service":
         lines.append("knee (offered against achieved): none; every step achieved what it was offered (offer more)")
     if result.knee:
-        lines.append(f"knee: concurrency {result.knee['concurrency']:.1f} at {result.knee['throughput']:.1f} req/s "
-                     f"(one more unit adds < {result.knee['fraction']:.0%} of the first one's throughput)")  # fmt: skip
+        lines.append(f"knee: concurrency {result.knee.concurrency:.1f} at {result.knee.throughput:.1f} req/s "
+                     f"(one more unit adds < {result.knee.fraction:.0%} of the first one's throughput)")  # fmt: skip
     else:
         lines.append("knee: none within twice the measured load")
     if result.slo:
-        lines.append(f"SLO {result.slo['slo']}: capacity {_num(result.slo.get('capacity_rps'), ' req/s')}; {result.slo['note']}")
+        lines.append(f"SLO {result.slo.slo}: capacity {_num(result.slo.capacity_rps, ' req/s')}; {result.slo.note}")
     if result.replicas:
         r = result.replicas
-        lines.append(f"headroom at {r['target_rps']:g} req/s as run: {r['headroom_now']:.0%}"
-                     f"{' (overloaded)' if r['headroom_now'] < 0 else ''}")
-        lines.append(f"replicas for {r['target_rps']:g} req/s with {r['margin']:.0%} margin: {r['replicas']} "
-                     f"(per instance {r['per_instance_rps']:.1f} req/s, headroom {r['headroom_planned']:.0%}; "
-                     f"assumes {r['assumption']})")  # fmt: skip
+        lines.append(f"headroom at {r.target_rps:g} req/s as run: {r.headroom_now:.0%}"
+                     f"{' (overloaded)' if r.headroom_now < 0 else ''}")
+        lines.append(f"replicas for {r.target_rps:g} req/s with {r.margin:.0%} margin: {r.replicas} "
+                     f"(per instance {r.per_instance_rps:.1f} req/s, headroom {r.headroom_planned:.0%}; "
+                     f"assumes {r.assumption})")  # fmt: skip
     lines += [f"warning: {w}" for w in result.warnings]
     return "\n".join(lines)

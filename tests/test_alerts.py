@@ -73,7 +73,7 @@ def test_thresholds_are_the_runs_capacity_and_slos(generated):
     assert list(rules) == ["RequestRateNearCapacity", "LatencyP95AboveSLO", "ErrorRatioAboveSLO"]
     run_dir = generated["run"]
     steps = step_table(run_dir.read_info(), run_dir.read_intervals())
-    expected = slo_capacity(steps, 300.0, "p95")["capacity_rps"]  # what `loadwise capacity --slo p95<300ms` says
+    expected = slo_capacity(steps, 300.0, "p95").capacity_rps  # what `loadwise capacity --slo p95<300ms` says
     assert STEP_RPS[2] - 1 < expected < STEP_RPS[3] + 1
     cap = rules["RequestRateNearCapacity"]
     notes = cap["annotations"]

@@ -35,10 +35,10 @@ def test_redis_figures_match_what_was_done_to_it(fresh_redis):
     for i in range(2000):
         client.set(f"big{i}", "x" * 1000)
     report = redis_report(fresh_redis, recommended_entries=100)
-    assert (report["hits"], report["misses"]) == (3, 3)
-    assert report["expired_keys"] >= 1 and report["evicted_keys"] > 0
-    assert report["maxmemory_policy"] == "allkeys-lru" and report["suggested_maxmemory"] > 0
-    assert any("evicted" in a for a in report["advice"])
+    assert (report.hits, report.misses) == (3, 3)
+    assert report.expired_keys >= 1 and report.evicted_keys > 0
+    assert report.maxmemory_policy == "allkeys-lru" and report.suggested_maxmemory > 0
+    assert any("evicted" in a for a in report.advice)
 
 
 VIEWER = """

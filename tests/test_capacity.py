@@ -104,21 +104,26 @@ def _steps(users, rps, p95):
 def test_slo_capacity_interpolates_between_the_steps_around_the_slo():
     steps = _steps([10, 20, 30, 40], [100, 190, 250, 260], [10, 20, 60, 200])
     result = slo_capacity(steps, 40.0)
-    assert result["broken_at_step"] == 3 and result["last_passing_step"] == 2
-    assert result["capacity_rps"] == pytest.approx(190 + (40 - 20) / (60 - 20) * 60)
-    assert slo_capacity(steps, 5.0)["capacity_rps"] is None
-    assert slo_capacity(steps, 500.0)["lower_bound"] is True
+    assert result.broken_at_step == 3 and result.last_passing_step == 2
+    assert result.capacity_rps == pytest.approx(190 + (40 - 20) / (60 - 20) * 60)
+    assert slo_capacity(steps, 5.0).capacity_rps is None
+    assert slo_capacity(steps, 500.0).lower_bound is True
+    # summary.json keeps its keys: the optional ones only where they say something
+    assert set(result.to_dict()) == {"slo", "capacity_rps", "broken_at_step", "note", "last_passing_step", "between_rps"}
+    assert set(slo_capacity(steps, 500.0).to_dict()) == {"slo", "capacity_rps", "broken_at_step", "note", "lower_bound"}
 
 
 def test_knee_replicas_and_plan():
     model = USL().fit(np.arange(1, 9, dtype=float), usl(np.arange(1, 9), 100, 0.05, 0.01))
     k = knee(model, 8, 0.5)
-    assert k is not None and 1 < k["concurrency"] < model.peak_concurrency_
+    assert k is not None and 1 < k.concurrency < model.peak_concurrency_
     r = replicas_needed(1000, 260, 0.3)
-    assert r["replicas"] == 5 and "linear horizontal scaling" in r["assumption"]
+    assert r.replicas == 5 and "linear horizontal scaling" in r.assumption
     steps = _steps([10, 20, 30, 40], [100, 190, 250, 260], [10, 20, 60, 200])
     result = plan(steps, CapacitySettings(slo_ms=40, target_rps=1000, replicas_in_run=2))
-    assert result.replicas["per_instance_rps"] == pytest.approx(result.slo["capacity_rps"] / 2)
+    assert result.replicas.per_instance_rps == pytest.approx(result.slo.capacity_rps / 2)
+    stored = result.to_dict()
+    assert stored["replicas"]["replicas"] == result.replicas.replicas and stored["knee"] == vars(result.knee)
     with pytest.raises(CapacityError, match="at least 2 steady steps"):
         plan(steps.iloc[:1], CapacitySettings())
 

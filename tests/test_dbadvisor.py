@@ -146,20 +146,20 @@ def test_known_missing_indexes_are_recommended_in_the_right_order(shop_db, advis
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     finally:
         conn.close()
-    got = {(r["table"], tuple(r["columns"])) for r in result["indexes"]}
+    got = {(r.table, tuple(r.columns)) for r in result.indexes}
     for table, columns in EXPECTED.values():
         assert (table, tuple(columns)) in got, (table, columns, got)
-    assert not any(r["table"] == "public.products" for r in result["indexes"])  # sku is already indexed
-    for rec in result["indexes"]:
-        assert rec["create_statement"].startswith("CREATE INDEX CONCURRENTLY")
-        assert rec["cost_after"] < rec["cost_before"] and rec["size_bytes"] > 0 and rec["statements"]
-    dropped = {d["name"]: d["reason"] for d in result["drop"]}
+    assert not any(r.table == "public.products" for r in result.indexes)  # sku is already indexed
+    for rec in result.indexes:
+        assert rec.create_statement.startswith("CREATE INDEX CONCURRENTLY")
+        assert rec.cost_after < rec.cost_before and rec.size_bytes > 0 and rec.statements
+    dropped = {d["name"]: d["reason"] for d in result.drop}
     assert any(r.startswith("duplicate") for r in dropped.values())  # products_category_idx is a prefix of another
-    assert any(s["table"] == "public.orders" for s in result["seq_scans"])
+    assert any(s["table"] == "public.orders" for s in result.seq_scans)
     with psycopg.connect(shop_db) as check:
         assert check.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0  # the UPDATE was never run
         assert check.execute("SELECT count(*) FROM victim").fetchone()[0] == VICTIM_ROWS  # nor the DELETE
-    reasons = {s["query"]: s["reason"] for s in result["skipped"]}
+    reasons = {s["query"]: s["reason"] for s in result.skipped}
     assert any("secrets" in q and "permission denied" in r for q, r in reasons.items()), reasons
     assert [q for q in reasons if "secrets" not in q] == [], reasons  # every other statement was costed
 

@@ -75,7 +75,7 @@ def dexter_db(postgres_dsn):
         yield dsn, role_dsn
 
 
-def _advise(dsn: str, query: str) -> dict:
+def _advise(dsn: str, query: str) -> pgadvisor.IndexAdvice:
     conn = pgadvisor.connect(dsn)
     try:
         return pgadvisor.advise(conn, IndexAdvisorSettings(), [pgadvisor.Statement(1, query, 100, 100.0, 1.0, 1)])
@@ -88,18 +88,18 @@ def test_dexter_statement_case(dexter_db, case):
     admin_dsn, dsn = dexter_db
     query, expected = CASES[case]
     result = _advise(dsn, query)
-    found = [(r["table"], tuple(r["columns"])) for r in result["indexes"]]
-    assert found == ([expected] if expected else []), (found, result["skipped"])
+    found = [(r.table, tuple(r.columns)) for r in result.indexes]
+    assert found == ([expected] if expected else []), (found, result.skipped)
     if case == "foreign_table":  # Dexter: "Tables not present in current database"; here: listed with HypoPG's reason
-        assert "not a table" in result["skipped"][0]["reason"]
-    ranged = any(s["assumed_selectivity"] for r in result["indexes"] for s in r["statements"])
+        assert "not a table" in result.skipped[0]["reason"]
+    ranged = any(s["assumed_selectivity"] for r in result.indexes for s in r.statements)
     assert ranged == (case == "range_expression")  # the generic plan's assumption is said where it applies
-    for rec in result["indexes"]:  # the advised statement is one PostgreSQL accepts
+    for rec in result.indexes:  # the advised statement is one PostgreSQL accepts
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             indexes = "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass"
-            before = {row[0] for row in conn.execute(indexes, (rec["table"],))}
-            conn.execute(rec["create_statement"])
-            made = {row[0] for row in conn.execute(indexes, (rec["table"],))} - before
+            before = {row[0] for row in conn.execute(indexes, (rec.table,))}
+            conn.execute(rec.create_statement)
+            made = {row[0] for row in conn.execute(indexes, (rec.table,))} - before
             assert len(made) == 1
             conn.execute(f"DROP INDEX {made.pop()}")  # the next case starts from Dexter's schema again
 
@@ -107,8 +107,8 @@ def test_dexter_statement_case(dexter_db, case):
 def test_a_statement_that_does_not_parse_is_listed_with_its_reason(dexter_db):
     _, dsn = dexter_db
     result = _advise(dsn, "SELECT +")
-    assert result["indexes"] == []
-    assert [s["reason"] for s in result["skipped"]] and "parse" in result["skipped"][0]["reason"]
+    assert result.indexes == []
+    assert [s["reason"] for s in result.skipped] and "parse" in result.skipped[0]["reason"]
 
 
 PARTITIONED = """
@@ -131,10 +131,10 @@ def test_a_partitioned_table_gets_statements_postgresql_accepts(dexter_db):
         conn.execute(f"GRANT SELECT ON events TO {role}")
     try:
         result = _advise(dsn, "SELECT * FROM events WHERE tenant = $1")
-        (rec,) = result["indexes"]
-        assert (rec["table"], rec["columns"]) == ("public.events", ["tenant"])
-        assert "partitioned" in rec["notes"][0] and "CONCURRENTLY" in rec["notes"][0]
-        statements = rec["create_statement"].splitlines()
+        (rec,) = result.indexes
+        assert (rec.table, rec.columns) == ("public.events", ["tenant"])
+        assert "partitioned" in rec.notes[0] and "CONCURRENTLY" in rec.notes[0]
+        statements = rec.create_statement.splitlines()
         assert statements[0] == "CREATE INDEX events_tenant_idx ON ONLY public.events (tenant);"
         assert sum("CREATE INDEX CONCURRENTLY" in s for s in statements) == 2
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
@@ -158,8 +158,8 @@ def test_dropping_an_unused_index_waits_for_old_enough_statistics(dexter_db):
     try:
         conn = pgadvisor.connect(dsn)
         try:
-            young = pgadvisor.advise(conn, IndexAdvisorSettings(), [])["drop"]
-            old_enough = pgadvisor.advise(conn, IndexAdvisorSettings(min_stats_age=0), [])["drop"]
+            young = pgadvisor.advise(conn, IndexAdvisorSettings(), []).drop
+            old_enough = pgadvisor.advise(conn, IndexAdvisorSettings(min_stats_age=0), []).drop
         finally:
             conn.close()
         (held,) = [d for d in young if d["name"] == "public.posts_indexed_idx"]

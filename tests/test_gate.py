@@ -352,9 +352,9 @@ def test_the_history_judges_the_request_rate_only_for_a_saturated_run():
     from loadwise.analysis.gate import history_checks
 
     series = {("overall", "rps"): [37.6, 37.1, 38.0, 37.4, 37.8, 33.2]}
-    (unsaturated,) = history_checks(series, 0.05, judge_rate=False)
+    (unsaturated,) = history_checks(series, judge_rate=False)
     assert unsaturated.decision == "not judged" and "not saturated" in unsaturated.describe()
-    (saturated,) = history_checks(series, 0.05, judge_rate=True)
+    (saturated,) = history_checks(series, judge_rate=True)
     assert saturated.decision == "regression"
 
 
@@ -363,6 +363,37 @@ def test_the_history_does_not_judge_a_percentile_from_too_few_requests():
     from loadwise.analysis.gate import history_checks
 
     series = {("overall", "p99_ms"): [15.2, 15.9, 14.8, 16.1, 15.5, 24.3]}
-    (check,) = history_checks(series, 0.05, requests={"overall": 330})
+    (check,) = history_checks(series, requests={"overall": 330})
     assert check.decision == "not judged" and "too few requests (n=330, needs 500)" in check.describe()
-    assert history_checks(series, 0.05, requests={"overall": 5000})[0].decision == "regression"
+    assert history_checks(series, requests={"overall": 5000})[0].decision == "regression"
+
+
+def test_judge_is_the_gates_entry_point_and_the_cli_prints_what_it_returns(tmp_path, cli_here):
+    """The Python entry point and `loadwise gate --json` give the same verdict: the CLI only parses and prints."""
+    from loadwise.analysis import gate
+    from loadwise.analysis.gate_settings import GateSettings
+
+    base = make_run(tmp_path / "20260101T000000Z-base", {("GET", "/a"): 10.0}, seconds=60, seed=1)
+    slow = make_run(tmp_path / "20260102T000000Z-slow", {("GET", "/a"): 40.0}, seconds=60, seed=2)  # beyond the one-run allowances
+    settings = GateSettings(resamples=200)
+    result = gate.judge(gate.load_run(str(slow.path), settings), settings, [parse("p95<1s")],
+                        [gate.load_run(str(base.path), settings)])  # fmt: skip
+    assert not result.passed and any("regression" in f for f in result.failures)
+    code, printed = _gate_json(cli_here, str(slow.path), "--baseline", str(base.path), "--threshold", "p95<1s",
+                               "--resamples", "200")  # fmt: skip
+    assert code == 1 and printed["failures"] == result.failures
+
+
+def test_the_gates_defaults_are_declared_once():
+    """The comparison functions' defaults are GateSettings' (one declaration, read by --help and the API alike)."""
+    import inspect
+
+    from loadwise.analysis.gate_settings import GateSettings
+
+    defaults = GateSettings()
+    series = inspect.signature(compare_series).parameters
+    assert (series["min_effect"].default, series["resamples"].default, series["min_delta_ms"].default) == (
+        defaults.min_effect, defaults.resamples, defaults.min_delta)
+    assert inspect.signature(newest_point).parameters["min_effect"].default == defaults.min_effect
+    with pytest.raises(Exception, match="at least 100"):
+        GateSettings(resamples=50)

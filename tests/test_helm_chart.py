@@ -22,8 +22,8 @@ import yaml
 from loadwise.cli.main import build_parser
 from loadwise.config import check_host_allowed, load_profile, threshold_texts
 from loadwise.durations import parse_duration
-from loadwise.scenarios.rates import ArrivalOptions
-from loadwise.scenarios.shapes import build_shape, parse_shape_params
+from loadwise.shapes.catalog import build_shape, parse_shape_params
+from loadwise.shapes.rates import ArrivalOptions
 
 helm_python = pytest.importorskip("helm_python")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")

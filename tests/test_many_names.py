@@ -11,8 +11,8 @@ import pytest
 from conftest import run_cli
 
 from loadwise.analysis.rundir import RunDir
-from loadwise.engine.recorder import MAX_NAMES, SPARSE_VALUES, Cell, Recorder
-from loadwise.run.live import OTHER_NAME, Status
+from loadwise.engine.recorder import MAX_NAMES, OTHER_NAME, SPARSE_VALUES, Cell, Recorder
+from loadwise.engine.stream import Status
 
 
 def test_names_beyond_the_bound_are_grouped_and_counted():

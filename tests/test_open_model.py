@@ -112,8 +112,8 @@ def test_planned_rate_arrives_and_poisson_gaps_are_exponential(tmp_path, locustf
                                  "--arrivals", "poisson", "--arrival-seed", "42")  # fmt: skip
     times = np.sort(times)
 
-    from loadwise.scenarios.rates import ArrivalOptions
-    from loadwise.scenarios.shapes import build_shape
+    from loadwise.shapes.catalog import build_shape
+    from loadwise.shapes.rates import ArrivalOptions
 
     plan = len(list(build_shape("constant-rate", 5, 12, arrivals=ArrivalOptions(rate=40, arrivals="poisson", seed=42)).arrival_times()))
     info, summary = poisson.read_info(), poisson.read_summary()["overall"]

@@ -9,8 +9,9 @@ from scipy import stats
 
 from loadwise.engine.recorder import Recorder
 from loadwise.analysis import histogram
-from loadwise.scenarios.rates import ArrivalOptions
-from loadwise.scenarios.shapes import ShapeError, build_shape
+from loadwise.shapes.base import ShapeError
+from loadwise.shapes.catalog import build_shape
+from loadwise.shapes.rates import ArrivalOptions
 
 
 def rate_shape(name, rate=100.0, duration=10.0, users=5, params=None, **options):
@@ -120,7 +121,7 @@ def test_thresholds_name_both_views_of_an_open_model_run():
 
 
 def test_the_live_line_says_late_dropped_and_a_busy_generator():
-    from loadwise.run.live import Status
+    from loadwise.engine.stream import Status
 
     closed = Status(3.0, 10.0, 5, 100.0, 12.0, 300, 0).render()
     assert "late" not in closed and "GENERATOR" not in closed

@@ -2,8 +2,9 @@
 
 import pytest
 
-from loadwise.scenarios.rates import RateShape
-from loadwise.scenarios.shapes import SHAPES, ShapeError, build_shape, parse_shape_params
+from loadwise.shapes.base import ShapeError
+from loadwise.shapes.catalog import SHAPES, build_shape, parse_shape_params
+from loadwise.shapes.rates import RateShape
 
 
 def test_step_holds_each_level_for_an_equal_share_and_ends():

@@ -185,7 +185,7 @@ def test_plain_locust_with_the_loadwise_recorder(target: DemoTarget, project: Pa
     """The README's plain-Locust form (`locust -f <loadwise's locustfile> --scenario PATH`),
     pointed at the user's locustfile from the project directory: the recorder's run
     directory counts what the target served."""
-    from loadwise.run.runner import ENTRY
+    from loadwise.run.command import ENTRY
 
     before = _served(target)
     run_dir = tmp_path / "recorded-locustfile"

@@ -162,25 +162,59 @@ def choose(candidates: list[Candidate], settings: IndexAdvisorSettings) -> list[
     return chosen
 
 
-def recommendation(candidate: Candidate, settings: IndexAdvisorSettings) -> dict[str, Any]:
+@dataclass
+class IndexRecommendation:
+    """One index to create, with the statements it helps and their planner costs with and without it."""
+
+    table: str
+    columns: list[str]
+    create_statement: str
+    notes: list[str]
+    size_bytes: int | None  # HypoPG's estimate (None where the database cannot say)
+    wider_rejected: Any  # e.g. (a, b) cost 8 against (a)'s 10: not worth a column
+    cost_before: float  # summed over the statements it helps
+    cost_after: float
+    statements: list[dict[str, Any]]  # query, calls, total_ms, mean_ms, cost_before, cost_after, cut, assumed_selectivity
+
+
+def recommendation(candidate: Candidate, settings: IndexAdvisorSettings) -> IndexRecommendation:
     helped = [e for e in candidate.effects if e.cut >= settings.min_cut]
-    return {
-        "table": candidate.table,
-        "columns": list(candidate.columns),
-        "create_statement": candidate.create_statement,
-        "notes": ([candidate.partitioning.note] if candidate.partitioning else [])
+    return IndexRecommendation(
+        table=candidate.table,
+        columns=list(candidate.columns),
+        create_statement=candidate.create_statement,
+        notes=([candidate.partitioning.note] if candidate.partitioning else [])
         + [f"{e.statement.query[:80]}: {e.assumed}" for e in helped if e.assumed],
-        "size_bytes": candidate.size_bytes,
-        "wider_rejected": candidate.wider_rejected,  # e.g. (a, b) cost 8 against (a)'s 10: not worth a column
-        "cost_before": sum(e.cost_before for e in helped),
-        "cost_after": sum(e.cost_after for e in helped),
-        "statements": [
+        size_bytes=candidate.size_bytes,
+        wider_rejected=candidate.wider_rejected,
+        cost_before=sum(e.cost_before for e in helped),
+        cost_after=sum(e.cost_after for e in helped),
+        statements=[
             {"query": e.statement.query, "calls": e.statement.calls, "total_ms": round(e.statement.total_ms, 3),
              "mean_ms": round(e.statement.mean_ms, 3), "cost_before": e.cost_before, "cost_after": e.cost_after,
              "cut": round(e.cut, 4), "assumed_selectivity": e.assumed}
             for e in sorted(helped, key=lambda e: -e.statement.total_ms)
         ],  # fmt: skip
-    }
+    )
+
+
+@dataclass
+class IndexAdvice:
+    """The index advisor's answer (PostgreSQL or SQLite): indexes to create with their evidence,
+    indexes to drop with the reason, tables read by sequential scans, and statements it could not plan."""
+
+    indexes: list[IndexRecommendation]
+    drop: list[dict[str, Any]]
+    seq_scans: list[dict[str, Any]]
+    statements_considered: int
+    skipped: list[dict[str, Any]]  # query, reason
+    settings: dict[str, Any]
+    cost_unit: str | None = None  # what the costs count when not PostgreSQL's planner cost
+    window: str | None = None  # which statistics the statements came from
+
+    def to_dict(self) -> dict[str, Any]:
+        """summary.json's `database` object (its keys as they have always been)."""
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in ("cost_unit", "window")}
 
 
 @dataclass

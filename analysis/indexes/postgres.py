@@ -22,6 +22,7 @@ from typing import Any
 from loadwise.errors import LoadwiseError
 from loadwise.analysis.indexes.choose import (
     ExistingIndex,
+    IndexAdvice,
     Partitioning,
     IndexAdvisorSettings,
     Statement,
@@ -270,7 +271,7 @@ class _PostgresPlanner:
 
 
 def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement] | None = None,
-           *, allow_superuser: bool = False) -> dict[str, Any]:  # fmt: skip
+           *, allow_superuser: bool = False) -> IndexAdvice:  # fmt: skip
     """Recommendations with their evidence; the connection is left as it was found.
     `statements` (e.g. a run's window) replaces the cumulative pg_stat_statements.
     A statement that cannot be planned is skipped with its reason; the others go on."""
@@ -301,14 +302,7 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
     chosen = choose(found, settings)
     for candidate in chosen:
         candidate.partitioning = partitions.get(candidate.table)
-    return {
-        "indexes": [recommendation(c, settings) for c in chosen],
-        "drop": dead,
-        "seq_scans": scans,
-        "statements_considered": len(statements),
-        "skipped": skipped,
-        "settings": vars(settings),
-    }
+    return IndexAdvice([recommendation(c, settings) for c in chosen], dead, scans, len(statements), skipped, vars(settings))
 
 
 def _leave_clean(conn: Any) -> None:

@@ -20,7 +20,9 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from loadwise.analysis.indexes.choose import ExistingIndex, IndexAdvisorSettings, Statement, choose, droppable, recommendation
+from loadwise.analysis.indexes.choose import (
+    ExistingIndex, IndexAdvice, IndexAdvisorSettings, Statement, choose, droppable, recommendation,
+)  # fmt: skip
 from loadwise.analysis.indexes.search import measure
 from loadwise.analysis.indexes.usage import analyze
 from loadwise.errors import LoadwiseError
@@ -151,7 +153,7 @@ class _SqlitePlanner:
         return self.whatif.with_index(table, columns, query, params), None
 
 
-def advise(db_path: Path, log_path: Path, settings: IndexAdvisorSettings) -> dict[str, Any]:
+def advise(db_path: Path, log_path: Path, settings: IndexAdvisorSettings) -> IndexAdvice:
     if not db_path.is_file():
         raise SqliteAdvisorError(f"{db_path}: no such SQLite database")
     statements = read_statement_log(log_path, settings.top)
@@ -167,7 +169,6 @@ def advise(db_path: Path, log_path: Path, settings: IndexAdvisorSettings) -> dic
         whatif.memory.close()
     chosen = choose(found, settings)
     # SQLite counts no index scans (scans -1), so only duplicates can come back as droppable.
-    return {"indexes": [recommendation(c, settings) for c in chosen], "drop": droppable(whatif.indexes, concurrently=False, qualified=False),
-            "seq_scans": [], "statements_considered": len(statements), "skipped": skipped,
-            "settings": vars(settings), "cost_unit": "estimated rows visited"}  # fmt: skip
+    return IndexAdvice([recommendation(c, settings) for c in chosen], droppable(whatif.indexes, concurrently=False, qualified=False),
+                       [], len(statements), skipped, vars(settings), cost_unit="estimated rows visited")  # fmt: skip
 

@@ -11,12 +11,14 @@ from pglast import ast, parse_sql
 from pglast.enums import A_Expr_Kind, BoolExprType
 from pglast.stream import maybe_double_quote_name as quote
 
+from loadwise.errors import LoadwiseError
+
 EQUALITY_OPS = {"="}
 RANGE_OPS = {"<", ">", "<=", ">="}
 
 
-class SqlUsageError(ValueError):
-    pass
+class SqlUsageError(LoadwiseError, ValueError):
+    """A statement the advisor cannot plan (not one SELECT, INSERT, UPDATE or DELETE, or unparsable)."""
 
 
 def qualified(schema: str, name: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from loadwise.analysis.gate_settings import GateSettings
-from loadwise.cli.args import add_settings
+from loadwise.cli.args import add_settings, settings_from
 from loadwise.cli.common import add_verdict_options, store_results, thresholds
 from loadwise.errors import EXIT_FAILED, EXIT_OK, UsageError
 
@@ -56,136 +56,42 @@ def register(sub: Any) -> None:
     hist.set_defaults(handler=cmd_history)
 
 
-def _windowed(path: str, args: argparse.Namespace) -> tuple[Any, Any]:
-    from loadwise.analysis import windows
-    from loadwise.analysis.rundir import RunDir
-
-    run_dir = RunDir(path)
-    if not run_dir.path.is_dir():
-        raise UsageError(f"{path}: no such run directory")
-    info = run_dir.read_info()
-    intervals = run_dir.read_intervals()
-    if intervals.empty or intervals["requests"].sum() == 0:
-        raise UsageError(f"{path}: the run has no requests: nothing to judge")
-    try:
-        chosen = windows.select(info, intervals, args.window, args.warmup)
-    except windows.WindowError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-    if chosen.empty:
-        raise UsageError(f"{path}: no interval left in the {args.window} window after a {args.warmup:g}s warm-up")
-    return info, chosen
-
-
-def _baseline_runs(given: list[str], run: str) -> list[str]:
-    """Run directories from --baseline values: a run, a directory of runs, or a glob."""
-    import glob
-
-    paths: list[str] = []
-    for item in given:
-        if any(ch in item for ch in "*?["):
-            matches = sorted(glob.glob(item))
-            if not matches:
-                raise UsageError(f"--baseline {item!r} matches no run directory")
-            paths += matches
-        elif Path(item).is_dir() and not (Path(item) / "run.json").exists():
-            inside = sorted(str(p.parent) for p in Path(item).glob("*/run.json"))
-            if not inside:
-                raise UsageError(f"--baseline {item}: neither a run directory nor a directory of runs")
-            paths += inside
-        else:
-            paths.append(item)
-    own = Path(run).resolve()
-    others = [p for p in dict.fromkeys(paths) if Path(p).resolve() != own]  # a glob may match the judged run
-    if not others:
-        raise UsageError(f"--baseline names only {run} itself: a run is not its own baseline (give an earlier run)")
-    return others
-
-
-def _calibrate(args: argparse.Namespace) -> int:
-    """All ordered pairs of same-build runs through the gate's own comparison."""
-    from loadwise.analysis.regression import NOT_JUDGED, REGRESSION, compare_runs
-    from loadwise.analysis.rundir import json_safe
-
-    runs = [_windowed(path, args) for path in _baseline_runs(args.calibrate, "")]
-    if len(runs) < 3:
-        raise UsageError("--calibrate needs at least 3 same-build runs")
-    alarms, pairs, changes, alarmed = 0, 0, {}, {}
-    for i, (_, base) in enumerate(runs):
-        for j, (_, current) in enumerate(runs):
-            if i == j:
-                continue
-            pairs += 1
-            found = compare_runs(base, current, args.min_effect, args.resamples, min_delta_ms=args.min_delta)
-            alarms += any(c.decision == REGRESSION for c in found)
-            for c in found:
-                if c.decision == REGRESSION:
-                    alarmed[f"{c.endpoint} {c.metric}"] = alarmed.get(f"{c.endpoint} {c.metric}", 0) + 1
-            for c in found:
-                if c.decision != NOT_JUDGED and c.change is not None:
-                    changes.setdefault((c.endpoint, c.metric), []).append(abs(c.change))
-    detectable = {f"{e} {m}": max(v) for (e, m), v in sorted(changes.items())}
-    out = {"runs": len(runs), "pairs": pairs, "false_alarms": alarms, "false_alarm_rate": alarms / pairs,
-           "false_alarms_by_metric": alarmed, "largest_same_build_change": detectable}  # fmt: skip
-    if args.json:
-        print(json.dumps(json_safe(out), indent=2))
-        return EXIT_OK
-    print(f"{alarms} of {pairs} ordered same-build pairs failed the gate ({alarms / pairs:.1%} false alarms)"
-          + (f": {', '.join(f'{k} ({n})' for k, n in sorted(alarmed.items()))}" if alarmed else ""))
+def _print_calibration(found: Any) -> None:
+    print(f"{found.false_alarms} of {found.pairs} ordered same-build pairs failed the gate "
+          f"({found.false_alarm_rate:.1%} false alarms)"
+          + (f": {', '.join(f'{k} ({n})' for k, n in sorted(found.false_alarms_by_metric.items()))}"
+             if found.false_alarms_by_metric else ""))  # fmt: skip
     print("largest change between two same-build runs (a smaller change cannot be told from noise):")
-    for key, value in detectable.items():
+    for key, value in found.largest_same_build_change.items():
         print(f"  {key}: {value:.1%}" if not key.endswith("error_rate") else f"  {key}: {100 * value:.2f} pp")
-    return EXIT_OK
-
-
-def _history_series(store: Any, info: Any, summary: dict[str, Any], limit: int = 30) -> dict[tuple[str, str], list]:
-    from loadwise.analysis.gate import HISTORY_METRICS
-
-    runs = [r.run_id for r in store.runs(info.scenario, info.shape or "", limit)]
-    keys = [("overall", m) for m in HISTORY_METRICS]
-    keys += [(f"{e['method']} {e['name']}", "p95_ms") for e in summary.get("endpoints", [])]
-    return {key: store.series(runs, *key) for key in keys}
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from loadwise.analysis import windows
-    from loadwise.analysis.gate import GateResult, history_checks
+    from loadwise.analysis import gate
     from loadwise.analysis.history import History
-    from loadwise.analysis.regression import compare_runs, saturated
-    from loadwise.analysis.rundir import STATUS_COMPLETED, RunDir, json_safe
-    from loadwise.analysis.thresholds import evaluate
+    from loadwise.analysis.rundir import RunDir, json_safe
     from loadwise.reports import gate_formats
 
-    if args.resamples < 100:
-        raise UsageError("--resamples must be at least 100")
+    settings = settings_from(args, GateSettings)
     if args.calibrate:
         if args.run or args.baseline or args.history:
             raise UsageError("--calibrate takes only its runs (no RUN, --baseline or --history)")
-        return _calibrate(args)
+        found = gate.calibrate([gate.load_run(p, settings) for p in gate.baseline_paths(args.calibrate, "")], settings)
+        if args.json:
+            print(json.dumps(json_safe(found.to_dict()), indent=2))
+        else:
+            _print_calibration(found)
+        return EXIT_OK
     if not args.run:
         raise UsageError("give the RUN to judge (or --calibrate RUNS...)")
     checks = thresholds(args)
-    info, intervals = _windowed(args.run, args)
-    summary = windows.window_summary(info, intervals)
-    label = args.window + (f", after a {args.warmup:g}s warm-up" if args.warmup else "")
-    result = GateResult(run_id=info.id, window=label, thresholds=evaluate(checks, summary))
-    if info.status != STATUS_COMPLETED:
-        result.run_problem = f"the run is {info.status}" + (f": {info.status_reason}" if info.status_reason else "")
-    if args.baseline:
-        baselines = [_windowed(path, args) for path in _baseline_runs(args.baseline, args.run)]
-        for base_info, _ in baselines:
-            if not args.force and (base_info.scenario, base_info.shape) != (info.scenario, info.shape):
-                raise UsageError(f"baseline {base_info.id} ran {base_info.scenario}/{base_info.shape}, this run "
-                                 f"{info.scenario}/{info.shape}: not comparable (use --force to compare anyway)")  # fmt: skip
-        result.baseline_id = ", ".join(b.id for b, _ in baselines)
-        result.comparisons = compare_runs([frame for _, frame in baselines], intervals, args.min_effect, args.resamples,
-                                          min_delta_ms=args.min_delta)  # fmt: skip
+    run = gate.load_run(args.run, settings)
+    baselines = [gate.load_run(p, settings) for p in gate.baseline_paths(args.baseline, args.run)] if args.baseline else []
     if args.history:
         with History(args.history) as store:
-            store.add(info, summary)
-            requests = {"overall": int(summary.get("overall", {}).get("requests") or 0)}
-            requests |= {f"{e['method']} {e['name']}": int(e.get("requests") or 0) for e in summary.get("endpoints", [])}
-            result.history = history_checks(_history_series(store, info, summary), args.min_effect, args.min_delta,
-                                            judge_rate=bool(saturated(intervals)), requests=requests)  # fmt: skip
+            result = gate.judge(run, settings, checks, baselines, history=store, force=args.force)
+    else:
+        result = gate.judge(run, settings, checks, baselines, force=args.force)
     if args.junit:
         args.junit.write_text(gate_formats.junit(result), encoding="utf-8")
     if args.markdown:

@@ -12,10 +12,11 @@ from typing import Any
 from loadwise.cli import args as types
 from loadwise.cli.common import add_profile_options, key_values, profile_dsn, store_results
 from loadwise.errors import EXIT_FAILED, EXIT_OK, LoadwiseError, UsageError
+from loadwise.engine import options
 from loadwise.scenarios import SCENARIOS
-from loadwise.scenarios.rates import ARRIVAL_LAWS, RATE_SHAPE_NAMES, ArrivalOptions
-from loadwise.scenarios.shapes import SHAPES, shape_parameters
-from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
+from loadwise.settings import DEFAULT_MASTER_PORT
+from loadwise.shapes.catalog import DEFAULT_DURATION_S, SHAPES, shape_parameters
+from loadwise.shapes.rates import RATE_SHAPE_NAMES, ArrivalOptions
 
 
 # The demo offers a rate in steps past what one demo shop worker serves (~1,000 req/s measured on
@@ -45,48 +46,31 @@ def _shapes_help() -> str:
 
 
 def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: str | None, users: int,
-                      rate: float | None = ArrivalOptions.rate, interval: float = DEFAULT_INTERVAL_S) -> None:  # fmt: skip
-    shape_help = (f"load shape (default {shape})" if shape else
-                  "load shape (default: the locustfile's own LoadTestShape if it has one, else constant)")  # fmt: skip
-    parser.add_argument("--shape", default=shape, choices=list(SHAPES), help=shape_help)
+                      rate: float | None = ArrivalOptions.rate, interval: float = options.INTERVAL.default) -> None:  # fmt: skip
+    # The options Locust's parser also takes come from their one declaration (loadwise.engine.options).
+    shape_help = "load shape" if shape else "load shape (default: the locustfile's own LoadTestShape if it has one, else constant)"
+    options.SHAPE.add(parser, types.PARSE, default=shape, choices=list(SHAPES), help=shape_help)
     parser.add_argument("--users", "-u", type=int, default=users, help=f"peak concurrent users (default {users})")
     parser.add_argument("--spawn-rate", "-r", type=float, help="users started per second (default: per shape)")
     duration_help = f"run time, e.g. 90s, 5m (default {duration}" + (
         "; a locustfile's own shape runs as long as it says unless this caps it)" if shape is None else ")")
     parser.add_argument("--duration", "-t", "--run-time", type=types.duration, default=None, help=duration_help)
     parser.set_defaults(default_duration=types.duration(duration))
-    parser.add_argument("--shape-param", action="append", default=[], metavar="KEY=VALUE", help="shape parameter, e.g. steps=6; repeatable")
+    options.SHAPE_PARAM.add(parser, types.PARSE)
     rates = parser.add_argument_group("rate shapes (open model; see below)")
-    defaults = ArrivalOptions()
-    rates.add_argument("--rate", type=types.positive, default=rate, metavar="R",
-                       help="iterations per second (the peak for ramping-rate and step-rate); --users is then the pre-spawned pool"
-                       + (f" (default {rate:g})" if rate is not None else ""))  # fmt: skip
-    rates.add_argument("--max-users", type=types.count, default=defaults.max_users, metavar="N",
-                       help="the user pool's maximum (default 10 x --users)")
-    rates.add_argument("--arrivals", choices=ARRIVAL_LAWS, default=defaults.arrivals,
-                       help=f"arrival times: evenly spaced or a Poisson process (default {defaults.arrivals})")
-    rates.add_argument("--arrival-seed", type=int, default=defaults.seed, metavar="N",
-                       help="seed of the Poisson arrivals (default: random, recorded in run.json)")
-    rates.add_argument("--max-lateness", type=types.duration_or_zero, default=defaults.max_lateness_s, metavar="DURATION",
-                       help=f"how long an arrival may wait for a free user before it is dropped (default {defaults.max_lateness_s:g}s)")
+    for field, option in options.ARRIVAL_OPTIONS.items():
+        option.add(rates, types.PARSE, default=rate if field == "rate" else option.default)
     parser.add_argument("--workers", type=types.workers, default=0,
                         help="local Locust worker processes driven by a master (default 0: one local process; auto: one per CPU core)")
-    parser.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
-    _add_interval(parser, "recorder interval in seconds", interval)
-    parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="tag stored in run.json; repeatable")
+    options.RUNS_DIR.add(parser, types.PARSE, "--out", type=Path)
+    options.INTERVAL.add(parser, types.PARSE, default=interval)
+    options.TAG.add(parser, types.PARSE, "--tag")
     parser.add_argument("--json", action="store_true", help="print one JSON object (run directory, status, summary) instead of text")
     parser.add_argument("--prometheus", metavar="URL", help="after the run, pull the target's metrics from this Prometheus (range queries)")
     parser.add_argument("--scrape", action="append", default=[], metavar="URL", help="scrape this /metrics URL every interval during the run; repeatable")
-    parser.add_argument("--exporter-port", type=int, metavar="PORT", help="serve the run's own metrics for Prometheus on 127.0.0.1:PORT")
-    _add_cache_endpoint(parser, "sample request keys of this endpoint (e.g. '/products/[id]') for `advise cache`; repeatable")
-
-
-def _add_interval(parser: argparse.ArgumentParser, text: str, default: float = DEFAULT_INTERVAL_S) -> None:
-    parser.add_argument("--interval", type=types.positive, default=default, help=f"{text} (default {default:g})")
-
-
-def _add_cache_endpoint(parser: argparse.ArgumentParser, text: str) -> None:
-    parser.add_argument("--cache-endpoint", action="append", default=[], metavar="NAME", help=text)
+    # The profile's exporter_port applies when the option is not given (None).
+    options.EXPORTER_PORT.add(parser, types.PARSE, default=None)
+    options.CACHE_ENDPOINT.add(parser, types.PARSE)
 
 
 def register(sub: Any) -> None:
@@ -116,12 +100,12 @@ def register(sub: Any) -> None:
     run.add_argument("--processes", type=types.workers, metavar="N",
                      help="as Locust's --processes: N local workers (-1: one per CPU core); same as --workers")
     add_profile_options(run, "host, allowed_hosts ...", locust_owns_config=True)
-    run.add_argument("--target-commit", help="git commit of the system under test, stored in run.json")
+    options.TARGET_COMMIT.add(run, types.PARSE)
     run.add_argument("--no-report", action="store_true", help="do not render report.html at the end of the run")
     run.add_argument("--html", type=Path, metavar="FILE", help="also write the HTML report to FILE (as Locust's --html)")
     run.add_argument("--exit-code-on-error", type=types.exit_code, default=EXIT_FAILED, metavar="N",
                      help=f"exit code of a completed run in which requests failed (default {EXIT_FAILED}, as Locust; 0 ignores failures)")
-    _add_load_options(run, duration="60s", shape=None, users=10)
+    _add_load_options(run, duration=f"{DEFAULT_DURATION_S:g}s", shape=None, users=10)
     remote = run.add_argument_group("workers on other machines (the Helm chart's master Job uses these)")
     remote.add_argument("--expect-workers", type=int, default=0, metavar="N",
                         help="wait for N workers started elsewhere with `loadwise worker` (up to 5 minutes)")
@@ -145,10 +129,10 @@ def register(sub: Any) -> None:
     worker.add_argument("-f", "--locustfile", metavar="FILE", help="the locustfile, as Locust takes it (instead of SCENARIO)")
     worker.add_argument("--master-host", required=True, help="the master's host name or address")
     worker.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help=f"the master's port (default {DEFAULT_MASTER_PORT})")
-    _add_interval(worker, "recorder interval in seconds: the master's")
-    worker.add_argument("--shape", choices=sorted(RATE_SHAPE_NAMES),
-                        help="the master's rate shape, when it runs one (its users then wait for the master's arrivals)")
-    _add_cache_endpoint(worker, "as given to the master; repeatable")
+    options.INTERVAL.add(worker, types.PARSE, help="recorder interval in seconds: the master's")
+    options.SHAPE.add(worker, types.PARSE, choices=sorted(RATE_SHAPE_NAMES),
+                      help="the master's rate shape, when it runs one (its users then wait for the master's arrivals)")
+    options.CACHE_ENDPOINT.add(worker, types.PARSE, help="as given to the master; repeatable")
     worker.set_defaults(handler=cmd_worker)
 
     demo = sub.add_parser(
@@ -168,8 +152,7 @@ def register(sub: Any) -> None:
 def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> Any:
     from loadwise.config import prometheus_settings, scrape_urls
     from loadwise.run.runner import RunSpec
-    from loadwise.scenarios.shapes import AUTO_SHAPE
-    from loadwise.scenarios.shapes import parse_shape_params
+    from loadwise.shapes.catalog import AUTO_SHAPE, parse_shape_params
 
     exporter_port = args.exporter_port if args.exporter_port is not None else profile.settings.get("exporter_port")
     if exporter_port is not None and not (isinstance(exporter_port, int) and 0 < exporter_port < 65536):
@@ -183,8 +166,7 @@ def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> A
         duration_s=args.duration or args.default_duration,
         duration_given=args.duration is not None,
         shape_params=parse_shape_params(args.shape_param),
-        arrivals=ArrivalOptions(rate=args.rate, max_users=args.max_users, arrivals=args.arrivals, seed=args.arrival_seed,
-                                max_lateness_s=args.max_lateness),  # fmt: skip
+        arrivals=options.arrival_options(args),
         workers=_workers(args),
         runs_dir=args.out,
         interval_s=args.interval,
@@ -388,7 +370,8 @@ def _inspect(scenario: str, locust_args: list[str]) -> int:
     """`--list`, `--show-task-ratio` ...: Locust answers about the locustfile, and no run starts."""
     import subprocess
 
-    from loadwise.run.runner import ENTRY, check_scenario
+    from loadwise.run.command import ENTRY
+    from loadwise.run.runner import check_scenario
 
     check_scenario(scenario)
     return subprocess.run([sys.executable, "-m", "locust", "-f", str(ENTRY), "--scenario", scenario, *locust_args]).returncode
@@ -396,7 +379,8 @@ def _inspect(scenario: str, locust_args: list[str]) -> int:
 
 def _web_ui(spec: Any, args: argparse.Namespace) -> int:
     from loadwise.run.live import LiveDisplay
-    from loadwise.run.runner import execute_web_ui, web_ui_url
+    from loadwise.run.command import web_ui_url
+    from loadwise.run.runner import execute_web_ui
 
     if spec.scrape_urls or args.hold or args.expect_workers:
         raise UsageError("--web-ui runs one test after another from the browser: --scrape, --hold and --expect-workers "
@@ -452,9 +436,9 @@ def _demo_capacity(run_dir: Any) -> None:
     print(f"demo: capacity model {model['model']} (R² {model['r_squared']:.3f}), peak {model.get('peak_throughput') or 0:.0f} req/s",
           file=sys.stderr)  # fmt: skip
     k = plan.offered_knee
-    if k and k["after_step"]:
-        print(f"demo: knee between step {k['after_step']} ({k['offered_rps'][0]:.0f} req/s offered, {k['achieved_rps'][0]:.0f} "
-              f"achieved) and step {k['step']} ({k['reason']})", file=sys.stderr)  # fmt: skip
+    if k and k.after_step:
+        print(f"demo: knee between step {k.after_step} ({k.offered_rps[0]:.0f} req/s offered, {k.achieved_rps[0]:.0f} "
+              f"achieved) and step {k.step} ({k.reason})", file=sys.stderr)  # fmt: skip
     elif plan.concurrency_source == "littles_law_service":
         print("demo: no knee: " + ("already the first step fell behind (lower --rate)" if k else "every step kept up (raise --rate)"),
               file=sys.stderr)  # fmt: skip
@@ -462,7 +446,8 @@ def _demo_capacity(run_dir: Any) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Become a Locust worker (exec: signals reach Locust directly, as in a pod)."""
-    from loadwise.run.runner import check_scenario, worker_args
+    from loadwise.run.command import worker_args
+    from loadwise.run.runner import check_scenario
 
     scenario = _scenario(args)
     check_scenario(scenario)

@@ -20,7 +20,7 @@ from typing import Any
 import gevent
 
 from loadwise.engine.recorder import Recorder
-from loadwise.scenarios.rates import LATE_AFTER_MS, RateShape
+from loadwise.shapes.rates import LATE_AFTER_MS, RateShape
 
 SPAWN_RATE_MAX = 100.0  # users started per second while the pool grows (Locust warns above 100 per worker)
 COUNT_EVERY_S = 0.05  # how often the arrivals that came due are counted as scheduled

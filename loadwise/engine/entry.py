@@ -19,8 +19,8 @@ from locust.util.load_locustfile import is_shape_class, is_user_class
 
 from loadwise.engine import plugin
 from loadwise.scenarios import SCENARIOS
-from loadwise.scenarios.rates import RATE_SHAPE_NAMES
-from loadwise.scenarios.shapes import AUTO_SHAPE
+from loadwise.shapes.catalog import AUTO_SHAPE
+from loadwise.shapes.rates import RATE_SHAPE_NAMES
 from loadwise.errors import LoadwiseError
 
 

@@ -1,10 +1,11 @@
-"""The open model's part in one Locust process: its options, its share of the plan, the user
-pool it asks Locust for, and what run.json says about it (the generator's own verdict).
+"""The open model's part in one Locust process: its share of the plan, the user pool it asks
+Locust for, and what run.json says about it (the generator's own verdict).
 
 `loadwise.engine.plugin` holds one `OpenModel` when the shape is a rate shape: a local
 runner schedules the whole plan; a master sends each worker its share (`ARRIVALS_MESSAGE`)
 and sizes the pool from what its workers report they need; a worker builds its own
-`OpenModel` when the master's plan arrives.
+`OpenModel` when the master's plan arrives (`loadwise.engine.distributed`). The rate
+shapes' options are in `loadwise.engine.options`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import locust
 
 from loadwise.engine.arrivals import Arrivals
 from loadwise.engine.recorder import Recorder
-from loadwise.scenarios.rates import ARRIVAL_LAWS, ArrivalOptions, RateShape
-from loadwise.scenarios.shapes import SHAPES
+from loadwise.shapes.catalog import SHAPES
+from loadwise.shapes.rates import RateShape
 
 ARRIVALS_MESSAGE = "loadwise_arrivals"  # master -> worker: your share of the open-model plan
 # The generator is called saturated when more than this share of arrivals were scheduled late
@@ -26,22 +27,6 @@ ARRIVALS_MESSAGE = "loadwise_arrivals"  # master -> worker: your share of the op
 # percent come from pauses (garbage collection, the OS giving the CPU to the target on a shared
 # machine: 1-3 % measured past the demo shop's knee); a generator that cannot keep up is far above.
 GENERATOR_LATE_SHARE = 0.05
-
-
-def add_arguments(group: Any) -> None:
-    """The rate shapes' options on Locust's command line (defaults: ArrivalOptions)."""
-    defaults = ArrivalOptions()
-    group.add_argument("--rate", type=float, default=defaults.rate, help="rate shapes: iterations per second (the peak)")
-    group.add_argument("--max-users", type=int, default=defaults.max_users, help="rate shapes: the user pool's maximum (default 10 x -u)")
-    group.add_argument("--arrivals", default=defaults.arrivals, choices=ARRIVAL_LAWS, help=f"rate shapes: arrival law (default {defaults.arrivals})")
-    group.add_argument("--arrival-seed", type=int, default=defaults.seed, help="rate shapes: random seed of Poisson arrivals")
-    group.add_argument("--max-lateness", type=float, default=defaults.max_lateness_s,
-                       help=f"rate shapes: seconds an arrival may wait for a free user before it is dropped (default {defaults.max_lateness_s:g})")  # fmt: skip
-
-
-def arrival_options(opts: Any) -> ArrivalOptions:
-    return ArrivalOptions(rate=opts.rate, max_users=opts.max_users, arrivals=opts.arrivals, seed=opts.arrival_seed,
-                          max_lateness_s=opts.max_lateness)  # fmt: skip
 
 
 def seeded(shape: RateShape) -> RateShape:

@@ -21,8 +21,7 @@ from loadwise.analysis import histogram
 from loadwise.analysis.cache.keys import HASH_SPACE, string_hash
 from loadwise.analysis.redact import redact_cached
 from loadwise.analysis.rundir import iso_utc
-from loadwise.run.live import OTHER_NAME
-from loadwise.scenarios.rates import LATE_AFTER_MS
+from loadwise.shapes.rates import LATE_AFTER_MS
 from loadwise.settings import DEFAULT_INTERVAL_S
 
 
@@ -35,6 +34,7 @@ _LATE = _COUNT_INDEX["late"]
 
 SPARSE_VALUES = 512  # a cell keeps raw values up to this many requests, then an HDR histogram
 MAX_NAMES = 1000  # distinct (method, name) endpoints per run; beyond, requests are grouped under OTHER_NAME
+OTHER_NAME = "[other names]"  # the name of the requests beyond MAX_NAMES distinct endpoints
 
 
 @dataclass

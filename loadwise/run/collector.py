@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from loadwise.analysis import metrics as m
 from loadwise.analysis.redact import redact
 from loadwise.config import KubernetesTarget, PrometheusSettings
+from loadwise.errors import LoadwiseError
 
 Problem = dict[str, str]
 
@@ -150,8 +151,8 @@ MAX_SCRAPE_BYTES = 8 * 2**20  # a /metrics body beyond this is refused, not pars
 MAX_KEPT_SAMPLES = 20_000  # of the names the collector uses (label values are the target's to explode)
 
 
-class ScrapeRefused(Exception):
-    """A scrape that exceeded its deadline or its size bound."""
+class ScrapeRefused(LoadwiseError):
+    """A scrape that exceeded its deadline or its size bound (the target's doing, not a bug)."""
 
 
 def parse_exposition(text: str, at: float, keep: frozenset[str] | None = m.SCRAPED_NAMES) -> m.Snapshot:

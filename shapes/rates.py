@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from loadwise.durations import parse_duration
-from loadwise.scenarios.base import Shape, ShapeError
+from loadwise.shapes.base import Shape, ShapeError
 
 ARRIVAL_LAWS = ("uniform", "poisson")
 DEFAULT_MAX_LATENESS_S = 10.0
@@ -42,13 +42,13 @@ class ArrivalOptions:
 @dataclass(frozen=True)
 class RateShape(Shape):
     """A rate shape: `users` is the pre-spawned user pool; the pool grows up to `max_users`
-    while arrivals wait for a free user."""
+    while arrivals wait for a free user. The ArrivalOptions fields, with their defaults."""
 
-    rate: float | None = None
-    max_users: int | None = None
-    arrivals: str = "uniform"
-    seed: int | None = None
-    max_lateness_s: float = DEFAULT_MAX_LATENESS_S
+    rate: float | None = ArrivalOptions.rate
+    max_users: int | None = ArrivalOptions.max_users
+    arrivals: str = ArrivalOptions.arrivals
+    seed: int | None = ArrivalOptions.seed
+    max_lateness_s: float = ArrivalOptions.max_lateness_s
 
     def __post_init__(self) -> None:
         super().__post_init__()
