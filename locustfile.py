@@ -3,7 +3,8 @@
     locust -f locustfile.py --scenario browse --shape step -u 50 -t 60s --host http://127.0.0.1:8000
 
 `--scenario` takes a built-in name (browse, checkout, smoke) or the path of your own
-locustfile; `--shape` one of constant, ramp, step, spike, soak, diurnal. The run
+locustfile; `--shape` a closed-model shape (constant, ramp, step, spike, soak, diurnal) or
+an open-model rate shape with `--rate` (`locust -f locustfile.py --help` lists them). The run
 directory lands in runs/<run_id>/ (see `--run-dir`).
 """
 

@@ -1,7 +1,9 @@
 """The run directory: the one place that knows its file names and formats.
 
-`runs/<run_id>/` holds `run.json`, `intervals.csv`, `errors.csv`, `metrics.csv`,
-`summary.json` and `report.html`. Tables are CSV so that closed intervals can be
+`runs/<run_id>/` holds `run.json`, `intervals.csv`, `errors.csv`, `exceptions.csv`,
+`metrics.csv`, `summary.json`, `report.html` and `locust.log`; open-model runs add
+`iterations.csv`, key-sampled runs `keys.csv`, runs with a database `db_statements.json`
+(docs/architecture.md has every column and key). Tables are CSV so that closed intervals can be
 appended while the run is going and an interrupted run stays readable; each loads with
 one `pandas.read_csv` call. JSON files are replaced atomically (write, then rename) so a
 reader never sees half a file.

@@ -21,7 +21,7 @@ class CapacitySettings:
     margin: float = option(0.30, "safety margin on top of the target", parse="float")
     knee_fraction: float = option(0.5, "knee: where one more user adds less than this share of the first user's throughput")
     replicas_in_run: int = option(1, "instances that served the run", parse="int")
-    model: str = option("auto", "auto keeps the simplest model the data do not clearly reject (AICc)", parse="str",
+    model: str = option("auto", "auto keeps the simplest model the data do not clearly reject (extra-sum-of-squares F-test)", parse="str",
                         choices=("auto", "usl", "amdahl", "linear"))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from loadwise.analysis.rundir import RunDir
 from loadwise.analysis.steps import STEP_SHAPES, step_table
-from loadwise.capacity.models import CapacityError
+from loadwise.capacity.models import SIGNIFICANCE, CapacityError
 from loadwise.capacity.planning import CapacityPlan, CapacitySettings, plan
 
 def analyze(path: Path, settings: CapacitySettings) -> CapacityPlan:
@@ -51,7 +51,8 @@ def plan_text(result: CapacityPlan) -> str:
                      f"{offered}{p['rps']:.1f} req/s, p95 {p['p95_ms']:.1f} ms")  # fmt: skip
     lines.append(model_text(result.model))
     others = ", ".join(f"{k} AICc {v['aicc']:.1f}" for k, v in result.alternatives.items())
-    lines.append(f"  compared: {others} (a richer model must lower AICc by more than 2)")
+    lines.append(f"  compared: {others} (a richer model is kept only when the F-test says it fits significantly "
+                 f"better, p < {SIGNIFICANCE})")
     k = result.offered_knee
     if k:
         lines.append(f"knee (offered against achieved): step {k.step}, {k.reason}"

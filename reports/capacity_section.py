@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from loadwise.capacity.models import MODELS, CapacityError
+from loadwise.capacity.models import MODELS, SIGNIFICANCE, CapacityError
 from loadwise.reports import charts
 from loadwise.reports.data import RunData
 from loadwise.reports.sections import SectionContent, Table, register, shown
@@ -95,7 +95,7 @@ class CapacitySection:
             charts=[("throughput against concurrency with the fitted model", chart)] if chart else [],
             tables=[Table(["parameter", "value", "95% CI"], params, "Fitted parameters"),
                     Table(step_columns, steps, "Steady steps"),
-                    Table(["model", "AICc", "R²"], compared, "Models compared (simplest kept unless AICc drops by > 2)")],
+                    Table(["model", "AICc", "R²"], compared, f"Models compared (a richer model is kept only when the F-test says it fits significantly better, p < {SIGNIFICANCE})")],
             notes=notes,
         )  # fmt: skip
 

@@ -156,6 +156,6 @@ def test_dockerignore_keeps_out(path: str, ignore_patterns: list[str]) -> None:
     assert ignored(path, ignore_patterns)
 
 
-@pytest.mark.parametrize("path", ["pyproject.toml", "README.md", "loadwise/cli/main.py", "reports/templates/report.html.j2", "scenarios/shapes.py"])
+@pytest.mark.parametrize("path", ["pyproject.toml", "README.md", "loadwise/cli/main.py", "reports/templates/report.html.j2", "shapes/closed.py"])
 def test_dockerignore_keeps_what_the_install_needs(path: str, ignore_patterns: list[str]) -> None:
     assert not ignored(path, ignore_patterns)

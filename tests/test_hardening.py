@@ -11,8 +11,8 @@ import pytest
 from conftest import run_cli
 
 from loadwise.analysis.redact import redact
+from loadwise.analysis.rundir import new_run_path
 from loadwise.run.runlog import RunLog
-from loadwise.run.runner import RunSpec, _new_run_dir
 
 SECRETS = {
     "bearer_repr": ("{'Authorization': 'Bearer tok-AAAA1111'}", "tok-AAAA1111"),
@@ -81,7 +81,7 @@ def test_planted_secrets_reach_no_output(tmp_path, target):
 
 
 def test_run_directories_created_in_the_same_second_never_collide(tmp_path):
-    spec = RunSpec(scenario="browse", host="http://127.0.0.1:1", runs_dir=tmp_path)
+    """What every run goes through (`execute`, the web UI's tests): rundir.new_run_path's atomic mkdir."""
     made: list[Path] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(40)
@@ -89,7 +89,7 @@ def test_run_directories_created_in_the_same_second_never_collide(tmp_path):
     def make() -> None:
         barrier.wait()
         try:
-            made.append(_new_run_dir(spec))
+            made.append(new_run_path(tmp_path, "browse"))
         except BaseException as exc:  # noqa: BLE001 - the test counts every failure
             errors.append(exc)
 

@@ -15,7 +15,7 @@ from conftest import CliResult, assert_one_line_error, run_cli
 from fake_kube import FakeKube, Script
 from synthetic import make_run
 
-from loadwise.k8s.follow import K8sError, _extract
+from loadwise.k8s.follow import K8sError, extract_run
 
 RUN_ID = "20261126T140005Z-browse"
 DONE = b'{"run": "20261126T140005Z-browse", "status": "completed", "exit_code": 0}'
@@ -179,5 +179,5 @@ def test_a_copy_with_paths_outside_the_run_is_refused(tmp_path):
         info.size = 2
         tar.addfile(info, io.BytesIO(b"hi"))
     with pytest.raises(K8sError, match="outside it"):
-        _extract(buffer.getvalue(), tmp_path / "out", RUN_ID)
+        extract_run(buffer.getvalue(), tmp_path / "out", RUN_ID)
     assert not (tmp_path / "escape.txt").exists()

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 VERSION = PYPROJECT["project"]["version"]
 # The design card's folders, each installed as loadwise.<folder>.
-DESIGN_FOLDERS = ("analysis", "scenarios", "reports", "demo", "capacity", "autoscaling")
+DESIGN_FOLDERS = ("analysis", "scenarios", "shapes", "reports", "demo", "capacity", "autoscaling")
 
 
 def _source_folders() -> dict[str, Path]:
@@ -144,7 +144,7 @@ def test_installed_wheel_imports_every_module_from_itself(installed: Path, tmp_p
         "        continue\n"
         "    module = importlib.import_module(info.name)\n"
         "    assert Path(module.__file__).is_relative_to(root), (info.name, module.__file__)\n"
-        "for name in ('scenarios', 'analysis', 'reports', 'demo', 'capacity', 'autoscaling'):\n"
+        "for name in ('scenarios', 'shapes', 'analysis', 'reports', 'demo', 'capacity', 'autoscaling'):\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
         "    except ModuleNotFoundError:\n"

@@ -19,20 +19,28 @@ def _steps(users, rps, p95):
                          "p50_ms": p95, "p99_ms": p95, "error_rate": 0.0})  # fmt: skip
 
 
-OUTCOMES = {
+OUTCOMES = {  # the steps, the settings, what the section must say, what it must not
     # a demo run: throughput still rising linearly, so no peak and no knee; the SLO broken at once
     "linear, no peak, SLO never met": (_steps([50, 100, 150, 200], [20, 40, 61, 80], [60, 70, 80, 90]),
-                                       CapacitySettings(slo_ms=50, target_rps=500)),
+                                       CapacitySettings(slo_ms=50, target_rps=500),
+                                       ["no step met the SLO p95&lt;=50ms", "No peak: the fitted model keeps rising",
+                                        "even the first step (users 50) misses the SLO"], ["holds up to"]),
     "saturating, SLO between steps": (_steps([10, 20, 30, 40], [100, 190, 250, 260], [10, 20, 60, 200]),
-                                      CapacitySettings(slo_ms=40, target_rps=1000, replicas_in_run=2)),
-    "every step meets the SLO, no target": (_steps([10, 20, 30], [100, 190, 270], [5, 6, 7]), CapacitySettings(slo_ms=500)),
-    "no SLO at all, two steps": (_steps([10, 20], [100, 150], [5, 9]), CapacitySettings()),
-}
+                                      CapacitySettings(slo_ms=40, target_rps=1000, replicas_in_run=2),
+                                      ["SLO p95&lt;=40ms holds up to 220.0 req/s", "replicas for 1000 req/s with 30% margin",
+                                       "step 3 (users 30) broke it", "Replicas assume linear horizontal scaling"],
+                                      ["no step met the SLO", "every step met the SLO"]),
+    "every step meets the SLO, no target": (_steps([10, 20, 30], [100, 190, 270], [5, 6, 7]), CapacitySettings(slo_ms=500),
+                                            ["holds up to 270.0 req/s", "every step met the SLO; capacity is at least 270.0"],
+                                            ["replicas for", "Replicas assume"]),
+    "no SLO at all, two steps": (_steps([10, 20], [100, 150], [5, 9]), CapacitySettings(), ["Model "],
+                                 ["holds up to", "no step met the SLO", "replicas for"]),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("outcome", sorted(OUTCOMES))
 def test_the_capacity_section_renders_for_every_outcome(tmp_path, outcome):
-    steps, settings = OUTCOMES[outcome]
+    steps, settings, says, never = OUTCOMES[outcome]
     result = plan(steps, settings)
     run = make_run(tmp_path / "run", {("GET", "/a"): 5.0}, seconds=20)
     summary = run.read_summary()
@@ -40,8 +48,13 @@ def test_the_capacity_section_renders_for_every_outcome(tmp_path, outcome):
     run.write_summary(summary)
     html = render.write(data.load(str(run.path))).read_text()
     assert "could not be built" not in html
-    section = html[html.index(">Capacity<"):]
+    section = html[html.index('<section id="capacity"'):]
+    section = section[: section.index("</section>")]
     assert "Steady steps" in section and "Models compared" in section
+    for text in says:
+        assert text in section, text
+    for text in never:
+        assert text not in section, text
 
 
 def test_missing_figures_show_as_a_dash():

@@ -63,7 +63,7 @@ def check_role(cur: Any, allow_superuser: bool) -> None:
     raise DbAdvisorError(
         f"role {user!r} is {what}: planning a statement can run functions it calls (IMMUTABLE ones are folded), and "
         "such a role can write despite the read-only transaction (dblink, untrusted languages). Connect as a role "
-        "with only pg_read_all_stats and SELECT (see the README), or pass --allow-superuser if you trust every "
+        "with only pg_read_all_stats and SELECT (see docs/db.md), or pass --allow-superuser if you trust every "
         "function those statements call"
     )
 

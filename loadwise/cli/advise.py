@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
     db.add_argument("--allow-superuser", action="store_true",
                     help="advise under a superuser DSN anyway. Refused by default: planning runs IMMUTABLE functions the "
                     "statements call, and a superuser's functions can write despite the read-only transaction "
-                    "(e.g. through dblink); use a role with pg_read_all_stats and SELECT instead (README)")  # fmt: skip
+                    "(e.g. through dblink); use a role with pg_read_all_stats and SELECT instead (docs/db.md)")  # fmt: skip
     add_profile_options(db, "db_dsn_env")
     db.add_argument("--json", action="store_true", help="print one JSON object: indexes, drop, seq_scans")
 
@@ -52,7 +52,7 @@ def register(sub: Any) -> None:
         description="Replay a traffic trace through a simulator of the Kubernetes HPA controller with the per-pod "
         "capacity and CPU per request this run measured, search targets, minReplicas and behaviors, and keep the "
         "cheapest setting whose SLO-violation time stays within the budget. Prints it beside the current settings "
-        "(or the 80%% CPU default) and writes a validated autoscaling/v2 manifest.",
+        "(or the 80% CPU default) and writes a validated autoscaling/v2 manifest.",
     )  # fmt: skip
     hpa.add_argument("run", metavar="RUN", help="run directory (its capacity analysis and server CPU metrics)")
     add_settings(hpa, HpaSettings)
@@ -83,7 +83,7 @@ def register(sub: Any) -> None:
         description="Write a Prometheus rule file: request rate per pod above a share of the SLO-bound capacity this "
         "step run measured (for 5m), and each latency (p50/p90/p95/p99) and error-rate SLO broken (for 10m), on "
         "http_requests_total and http_request_duration_seconds. Each rule's annotations carry the numbers it used. "
-        "Example: loadwise advise alerts RUN --slo 'p95<300ms' --slo 'error_rate<1%%' --selector '{job=\"shop\"}' -o alerts.yml",
+        "Example: loadwise advise alerts RUN --slo 'p95<300ms' --slo 'error_rate<1%' --selector '{job=\"shop\"}' -o alerts.yml",
     )  # fmt: skip
     alerts.add_argument("run", metavar="RUN", help="run directory (a step run for the capacity rule)")
     alerts.add_argument("--slo", action="append", default=[], metavar="EXPR",

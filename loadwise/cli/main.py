@@ -4,7 +4,8 @@ Each command group lives in its own module (run, report, gate, capacity, advise,
 which registers its parser and imports what its work needs only when it runs, so
 `loadwise --help` loads no numpy, pandas, matplotlib, scipy, Locust or Kubernetes client.
 Exit codes: 0 ok; 1 the run failed or was interrupted, a gate failed; 2 bad arguments,
-missing or malformed files (one line on stderr, never a traceback).
+missing or malformed files (one line on stderr, never a traceback); 3 a bug in loadwise
+("internal error", the traceback written to a file).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from loadwise.k8s.client import K8sError, MasterFailed, connect
 from loadwise.run.handoff import DONE_FILE, FETCHED_FILE, Done
-from loadwise.run.live import Status
+from loadwise.engine.stream import Status
 
 RUNS_DIR = "/runs"  # the chart's volume for run directories
 LOG_RESUME_OVERLAP_S = 5
@@ -264,7 +264,7 @@ def fetch(cluster: Cluster, release: str, out_dir: Path, show: Callable[[str], N
         raise K8sError(f"{out_dir / done.run} exists already: move it away or pick another --out")
     show(f"copying {RUNS_DIR}/{done.run} from pod {master.pod} ...")
     archive = cluster.exec(master, ["tar", "cf", "-", "-C", RUNS_DIR, done.run])
-    target = _extract(archive, out_dir, done.run)
+    target = extract_run(archive, out_dir, done.run)
     cluster.exec(master, ["touch", f"{RUNS_DIR}/{FETCHED_FILE}"])
     show(f"copied {sum(1 for p in target.rglob('*') if p.is_file())} files ({len(archive) / 1e6:.1f} MB); run {done.status}")
     state, reason = cluster.watch_job(master, wait_s)
@@ -272,7 +272,9 @@ def fetch(cluster: Cluster, release: str, out_dir: Path, show: Callable[[str], N
     return target
 
 
-def _extract(archive: bytes, out_dir: Path, run: str) -> Path:
+def extract_run(archive: bytes, out_dir: Path, run: str) -> Path:
+    """Unpack a tar of run directory `run` (copied out of the master's pod) into `out_dir`;
+    an archive holding anything outside that one directory is refused whole."""
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
             members = tar.getmembers()
