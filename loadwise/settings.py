@@ -34,3 +34,5 @@ def option(default: Any, help: str, *, flag: str | None = None, parse: str = "fl
 # Defaults that several parts share (the run's writer, the Locust plugin, the CLI).
 DEFAULT_INTERVAL_S = 5.0  # the recorder's interval: one row per endpoint per interval
 DEFAULT_MASTER_PORT = 5557  # Locust's own default
+DEFAULT_USERS = 10  # closed-model users when neither --users nor the locustfile says
+DEFAULT_LISTEN = "127.0.0.1"  # where a master's port and the live exporter bind: loopback unless asked

@@ -194,3 +194,21 @@ def test_a_bug_in_loadwise_is_an_internal_error_with_its_traceback_in_a_file(tmp
     assert len(saved) == 1 and str(saved[0]) in result.stderr
     text = saved[0].read_text()
     assert "Traceback" in text and "planted" in text and "KeyError: 'p95_ms'" in text
+
+
+@pytest.mark.parametrize("option, value, says", [("--interval", "-3", "must be a positive"),
+                                                  ("--max-lateness", "5x", "is not a duration")])  # fmt: skip
+def test_plain_locust_reads_loadwises_options_as_loadwise_run_does(tmp_path, option, value, says):
+    """`locust -f locustfile.py` declares loadwise's options from the same spec and readers as
+    `loadwise run`: a bad value is argparse's one line, exit 2, before any run starts."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(root / "locustfile.py"), option, value, "--headless",
+                           "-t", "1s", "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert f"argument {option}: '{value}' {says}" in lines[-1] and "Traceback" not in proc.stderr
+    assert not list(tmp_path.iterdir())  # no run directory was made

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loadwise.cli import args as types
+from loadwise import readers as types
 from loadwise.errors import EXIT_FAILED, EXIT_OK
 
 

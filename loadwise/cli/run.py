@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loadwise.cli import args as types
+from loadwise import readers as types
+from loadwise.cli.args import Parser
 from loadwise.cli.common import add_profile_options, key_values, profile_dsn, store_results
 from loadwise.errors import EXIT_FAILED, EXIT_OK, LoadwiseError, UsageError
 from loadwise.engine import options
 from loadwise.scenarios import SCENARIOS
-from loadwise.settings import DEFAULT_MASTER_PORT
+from loadwise.settings import DEFAULT_LISTEN, DEFAULT_MASTER_PORT, DEFAULT_USERS
 from loadwise.shapes.catalog import DEFAULT_DURATION_S, SHAPES, shape_parameters
 from loadwise.shapes.rates import RATE_SHAPE_NAMES, ArrivalOptions
 
@@ -22,6 +23,7 @@ from loadwise.shapes.rates import RATE_SHAPE_NAMES, ArrivalOptions
 # The demo offers a rate in steps past what one demo shop worker serves (~1,000 req/s measured on
 # 2 cores), each step long enough for 1 s intervals to give it a steady part.
 DEMO_RATE = 1400.0
+DEMO_DURATION_S = 60.0
 DEMO_STEPS = 7
 DEMO_INTERVAL_S = 1.0
 
@@ -49,28 +51,28 @@ def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: 
                       rate: float | None = ArrivalOptions.rate, interval: float = options.INTERVAL.default) -> None:  # fmt: skip
     # The options Locust's parser also takes come from their one declaration (loadwise.engine.options).
     shape_help = "load shape" if shape else "load shape (default: the locustfile's own LoadTestShape if it has one, else constant)"
-    options.SHAPE.add(parser, types.PARSE, default=shape, choices=list(SHAPES), help=shape_help)
+    options.SHAPE.add(parser, default=shape, choices=list(SHAPES), help=shape_help)
     parser.add_argument("--users", "-u", type=int, default=users, help=f"peak concurrent users (default {users})")
     parser.add_argument("--spawn-rate", "-r", type=float, help="users started per second (default: per shape)")
     duration_help = f"run time, e.g. 90s, 5m (default {duration}" + (
         "; a locustfile's own shape runs as long as it says unless this caps it)" if shape is None else ")")
     parser.add_argument("--duration", "-t", "--run-time", type=types.duration, default=None, help=duration_help)
     parser.set_defaults(default_duration=types.duration(duration))
-    options.SHAPE_PARAM.add(parser, types.PARSE)
+    options.SHAPE_PARAM.add(parser)
     rates = parser.add_argument_group("rate shapes (open model; see below)")
     for field, option in options.ARRIVAL_OPTIONS.items():
-        option.add(rates, types.PARSE, default=rate if field == "rate" else option.default)
+        option.add(rates, default=rate if field == "rate" else option.default)
     parser.add_argument("--workers", type=types.workers, default=0,
                         help="local Locust worker processes driven by a master (default 0: one local process; auto: one per CPU core)")
-    options.RUNS_DIR.add(parser, types.PARSE, "--out", type=Path)
-    options.INTERVAL.add(parser, types.PARSE, default=interval)
-    options.TAG.add(parser, types.PARSE, "--tag")
+    options.RUNS_DIR.add(parser, "--out", type=Path)
+    options.INTERVAL.add(parser, default=interval)
+    options.TAG.add(parser, "--tag")
     parser.add_argument("--json", action="store_true", help="print one JSON object (run directory, status, summary) instead of text")
     parser.add_argument("--prometheus", metavar="URL", help="after the run, pull the target's metrics from this Prometheus (range queries)")
     parser.add_argument("--scrape", action="append", default=[], metavar="URL", help="scrape this /metrics URL every interval during the run; repeatable")
     # The profile's exporter_port applies when the option is not given (None).
-    options.EXPORTER_PORT.add(parser, types.PARSE, default=None)
-    options.CACHE_ENDPOINT.add(parser, types.PARSE)
+    options.EXPORTER_PORT.add(parser, default=None)
+    options.CACHE_ENDPOINT.add(parser)
 
 
 def register(sub: Any) -> None:
@@ -100,16 +102,16 @@ def register(sub: Any) -> None:
     run.add_argument("--processes", type=types.workers, metavar="N",
                      help="as Locust's --processes: N local workers (-1: one per CPU core); same as --workers")
     add_profile_options(run, "host, allowed_hosts ...", locust_owns_config=True)
-    options.TARGET_COMMIT.add(run, types.PARSE)
+    options.TARGET_COMMIT.add(run)
     run.add_argument("--no-report", action="store_true", help="do not render report.html at the end of the run")
     run.add_argument("--html", type=Path, metavar="FILE", help="also write the HTML report to FILE (as Locust's --html)")
     run.add_argument("--exit-code-on-error", type=types.exit_code, default=EXIT_FAILED, metavar="N",
                      help=f"exit code of a completed run in which requests failed (default {EXIT_FAILED}, as Locust; 0 ignores failures)")
-    _add_load_options(run, duration=f"{DEFAULT_DURATION_S:g}s", shape=None, users=10)
+    _add_load_options(run, duration=f"{DEFAULT_DURATION_S:g}s", shape=None, users=DEFAULT_USERS)
     remote = run.add_argument_group("workers on other machines (the Helm chart's master Job uses these)")
     remote.add_argument("--expect-workers", type=int, default=0, metavar="N",
                         help="wait for N workers started elsewhere with `loadwise worker` (up to 5 minutes)")
-    remote.add_argument("--listen", default="127.0.0.1", metavar="HOST",
+    remote.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST",
                         help="address the master port and the exporter listen on (default 127.0.0.1; 0.0.0.0 in a pod)")
     remote.add_argument("--master-port", type=int, metavar="PORT",
                         help=f"port workers connect to (default {DEFAULT_MASTER_PORT} with --expect-workers)")
@@ -129,10 +131,10 @@ def register(sub: Any) -> None:
     worker.add_argument("-f", "--locustfile", metavar="FILE", help="the locustfile, as Locust takes it (instead of SCENARIO)")
     worker.add_argument("--master-host", required=True, help="the master's host name or address")
     worker.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help=f"the master's port (default {DEFAULT_MASTER_PORT})")
-    options.INTERVAL.add(worker, types.PARSE, help="recorder interval in seconds: the master's")
-    options.SHAPE.add(worker, types.PARSE, choices=sorted(RATE_SHAPE_NAMES),
+    options.INTERVAL.add(worker, help="recorder interval in seconds: the master's")
+    options.SHAPE.add(worker, choices=sorted(RATE_SHAPE_NAMES),
                       help="the master's rate shape, when it runs one (its users then wait for the master's arrivals)")
-    options.CACHE_ENDPOINT.add(worker, types.PARSE, help="as given to the master; repeatable")
+    options.CACHE_ENDPOINT.add(worker, help="as given to the master; repeatable")
     worker.set_defaults(handler=cmd_worker)
 
     demo = sub.add_parser(
@@ -145,7 +147,7 @@ def register(sub: Any) -> None:
     )
     demo.add_argument("--target-workers", type=int, default=1, help="worker processes of the demo target (replicas; default 1)")
     demo.add_argument("--rows", type=int, default=20000, help="products seeded in the demo database (default 20000)")
-    _add_load_options(demo, duration="60s", shape="step-rate", users=20, rate=DEMO_RATE, interval=DEMO_INTERVAL_S)
+    _add_load_options(demo, duration=f"{DEMO_DURATION_S:g}s", shape="step-rate", users=20, rate=DEMO_RATE, interval=DEMO_INTERVAL_S)
     demo.set_defaults(handler=cmd_demo)
 
 
@@ -224,7 +226,7 @@ PASS_THROUGH_COMMANDS = ("run", "worker")
 def _option_arity(command: str) -> dict[str, int]:
     """Each option `loadwise COMMAND` defines, and how many values it takes (from a parser built
     the way `register` builds it: argparse's own record of its options)."""
-    sub = types.Parser(prog="loadwise").add_subparsers(dest="command", parser_class=types.Parser)
+    sub = Parser(prog="loadwise").add_subparsers(dest="command", parser_class=Parser)
     register(sub)
     arity: dict[str, int] = {}
     for action in sub.choices[command]._actions:

@@ -3,25 +3,21 @@
 `loadwise run` parses its own command line, then starts Locust with another one. An option
 both parsers take (the recorder's interval, the shape, the rate shapes' options, the runs
 folder ...) is declared once here, as an `Option`, and each parser is built from it, so its
-default and its help cannot drift apart. Each parser reads a value its own way (the
-`read` mapping): the CLI with its checking parsers (loadwise.cli.args), Locust's as the
-plain number it has always taken, since `loadwise run` hands it values it already checked.
-No Locust here: `loadwise --help` imports this module.
+default, its help and the way its value is read (loadwise.readers) cannot drift apart: a
+bad value given to plain `locust -f locustfile.py` is the same one-line error as to
+`loadwise run`. No Locust here: `loadwise --help` imports this module.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from loadwise.shapes.catalog import AUTO_SHAPE, SHAPES
 from loadwise.shapes.rates import ARRIVAL_LAWS, ArrivalOptions
-from loadwise.settings import DEFAULT_INTERVAL_S
-
-Reader = Callable[[str], Any]
-
+from loadwise.readers import PARSE
+from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_LISTEN
 
 @dataclass(frozen=True)
 class Option:
@@ -30,7 +26,7 @@ class Option:
     flag: str
     help: str
     default: Any = None
-    kind: str = "str"  # how a value is read: a name of loadwise.settings.PARSERS
+    kind: str = "str"  # how a value is read: a key of loadwise.readers.PARSE
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
     repeat: bool = False  # may be given several times: the value is the list of them
@@ -41,7 +37,7 @@ class Option:
         """The attribute the parsed value lands in (Locust's parsed_options.max_lateness ...)."""
         return self.flag.lstrip("-").replace("-", "_")
 
-    def add(self, parser: Any, read: Mapping[str, Reader], *flags: str, **changes: Any) -> None:
+    def add(self, parser: Any, *flags: str, **changes: Any) -> None:
         """Declare the option on `parser` (a parser or an argument group). `flags` renames it
         (`loadwise run --out` is Locust's --runs-dir); `changes` are argparse keywords in which
         this parser differs (the demo's default rate, the CLI's choices of shape)."""
@@ -52,7 +48,7 @@ class Option:
             shown = f"{default:g}" if isinstance(default, float) else str(default)
         text = changes.pop("help", self.help) + (f" (default {shown})" if shown else "")
         kwargs = {"action": "append", "default": []} if self.repeat else {"default": default}
-        kwargs |= {"type": read[self.kind], "metavar": self.metavar, "choices": self.choices, **changes}
+        kwargs |= {"type": PARSE[self.kind], "metavar": self.metavar, "choices": self.choices, **changes}
         parser.add_argument(*(flags or (self.flag,)), help=text, **kwargs)
 
 
@@ -81,30 +77,25 @@ ARRIVAL_OPTIONS: dict[str, Option] = {
                              ArrivalOptions.max_lateness_s, "duration", "DURATION"),
 }  # fmt: skip
 
-# How Locust's parser reads each kind of value: as it always has, a plain number; the shapes'
-# own checks (ShapeError) name a bad one.
-LOCUST_READ: dict[str, Reader] = {"str": str, "int": int, "float": float, "positive": float, "count": int, "duration": float}
-
-
 def add_arguments(parser: Any) -> None:
     """loadwise's options on Locust's command line (Locust's init_command_line_parser event)."""
     group = parser.add_argument_group("loadwise", "loadwise recorder and run directory")
     group.add_argument("--scenario", default="browse", help="built-in scenario (browse, checkout, smoke) or a locustfile path")
-    SHAPE.add(group, LOCUST_READ)
-    SHAPE_PARAM.add(group, LOCUST_READ)
+    SHAPE.add(group)
+    SHAPE_PARAM.add(group)
     group.add_argument("--run-dir", default=None, help="write the run directory here (default: RUNS_DIR/<run_id>)")
-    RUNS_DIR.add(group, LOCUST_READ)
-    INTERVAL.add(group, LOCUST_READ)
-    TAG.add(group, LOCUST_READ)
-    TARGET_COMMIT.add(group, LOCUST_READ)
+    RUNS_DIR.add(group)
+    INTERVAL.add(group)
+    TAG.add(group)
+    TARGET_COMMIT.add(group)
     group.add_argument("--allowed-hosts", default="", help="comma-separated hosts allowed besides loopback")
-    EXPORTER_PORT.add(group, LOCUST_READ)
-    group.add_argument("--exporter-host", default="127.0.0.1", help="address the exporter listens on (default 127.0.0.1)")
-    CACHE_ENDPOINT.add(group, LOCUST_READ)
+    EXPORTER_PORT.add(group)
+    group.add_argument("--exporter-host", default=DEFAULT_LISTEN, help=f"address the exporter listens on (default {DEFAULT_LISTEN})")
+    CACHE_ENDPOINT.add(group)
     group.add_argument("--status-stream", action="store_true", default=False, help=argparse.SUPPRESS)
     rates = parser.add_argument_group("loadwise rate shapes", "the open model: iterations arrive at a planned rate")
     for option in ARRIVAL_OPTIONS.values():
-        option.add(rates, LOCUST_READ)
+        option.add(rates)
 
 
 def arrival_options(opts: Any) -> ArrivalOptions:

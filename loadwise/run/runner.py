@@ -37,7 +37,7 @@ from loadwise.run.live import LiveDisplay
 from loadwise.run.net import free_port
 from loadwise.run.processes import STOP_GRACE_S, Interrupts, Processes, last_error
 from loadwise.scenarios import SCENARIOS
-from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_MASTER_PORT
+from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_LISTEN, DEFAULT_MASTER_PORT, DEFAULT_USERS
 from loadwise.shapes.base import Shape
 from loadwise.shapes.catalog import AUTO_SHAPE, DEFAULT_DURATION_S, build_shape
 from loadwise.shapes.rates import ArrivalOptions
@@ -50,7 +50,7 @@ class RunSpec:
     scenario: str
     host: str | None  # None: each User class's own `host`
     shape: str = "constant"
-    users: int = 10
+    users: int = DEFAULT_USERS
     spawn_rate: float | None = None
     duration_s: float = DEFAULT_DURATION_S
     duration_given: bool = True  # False: a locustfile's own shape runs as long as it says
@@ -68,7 +68,7 @@ class RunSpec:
     db_dsn: str | None = None  # snapshot pg_stat_statements at start and end (never stored)
     cache_endpoints: list[str] = field(default_factory=list)
     expect_workers: int = 0  # workers started elsewhere (`loadwise worker`, a Kubernetes Deployment)
-    listen: str = "127.0.0.1"  # where the master port and the exporter bind
+    listen: str = DEFAULT_LISTEN  # where the master port and the exporter bind
     master_port: int | None = None
     locust_args: list[str] = field(default_factory=list)  # Locust's own options, passed through as given
     web_ui: bool = False  # serve Locust's web UI: each test started there is its own run directory
