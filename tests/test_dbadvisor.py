@@ -396,3 +396,16 @@ def test_a_wider_index_must_halve_the_cost_again():
     assert chosen.wider_rejected == [{"columns": ["user_id", "blog_id"], "cost_after": 8.0, "narrow_cost_after": 10.0}]
     [chosen] = choose(pair(4.0), IndexAdvisorSettings())
     assert chosen.columns == ("user_id", "blog_id")  # 4 <= 10 / 2: worth the column
+
+
+def test_a_runs_recorded_statements_are_read_back_checked():
+    """db_statements.json is outside input: a malformed entry is one error naming the file and
+    the entry; a run that could not record says why; the costliest `top` are kept in order."""
+    good = {"queryid": 1, "query": "SELECT 1", "calls": 3, "total_ms": 9.0, "mean_ms": 3.0, "rows": 3}
+    window, problem = pgadvisor.recorded_window({"problem": None, "statements": [good, good | {"queryid": 2}]}, "f.json", 1)
+    assert problem is None and [s.queryid for s in window] == [1] and window[0].mean_ms == 3.0
+    assert pgadvisor.recorded_window({"problem": "no pg_stat_statements", "statements": []}, "f.json", 5)[0] is None
+    with pytest.raises(pgadvisor.DbAdvisorError, match=r"f.json: statements\[1\] needs a text query"):
+        pgadvisor.recorded_window({"statements": [good, good | {"calls": "3"}]}, "f.json", 5)
+    with pytest.raises(pgadvisor.DbAdvisorError, match="not a statement window"):
+        pgadvisor.recorded_window([], "f.json", 5)

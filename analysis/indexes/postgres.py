@@ -353,3 +353,22 @@ def window(start: dict[int, tuple[str, int, float, int]], end: dict[int, tuple[s
             out.append({"queryid": queryid, "query": query, "calls": calls - c0, "total_ms": total - t0,
                         "mean_ms": (total - t0) / (calls - c0), "rows": rows - r0})  # fmt: skip
     return sorted(out, key=lambda s: -s["total_ms"])
+
+
+def recorded_window(recorded: Any, where: str, top: int) -> tuple[list[Statement] | None, str | None]:
+    """A run's db_statements.json (what `window` made during the run) as statements, its `top`
+    costliest; or None and why, when the run could not record them. Outside input: each entry's
+    types are checked, and a malformed one is a DbAdvisorError naming `where` and its index."""
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("statements", []), list):
+        raise DbAdvisorError(f"{where}: not a statement window (problem, statements)")
+    if recorded.get("problem"):
+        return None, f"the run's statements were not recorded ({recorded['problem']}); using all statistics"
+    numbers = ("queryid", "calls", "total_ms", "mean_ms", "rows")
+    out = []
+    for index, entry in enumerate(recorded["statements"][:top]):
+        if (not isinstance(entry, dict) or not isinstance(entry.get("query"), str)
+                or not all(isinstance(entry.get(k), (int, float)) and not isinstance(entry.get(k), bool) for k in numbers)):
+            raise DbAdvisorError(f"{where}: statements[{index}] needs a text query and numbers {', '.join(numbers)}")
+        out.append(Statement(int(entry["queryid"]), entry["query"], int(entry["calls"]), float(entry["total_ms"]),
+                             float(entry["mean_ms"]), int(entry["rows"])))  # fmt: skip
+    return out, None

@@ -136,15 +136,11 @@ def cmd_advise(args: argparse.Namespace) -> int:
         result = sqliteadvisor.advise(args.sqlite, args.statements, settings)
     else:
         window = None
-        if run_dir is not None and (run_dir.path / DB_STATEMENTS_JSON).exists():
-            recorded = run_dir.read_json(DB_STATEMENTS_JSON)
-            if not isinstance(recorded, dict) or not isinstance(recorded.get("statements", []), list):
-                raise UsageError(f"{run_dir.path / DB_STATEMENTS_JSON}: not a statement window (problem, statements)")
-            if recorded.get("problem"):
-                print(f"note: the run's statements were not recorded ({recorded['problem']}); using all statistics", file=sys.stderr)
-            else:
-                window = [_recorded_statement(s, run_dir.path / DB_STATEMENTS_JSON, i)
-                          for i, s in enumerate(recorded["statements"][: settings.top])]  # fmt: skip
+        if run_dir is not None and run_dir.has_statements():
+            path = run_dir.file(DB_STATEMENTS_JSON)
+            window, problem = pgadvisor.recorded_window(run_dir.read_json(DB_STATEMENTS_JSON), str(path), settings.top)
+            if problem:
+                print(f"note: {problem}", file=sys.stderr)
         conn = pgadvisor.connect(_dsn(args))
         try:
             result = pgadvisor.advise(conn, settings, window, allow_superuser=args.allow_superuser)
@@ -174,18 +170,6 @@ def cmd_advise(args: argparse.Namespace) -> int:
     for scan in result.seq_scans[:5]:
         print(f"table {scan['table']}: {scan['seq_scans']} sequential scans read {scan['rows_read']} rows ({scan['rows_per_scan']} per scan)")
     return EXIT_OK
-
-
-def _recorded_statement(entry: Any, path: Path, index: int) -> Any:
-    """One entry of a run's db_statements.json, its types checked (the file is outside input)."""
-    from loadwise.analysis.indexes.choose import Statement
-
-    numbers = ("queryid", "calls", "total_ms", "mean_ms", "rows")
-    if (not isinstance(entry, dict) or not isinstance(entry.get("query"), str)
-            or not all(isinstance(entry.get(k), (int, float)) and not isinstance(entry.get(k), bool) for k in numbers)):
-        raise UsageError(f"{path}: statements[{index}] needs a text query and numbers {', '.join(numbers)}")
-    return Statement(int(entry["queryid"]), entry["query"], int(entry["calls"]), float(entry["total_ms"]),
-                     float(entry["mean_ms"]), int(entry["rows"]))  # fmt: skip
 
 
 def cmd_advise_hpa(args: argparse.Namespace) -> int:

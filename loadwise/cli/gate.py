@@ -10,9 +10,10 @@ from typing import Any
 from loadwise.analysis.gate_settings import GateSettings
 from loadwise.cli.args import add_settings, settings_from
 from loadwise.cli.common import add_verdict_options, store_results, thresholds
+from loadwise.engine.options import RUNS_DIR
 from loadwise.errors import EXIT_FAILED, EXIT_OK, UsageError
 
-DEFAULT_HISTORY = "runs/history.db"
+DEFAULT_HISTORY = f"{RUNS_DIR.default}/history.db"  # beside the runs it judges
 
 
 def register(sub: Any) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from loadwise import readers as types
+from loadwise.engine.options import RUNS_DIR
 from loadwise.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -32,7 +33,7 @@ def register(sub: Any) -> None:
     k8s.add_argument("action", choices=["follow", "fetch"], help="follow the run, or fetch its run directory")
     k8s.add_argument("release", metavar="RELEASE", help="the Helm release name")
     add_cluster_options(k8s)
-    k8s.add_argument("--out", type=Path, default=Path("runs"), help="with fetch: where the run directory goes (default runs/)")
+    k8s.add_argument("--out", type=Path, default=Path(RUNS_DIR.default), help=f"with fetch: where the run directory goes (default {RUNS_DIR.shown})")
     k8s.add_argument("--timeout", type=types.duration, default=types.duration("2h"), help="give up following after this long (default 2h)")
     k8s.set_defaults(handler=cmd_k8s)
 
