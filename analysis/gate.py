@@ -19,6 +19,7 @@ from loadwise.analysis.regression import (
     MIN_REQUESTS, NOT_JUDGED, RATE_NOT_JUDGED, REGRESSION, Comparison, compare_runs, saturated,
 )  # fmt: skip
 from loadwise.analysis.rundir import STATUS_COMPLETED, RunDir, RunInfo
+from loadwise.analysis.summary import RunSummary
 from loadwise.analysis.thresholds import Threshold, ThresholdResult, evaluate
 from loadwise.errors import UsageError
 
@@ -161,7 +162,7 @@ class JudgedRun:
     intervals: pd.DataFrame
 
     @property
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> RunSummary:
         from loadwise.analysis.windows import window_summary
 
         return window_summary(self.info, self.intervals)
@@ -211,10 +212,10 @@ def baseline_paths(given: list[str], run: str) -> list[str]:
     return others
 
 
-def history_keys(summary: dict[str, Any]) -> list[tuple[str, str]]:
+def history_keys(summary: RunSummary) -> list[tuple[str, str]]:
     """The (endpoint, metric) series the history judges: the run's overall metrics, and each endpoint's p95."""
     keys = [("overall", metric) for metric in HISTORY_METRICS]
-    return keys + [(f"{e['method']} {e['name']}", "p95_ms") for e in summary.get("endpoints", [])]
+    return keys + [(f"{e.method} {e.name}", "p95_ms") for e in summary.endpoints]
 
 
 def judge(run: JudgedRun, settings: GateSettings, thresholds: list[Threshold] | None = None,
@@ -236,11 +237,10 @@ def judge(run: JudgedRun, settings: GateSettings, thresholds: list[Threshold] | 
         result.baseline_id = ", ".join(b.info.id for b in baselines)
         result.comparisons = compare_runs([b.intervals for b in baselines], run.intervals, settings)
     if history is not None:
-        history.add(info, summary)
+        history.add(info, summary.to_dict())
         ids = [r.run_id for r in history.runs(info.scenario, info.shape or "", history_limit)]
         series = {key: history.series(ids, *key) for key in history_keys(summary)}
-        requests = {"overall": int(summary.get("overall", {}).get("requests") or 0)}
-        requests |= {f"{e['method']} {e['name']}": int(e.get("requests") or 0) for e in summary.get("endpoints", [])}
+        requests = {"overall": summary.overall.requests} | {f"{e.method} {e.name}": e.requests for e in summary.endpoints}
         result.history = history_checks(series, settings, judge_rate=bool(saturated(run.intervals)), requests=requests)
     return result
 

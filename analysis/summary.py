@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,123 @@ def _finite(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def stats_of(rows: pd.DataFrame, duration_s: float, counts: np.ndarray | None = None) -> dict[str, Any]:
+SERVICE_KEYS = ("service_p50_ms", "service_p90_ms", "service_p95_ms", "service_p99_ms")
+ITERATION_FIELDS = ("iterations_scheduled", "iterations_started", "iterations_late", "dropped_iterations")
+
+
+@dataclass
+class Stats:
+    """The statistics of a set of requests (the run's, or one endpoint's), as summary.json names them.
+    Latencies in ms; under the open model measured from each request's intended start, and the
+    service_* fields from its send (present only then)."""
+
+    requests: int = 0
+    failures: int = 0
+    rps: float | None = None
+    error_rate: float | None = None
+    mean_ms: float | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    service_p50_ms: float | None = None
+    service_p90_ms: float | None = None
+    service_p95_ms: float | None = None
+    service_p99_ms: float | None = None
+    # the run's own (overall) under the open model: the iterations planned, started, started late, dropped
+    iterations_scheduled: int | None = None
+    iterations_started: int | None = None
+    iterations_late: int | None = None
+    dropped_iterations: int | None = None
+
+    def metric(self, name: str) -> float | None:
+        """A statistic by its summary.json name (`p95_ms`, `dropped_iterations` ...): how thresholds name them."""
+        return getattr(self, name, None) if name in _STAT_NAMES else None
+
+    def to_dict(self, open_model: bool = False) -> dict[str, Any]:
+        out = asdict(self)
+        for key in SERVICE_KEYS if not open_model else ():
+            del out[key]
+        for key in ITERATION_FIELDS:
+            if out[key] is None:
+                del out[key]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Stats:
+        """From summary.json (outside input): unknown keys ignored, a value of the wrong type read as missing."""
+        return cls(**_known(cls, data))
+
+
+@dataclass
+class EndpointStats(Stats):
+    method: str = ""
+    name: str = ""
+
+    def to_dict(self, open_model: bool = False) -> dict[str, Any]:
+        stats = super().to_dict(open_model)
+        return {"name": stats.pop("name"), "method": stats.pop("method"), **stats}
+
+
+_STAT_NAMES = frozenset(f.name for f in fields(Stats))
+
+
+def _known(cls: type, data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {}
+    out = {}
+    for f in fields(cls):
+        value = data.get(f.name)
+        if f.name in ("method", "name"):
+            if isinstance(value, str):
+                out[f.name] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f.name] = value
+    return out
+
+
+@dataclass
+class RunSummary:
+    """summary.json's statistics: the run's overall and each endpoint's, over the run's duration.
+    (summary.json also holds what later commands add: capacity, gate, hpa ... under their own keys.)"""
+
+    run_id: str
+    status: str
+    duration_s: float
+    overall: Stats
+    endpoints: list[EndpointStats] = field(default_factory=list)
+    latency_from: str | None = None  # "intended start" under the open model
+
+    @property
+    def open_model(self) -> bool:
+        return self.latency_from is not None
+
+    def endpoint(self, name: str, method: str | None = None) -> EndpointStats | None:
+        return next((e for e in self.endpoints if e.name == name and method in (None, e.method)), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """summary.json's keys, as they have always been."""
+        return {
+            "run_id": self.run_id, "status": self.status, "duration_s": self.duration_s,
+            **({"latency_from": self.latency_from} if self.latency_from else {}),
+            "overall": self.overall.to_dict(self.open_model),
+            "endpoints": [e.to_dict(self.open_model) for e in self.endpoints],
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunSummary:
+        """From a stored summary.json (outside input: whatever is missing or malformed reads as absent)."""
+        data = data if isinstance(data, dict) else {}
+        endpoints = data.get("endpoints") if isinstance(data.get("endpoints"), list) else []
+        duration = data.get("duration_s")
+        return cls(str(data.get("run_id", "")), str(data.get("status", "")),
+                   float(duration) if isinstance(duration, (int, float)) and not isinstance(duration, bool) else 0.0,
+                   Stats.from_dict(data.get("overall")), [EndpointStats.from_dict(e) for e in endpoints if isinstance(e, dict)],
+                   data.get("latency_from") if isinstance(data.get("latency_from"), str) else None)  # fmt: skip
+
+
+def stats_of(rows: pd.DataFrame, duration_s: float, counts: np.ndarray | None = None) -> Stats:
     """Statistics of a set of interval rows, percentiles from their merged histograms
     (`counts`, when the caller has merged them already)."""
     requests = int(rows["requests"].sum()) if len(rows) else 0
@@ -26,18 +143,10 @@ def stats_of(rows: pd.DataFrame, duration_s: float, counts: np.ndarray | None = 
     slowest = float(rows["max_ms"].max()) if requests else None
     pct = dict(zip(histogram.PERCENTILES, histogram.percentiles_from_counts(counts, histogram.PERCENTILES.values(), slowest)))
     mean = float((rows["mean_ms"] * rows["requests"]).sum() / requests) if requests else float("nan")
-    stats: dict[str, Any] = {
-        "requests": requests,
-        "failures": failures,
-        "rps": round(requests / duration_s, 3) if duration_s > 0 else None,
-        "error_rate": round(failures / requests, 6) if requests else None,
-        "mean_ms": mean,
-        **pct,
-        "max_ms": float(rows["max_ms"].max()) if requests else float("nan"),
-    }
-    for key in ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"):
-        stats[key] = _finite(round(stats[key], 3))
-    return stats
+    latencies = {"mean_ms": mean, **pct, "max_ms": float(rows["max_ms"].max()) if requests else float("nan")}
+    return Stats(requests, failures, round(requests / duration_s, 3) if duration_s > 0 else None,
+                 round(failures / requests, 6) if requests else None,
+                 **{key: _finite(round(value, 3)) for key, value in latencies.items()})  # fmt: skip
 
 
 def run_duration_s(info: RunInfo, intervals: pd.DataFrame) -> float:
@@ -56,8 +165,7 @@ def run_duration_s(info: RunInfo, intervals: pd.DataFrame) -> float:
 
 SERVICE_PERCENTILES = {f"service_{key}": value for key, value in histogram.PERCENTILES.items()}
 # summary.json's `overall` names for run.json's open-model totals
-ITERATION_KEYS = {"iterations_scheduled": "scheduled", "iterations_started": "started", "iterations_late": "late",
-                  "dropped_iterations": "dropped"}  # fmt: skip
+ITERATION_KEYS = dict(zip(ITERATION_FIELDS, ("scheduled", "started", "late", "dropped")))
 
 
 def is_open_model(intervals: pd.DataFrame) -> bool:
@@ -65,7 +173,7 @@ def is_open_model(intervals: pd.DataFrame) -> bool:
     return "service_hdr" in intervals and bool(intervals["service_hdr"].dropna().astype(str).str.len().gt(0).any())
 
 
-def service_stats(counts: np.ndarray) -> dict[str, Any]:
+def service_stats(counts: np.ndarray) -> dict[str, float | None]:
     """Open model: the service-time percentiles (send to response) of merged bucket counts."""
     if not counts.any():
         return dict.fromkeys(SERVICE_PERCENTILES)
@@ -73,7 +181,7 @@ def service_stats(counts: np.ndarray) -> dict[str, Any]:
     return {key: round(value, 3) for key, value in zip(SERVICE_PERCENTILES, values)}
 
 
-def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None = None) -> dict[str, Any]:
+def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None = None) -> RunSummary:
     duration = run_duration_s(info, intervals) if duration_s is None else duration_s
     endpoints = []
     open_model = is_open_model(intervals)
@@ -83,31 +191,25 @@ def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None =
         for (method, name), rows in intervals.groupby(["method", "name"], sort=True):
             counts = histogram.merged_counts(rows["hdr"])
             overall_counts += counts
-            endpoint = {"name": str(name), "method": str(method), **stats_of(rows, duration, counts)}
+            service = {}
             if open_model:
-                service = histogram.merged_counts(rows["service_hdr"].dropna().astype(str))
-                service_counts += service
-                endpoint |= service_stats(service)
-            endpoints.append(endpoint)
+                service_only = histogram.merged_counts(rows["service_hdr"].dropna().astype(str))
+                service_counts += service_only
+                service = service_stats(service_only)
+            endpoints.append(EndpointStats(**asdict(stats_of(rows, duration, counts)) | service, method=str(method), name=str(name)))
     overall = stats_of(intervals, duration, overall_counts)
     if open_model:
-        overall |= service_stats(service_counts)
+        overall = Stats(**asdict(overall) | service_stats(service_counts))
     if info.open_model:
-        overall |= {key: int(info.open_model.get(source, 0)) for key, source in ITERATION_KEYS.items()}
-    return {
-        "run_id": info.id,
-        "status": info.status,
-        "duration_s": round(duration, 3),
-        **({"latency_from": "intended start"} if open_model else {}),
-        "overall": overall,
-        "endpoints": endpoints,
-    }
+        overall = Stats(**asdict(overall) | {key: int(info.open_model.get(source, 0)) for key, source in ITERATION_KEYS.items()})
+    return RunSummary(info.id, info.status, round(duration, 3), overall, endpoints,
+                      "intended start" if open_model else None)  # fmt: skip
 
 
 def write_summary(run_dir: RunDir) -> dict[str, Any]:
     """Recompute `summary.json` from `run.json` and `intervals.csv`, keeping later analyses' keys."""
     info = run_dir.read_info()
-    summary = summarize(info, run_dir.read_intervals())
+    summary = summarize(info, run_dir.read_intervals()).to_dict()
     try:
         previous = run_dir.read_summary()
     except Exception:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
 from loadwise.errors import LoadwiseError
+
+if TYPE_CHECKING:  # summary imports numpy and pandas; every --help reads threshold syntax
+    from loadwise.analysis.summary import RunSummary, Stats
 
 METRICS = {
     "p50": ("p50_ms", "ms"), "p90": ("p90_ms", "ms"), "p95": ("p95_ms", "ms"), "p99": ("p99_ms", "ms"),
@@ -120,16 +124,11 @@ def _explain(text: str, condition: str, offset: int) -> Threshold:
     raise _fail(text, offset + pos + len(condition[pos:]) - len(condition[pos:].lstrip()), "expected a unit (ms, s, %) or the end")
 
 
-def evaluate(thresholds: list[Threshold], summary: dict[str, Any]) -> list[ThresholdResult]:
+def evaluate(thresholds: list[Threshold], summary: RunSummary) -> list[ThresholdResult]:
     results = []
     for t in thresholds:
-        stats: dict[str, Any] | None = summary.get("overall")
-        if t.endpoint is not None:
-            stats = next(
-                (e for e in summary.get("endpoints", []) if e["name"] == t.endpoint and (t.method in (None, e["method"]))),
-                None,
-            )
-        actual = None if stats is None else stats.get(t.metric)
+        stats: Stats | None = summary.overall if t.endpoint is None else summary.endpoint(t.endpoint, t.method)
+        actual = None if stats is None else stats.metric(t.metric)
         passed = actual is not None and OPS[t.op](actual, t.limit)
         results.append(ThresholdResult(t, actual, passed))
     return results

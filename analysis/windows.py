@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import pandas as pd
 
 from loadwise.analysis.rundir import RunInfo, epoch_of
 from loadwise.analysis.steps import step_bounds
-from loadwise.analysis.summary import summarize
+from loadwise.analysis.summary import RunSummary, summarize
 from loadwise.errors import LoadwiseError
 
 WINDOWS = ("all", "last-step")
@@ -40,7 +39,7 @@ def select(info: RunInfo, intervals: pd.DataFrame, window: str = "all", warmup_s
     return intervals[keep]
 
 
-def window_summary(info: RunInfo, intervals: pd.DataFrame) -> dict[str, Any]:
+def window_summary(info: RunInfo, intervals: pd.DataFrame) -> RunSummary:
     """summary.json's statistics over a window: throughput over the window's own length."""
     duration = intervals["start"].nunique() * float(intervals["interval_s"].iloc[0]) if len(intervals) else 0.0
     return summarize(info, intervals, duration_s=duration)

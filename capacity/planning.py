@@ -100,6 +100,22 @@ class CapacityPlan:
         out["slo"] = self.slo.to_dict() if self.slo else None
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CapacityPlan:
+        """A stored `capacity` object read back (a run analysed by any release since the keys were
+        fixed); a malformed one raises (TypeError, KeyError), which the report shows as such."""
+
+        def part(kind: type, value: Any) -> Any:
+            if value is None:
+                return None
+            known = {f for f in kind.__dataclass_fields__}
+            return kind(**{k: v for k, v in value.items() if k in known})
+
+        return cls(str(data["concurrency_source"]), list(data.get("points") or []), dict(data["model"]),
+                   dict(data.get("alternatives") or {}), part(Knee, data.get("knee")), part(SloCapacity, data.get("slo")),
+                   part(ReplicaPlan, data.get("replicas")), list(data.get("warnings") or []),
+                   part(OfferedKnee, data.get("offered_knee")))  # fmt: skip
+
 
 def concurrency(steps: pd.DataFrame) -> tuple[np.ndarray, str, list[str]]:
     """Concurrency per step: users, or X·R (Little's law) when users think between requests.

@@ -3,23 +3,21 @@ and the SLO-bound capacity, from summary.json["capacity"] (written by `loadwise 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from loadwise.capacity.models import MODELS, SIGNIFICANCE, CapacityError
+from loadwise.capacity.planning import CapacityPlan
 from loadwise.reports import charts
 from loadwise.reports.data import RunData
 from loadwise.reports.sections import SectionContent, Table, register, shown
 
 
-def _chart(block: dict[str, Any]) -> str | None:
-    points = block.get("points") or []
-    name = (block.get("model") or {}).get("model")
-    if len(points) < 2 or name not in MODELS:
+def _chart(plan: CapacityPlan) -> str | None:
+    name = plan.model.get("model")
+    if len(plan.points) < 2 or name not in MODELS:
         return None
-    n = np.array([p["concurrency"] for p in points])
-    x = np.array([p["rps"] for p in points])
+    n = np.array([p["concurrency"] for p in plan.points])
+    x = np.array([p["rps"] for p in plan.points])
     try:
         model = MODELS[name]().fit(n, x)
     except CapacityError:
@@ -30,15 +28,13 @@ def _chart(block: dict[str, Any]) -> str | None:
     ax.fill_between(grid, low, high, color=charts.BLUE, alpha=0.15, label="95% band")
     ax.plot(grid, model.predict(grid), color=charts.BLUE, label=f"{name} fit")
     ax.scatter(n, x, color=charts.GREY, zorder=3, label="measured steps")
-    knee = block.get("knee")
-    if knee:
-        ax.axvline(knee["concurrency"], color=charts.ORANGE, linestyle=":", label=f"knee {shown(knee['concurrency'], '.1f')}")
-    slo = block.get("slo") or {}
-    if slo.get("capacity_rps"):
-        ax.axhline(slo["capacity_rps"], color=charts.RED, linestyle="--", label=f"{slo.get('slo')}: {shown(slo['capacity_rps'], '.0f')} req/s")
-    source = block.get("concurrency_source")
+    if plan.knee:
+        ax.axvline(plan.knee.concurrency, color=charts.ORANGE, linestyle=":", label=f"knee {shown(plan.knee.concurrency, '.1f')}")
+    if plan.slo and plan.slo.capacity_rps:
+        ax.axhline(plan.slo.capacity_rps, color=charts.RED, linestyle="--",
+                   label=f"{plan.slo.slo}: {shown(plan.slo.capacity_rps, '.0f')} req/s")  # fmt: skip
     ax.set_xlabel("concurrency" + {"littles_law": " (X·R, Little's law)", "littles_law_service": " in the target (X·S, Little's law)"}
-                  .get(source, " (users)"))  # fmt: skip
+                  .get(plan.concurrency_source, " (users)"))  # fmt: skip
     ax.set_ylabel("requests/s")
     ax.set_ylim(bottom=0)
     ax.legend(loc="lower right", fontsize=8)
@@ -56,46 +52,42 @@ class CapacitySection:
         if not isinstance(block, dict) or "model" not in block:
             return SectionContent(notes=["No capacity analysis for this run yet: run `loadwise capacity RUN` on a step run."],
                                   empty=True)  # fmt: skip
-        model = block["model"] if isinstance(block["model"], dict) else {}
-        slo, replicas = block.get("slo") or {}, block.get("replicas") or {}
+        plan = CapacityPlan.from_dict(block)
+        model, slo, replicas = plan.model, plan.slo, plan.replicas
         headline = f"Model {model.get('model', '?')} (R² {shown(model.get('r_squared'), '.3f')})"
-        if slo.get("capacity_rps") is not None:
-            headline += f"; SLO {slo.get('slo')} holds up to {shown(slo['capacity_rps'], '.1f')} req/s"
+        if slo and slo.capacity_rps is not None:
+            headline += f"; SLO {slo.slo} holds up to {shown(slo.capacity_rps, '.1f')} req/s"
         elif slo:
-            headline += f"; no step met the SLO {slo.get('slo')}"
-        if replicas and replicas.get("replicas") is not None:
-            headline += (f"; {replicas['replicas']} replicas for {shown(replicas.get('target_rps'), 'g')} req/s "
-                         f"with {shown(replicas.get('margin'), '.0%')} margin")  # fmt: skip
+            headline += f"; no step met the SLO {slo.slo}"
+        if replicas:
+            headline += f"; {replicas.replicas} replicas for {shown(replicas.target_rps, 'g')} req/s with {shown(replicas.margin, '.0%')} margin"
         intervals = model.get("conf_int") or {}
         params = [[k, shown(model[k], ".6g"), f"[{shown((intervals.get(k) or [None, None])[0], '.4g')}, "
                    f"{shown((intervals.get(k) or [None, None])[1], '.4g')}]"]
                   for k in ("lambda", "sigma", "kappa") if model.get(k) is not None]  # fmt: skip
-        points = block.get("points", [])
-        offered = any("offered_rps" in p for p in points)  # a step-rate run: offered against achieved
+        offered = any("offered_rps" in p for p in plan.points)  # a step-rate run: offered against achieved
         steps = [[p.get("step"), shown(p.get("users"), ".0f"), shown(p.get("concurrency"), ".1f")]
                  + ([shown(p.get("offered_rps"), ".1f")] if offered else []) + [shown(p.get("rps"), ".1f"), shown(p.get("p95_ms"), ".1f")]
-                 for p in points]  # fmt: skip
+                 for p in plan.points]  # fmt: skip
         step_columns = ["step", "users", "concurrency"] + (["offered req/s", "achieved req/s"] if offered else ["req/s"]) + ["p95 ms"]
-        knee = block.get("offered_knee")
-        if knee and knee.get("after_step"):
-            headline += f"; knee between steps {knee['after_step']} and {knee['step']} ({knee.get('reason')})"
-        compared = [[k, shown(v.get("aicc"), ".1f"), shown(v.get("r_squared"), ".4f")] for k, v in block.get("alternatives", {}).items()]
-        peak = model.get("peak_concurrency")
-        if model and peak is None:
-            steps_note = ["No peak: the fitted model keeps rising over the measured steps (add higher steps to find it)."]
-        else:
-            steps_note = []
-        notes = ([slo["note"]] if slo.get("note") else []) + steps_note
-        if replicas.get("assumption"):
-            notes.append(f"Replicas assume {replicas['assumption']}.")
-        notes += [f"Warning: {w}" for w in block.get("warnings", [])]
-        chart = _chart(block)
+        knee = plan.offered_knee
+        if knee and knee.after_step:
+            headline += f"; knee between steps {knee.after_step} and {knee.step} ({knee.reason})"
+        compared = [[k, shown(v.get("aicc"), ".1f"), shown(v.get("r_squared"), ".4f")] for k, v in plan.alternatives.items()]
+        notes = [slo.note] if slo and slo.note else []
+        if model and model.get("peak_concurrency") is None:
+            notes.append("No peak: the fitted model keeps rising over the measured steps (add higher steps to find it).")
+        if replicas:
+            notes.append(f"Replicas assume {replicas.assumption}.")
+        notes += [f"Warning: {w}" for w in plan.warnings]
+        chart = _chart(plan)
         return SectionContent(
             headline=headline,
             charts=[("throughput against concurrency with the fitted model", chart)] if chart else [],
             tables=[Table(["parameter", "value", "95% CI"], params, "Fitted parameters"),
                     Table(step_columns, steps, "Steady steps"),
-                    Table(["model", "AICc", "R²"], compared, f"Models compared (a richer model is kept only when the F-test says it fits significantly better, p < {SIGNIFICANCE})")],
+                    Table(["model", "AICc", "R²"], compared,
+                          f"Models compared (a richer model is kept only when the F-test says it fits significantly better, p < {SIGNIFICANCE})")],
             notes=notes,
         )  # fmt: skip
 

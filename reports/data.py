@@ -47,7 +47,7 @@ def load(path: str) -> RunData:
     try:
         summary = run_dir.read_summary()
     except RunDirError:
-        summary = summarize(info, intervals)
+        summary = summarize(info, intervals).to_dict()
     metrics = run_dir.read_metrics()
     # One decode per stored histogram, shared by the per-endpoint and per-interval merges.
     sparse = [histogram.sparse_counts(text) for text in intervals["hdr"]] if len(intervals) else []

@@ -14,6 +14,7 @@ import jinja2
 import loadwise
 from loadwise.analysis.redact import redact
 from loadwise.analysis.rundir import REPORT_HTML, STATUS_COMPLETED, STATUS_FAILED
+from loadwise.analysis.summary import RunSummary
 from loadwise.analysis.thresholds import Threshold, ThresholdResult, evaluate
 from loadwise.reports import (  # noqa: F401  (sections register themselves)
     cache_section,
@@ -166,7 +167,7 @@ def _user_class(entry: dict[str, Any]) -> str:
 
 
 def build_view(run: RunData, baseline: RunData | None = None, thresholds: list[Threshold] | None = None) -> dict[str, Any]:
-    results = evaluate(thresholds or [], run.summary)
+    results = evaluate(thresholds or [], RunSummary.from_dict(run.summary))
     timeline = run.timeline
     has_load = len(timeline) > 0 and run.summary.get("overall", {}).get("requests", 0) > 0
     curves = {"all endpoints": run.overall_counts}

@@ -243,7 +243,7 @@ def test_window_last_step_and_warmup(tmp_path):
     assert last["start"].nunique() == 4  # 40..60 s: intervals 40, 45, 50, 55
     warm = select(info, intervals, "all", warmup_s=10)
     assert warm["start"].nunique() == 10
-    assert window_summary(info, warm)["overall"]["rps"] == pytest.approx(20, rel=0.05)
+    assert window_summary(info, warm).overall.rps == pytest.approx(20, rel=0.05)
 
 
 def _loadwise_commands(script: str) -> list[tuple[list[str], list[str]]]:

@@ -115,7 +115,9 @@ def test_iteration_counts_close_per_interval_and_survive_a_worker_report():
 def test_thresholds_name_both_views_of_an_open_model_run():
     from loadwise.analysis.thresholds import evaluate, parse
 
-    summary = {"overall": {"p95_ms": 950.0, "service_p95_ms": 8.0, "dropped_iterations": 12}}
+    from loadwise.analysis.summary import RunSummary
+
+    summary = RunSummary.from_dict({"overall": {"p95_ms": 950.0, "service_p95_ms": 8.0, "dropped_iterations": 12}})
     results = evaluate([parse("p95<100ms"), parse("service_p95<10ms"), parse("dropped_iterations<1")], summary)
     assert [r.passed for r in results] == [False, True, False]
 

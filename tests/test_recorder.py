@@ -130,7 +130,7 @@ def test_no_percentile_above_the_slowest_response_or_below_the_fastest():
     [row] = recorder.close(1_800_000_010.0)
     assert all(row[k] <= row["max_ms"] == 3.636 for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms"))
     overall = stats_of(pd.DataFrame([row]), 5.0)
-    assert overall["p99_ms"] <= overall["max_ms"] == 3.636
+    assert overall.p99_ms <= overall.max_ms == 3.636
     cell = Cell()
     for value in (3.0, 3.2, 3.5):
         cell.add(value, 1, False)

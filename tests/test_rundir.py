@@ -53,7 +53,7 @@ def test_summary_keeps_keys_later_analyses_added(tmp_path):
 def test_empty_run_summarizes_to_zeroes(tmp_path):
     run_dir = RunDir(tmp_path / "e").create(RunInfo(id="e", scenario="smoke", host="http://127.0.0.1:1"))
     summary = summarize(run_dir.read_info(), run_dir.read_intervals())
-    assert summary["overall"]["requests"] == 0 and summary["overall"]["p95_ms"] is None and summary["endpoints"] == []
+    assert summary.overall.requests == 0 and summary.overall.p95_ms is None and summary.endpoints == []
 
 
 def test_malformed_files_raise_run_dir_error_naming_the_file(tmp_path):

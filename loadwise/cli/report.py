@@ -44,6 +44,7 @@ def _print_report(path: Path, view_verdict: dict[str, Any], as_json: bool) -> No
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from loadwise.analysis.summary import RunSummary
     from loadwise.analysis.thresholds import evaluate
     from loadwise.reports import data, render
 
@@ -51,11 +52,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     run = data.load(args.run)
     baseline = data.load(args.baseline) if args.baseline else None
     path = render.write(run, args.output, baseline, checks)
-    _print_report(path, render.verdict(run, evaluate(checks, run.summary)), args.json)
+    _print_report(path, render.verdict(run, evaluate(checks, RunSummary.from_dict(run.summary))), args.json)
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from loadwise.analysis.summary import RunSummary
     from loadwise.analysis.thresholds import evaluate
     from loadwise.reports import data, render
 
@@ -63,5 +65,5 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base, run = data.load(args.run_a), data.load(args.run_b)
     out = args.output or run.run_dir.path / f"compare-{base.info.id}.html"
     path = render.write(run, out, base, checks)
-    _print_report(path, render.verdict(run, evaluate(checks, run.summary)), args.json)
+    _print_report(path, render.verdict(run, evaluate(checks, RunSummary.from_dict(run.summary))), args.json)
     return EXIT_OK

@@ -61,7 +61,7 @@ def unwritable(run_dir: RunDir, exc: OSError) -> RunResult:
         info = run_dir.read_info()
         info.status, info.status_reason = status, reason
         info.ended_at = info.ended_at or iso_utc(time.time())
-        summary = summaries.summarize(info, run_dir.read_intervals())
+        summary = summaries.summarize(info, run_dir.read_intervals()).to_dict()
         run_dir.write_info(info, in_place_if_full=True)
     except (OSError, RunDirError):
         print(f"loadwise run: {run_dir.file(RUN_JSON)} could not be updated either: the run failed ({reason})",
