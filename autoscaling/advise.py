@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from loadwise.autoscaling import manifest, traces
 from loadwise.autoscaling.cluster import ClusterState
-from loadwise.autoscaling.hpa import KUBERNETES_SEMANTICS, HPASpec, PodModel
-from loadwise.autoscaling.recommend import HpaRecommendation, recommend
+from loadwise.autoscaling.hpa import KUBERNETES_SEMANTICS, HPASpec, PodModel, simulate
+from loadwise.autoscaling.recommend import BEHAVIORS, Candidate, HpaRecommendation, recommend, sim_step
 from loadwise.autoscaling.requests import ResourcesRecommendation, recommend_resources
 from loadwise.autoscaling.settings import HpaSettings
 from loadwise.errors import UsageError
@@ -165,3 +165,40 @@ def advise(summary: dict[str, Any], intervals: pd.DataFrame, metrics: pd.DataFra
             raise UsageError(str(exc)) from None
     patch = yaml.safe_dump(resources.patch(name), sort_keys=False)
     return HpaAdvice(trace, capacity, cpu, cpu_request, settings.startup, result, resources, manifests, patch)
+
+
+REPLAY_FACTORS = (0.5, 1.0, 2.0)
+
+
+def replay(block: dict[str, Any], intervals: pd.DataFrame,
+           factors: tuple[float, ...] = REPLAY_FACTORS) -> list[tuple[float, dict[str, Any], dict[str, Any]]]:  # fmt: skip
+    """The stored advice (summary.json's `hpa`) replayed: its recommended and current settings on
+    its trace with the load scaled by each factor, through the same simulator and pod model.
+    Returns (factor, recommended's evidence, current's evidence) per factor. Settings kept "as
+    configured" replay with Kubernetes' default behavior (the stored evidence has no rules)."""
+    pod = PodModel(cpu_per_request=float(block["cpu_per_request_s"]), capacity_rps=float(block["per_pod_capacity_rps"]),
+                   cpu_request=float(block["cpu_request_cores"]), startup_s=float(block["startup_s"]))  # fmt: skip
+    resources = block.get("resources") or {}
+    searched = replace(pod, cpu_request=float(resources["cpu_request_cores"])) if resources.get("used_by_recommendation") else pod
+    settings = HpaSettings(trace=str(block["trace"]), peak_rps=float(block["peak_rps"]))
+    if settings.trace not in ("diurnal", "spike", "ramp", "run"):
+        raise UsageError(f"the advice was made on trace {settings.trace!r}: replay it with `loadwise advise hpa --trace` instead")
+    base = trace_for(settings, intervals, pod.capacity_rps)
+
+    def spec(evidence: dict[str, Any]) -> HPASpec:
+        up, down = BEHAVIORS.get(evidence.get("behavior"), BEHAVIORS["default"])
+        return HPASpec(int(evidence["min_replicas"]), int(evidence["max_replicas"]), "cpu", float(evidence["target"]), up, down)
+
+    out = []
+    for factor in factors:
+        def scaled(t: float, f: float = factor) -> float:
+            return f * base.rps(t)
+
+        step = sim_step(base.duration_s)
+        runs = []
+        for key, model in (("recommended", searched), ("current", pod)):
+            chosen = spec(block[key])
+            result = simulate(chosen, model, scaled, base.duration_s, step_s=step)
+            runs.append(Candidate(chosen, result, block[key].get("behavior", "")).evidence())
+        out.append((factor, runs[0], runs[1]))
+    return out

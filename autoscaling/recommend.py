@@ -16,6 +16,9 @@ from loadwise.autoscaling.traces import NamedTrace
 
 FAST_SCALE_UP = ScalingRules(0.0, (Policy("Percent", 200, 15.0), Policy("Pods", 8, 15.0)), "Max")
 GENTLE_SCALE_DOWN = ScalingRules(120.0, (Policy("Percent", 50, 60.0),), "Max")
+# The behaviors searched, by the label the recommendation's evidence carries.
+BEHAVIORS = {"default": (DEFAULT_SCALE_UP, DEFAULT_SCALE_DOWN), "fast up": (FAST_SCALE_UP, DEFAULT_SCALE_DOWN),
+             "fast up, gentle down": (FAST_SCALE_UP, GENTLE_SCALE_DOWN)}  # fmt: skip
 
 
 @dataclass
@@ -56,15 +59,13 @@ def recommend(pod: PodModel, trace: NamedTrace, current: HPASpec, settings: HpaS
     step = sim_step(trace.duration_s)
     needed_at_peak = math.ceil(trace.peak_rps / pod.capacity_rps)
     max_replicas = min(max(needed_at_peak * 2, current.max_replicas, 2), settings.max_replicas_cap)
-    behaviors = {"default": (DEFAULT_SCALE_UP, DEFAULT_SCALE_DOWN), "fast up": (FAST_SCALE_UP, DEFAULT_SCALE_DOWN),
-                 "fast up, gentle down": (FAST_SCALE_UP, GENTLE_SCALE_DOWN)}  # fmt: skip
     baseline = Candidate(current, simulate(current, pod, trace.rps, trace.duration_s, step_s=step), "as configured")
     tried: list[Candidate] = []
     low_load = trace.rps(0.0)
     for target in settings.targets:
         # the target per pod the model allows: utilization of requests at capacity
         for floor in sorted({1, 2, max(1, math.ceil(low_load / pod.capacity_rps))}):
-            for label, (up, down) in behaviors.items():
+            for label, (up, down) in BEHAVIORS.items():
                 spec = HPASpec(min(floor, max_replicas), max_replicas, current.metric,
                                target if current.metric == "cpu" else target * pod.capacity_rps, up, down)  # fmt: skip
                 tried.append(Candidate(spec, simulate(spec, searched_pod, trace.rps, trace.duration_s, step_s=step), label))

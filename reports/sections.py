@@ -99,5 +99,5 @@ class SummarySlot:
 
 register(SummarySlot("regression", "Regression against the baseline", 110, "regression",
                      "No baseline comparison for this run: `loadwise gate RUN --baseline OTHER` or `loadwise report RUN --baseline OTHER`."))
-register(SummarySlot("recommendations", "Recommendations", 120, "recommendations",
-                     "No recommendations yet: `loadwise advise hpa|cache|db` add them."))
+register(SummarySlot("verification", "Advice verified", 120, "verification",
+                     "No advice verified yet: apply it, run the same load again, then `loadwise verify BEFORE AFTER`."))

@@ -171,3 +171,33 @@ def test_dropping_an_unused_index_waits_for_old_enough_statistics(dexter_db):
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute("DROP TABLE tags")
+
+
+@pytest.mark.parametrize("literal, value", [("timestamptz", "2024-06-01"), ("date", "2024-06-01"),
+                                            ("interval", "1 day"), ("numeric", "5")])  # fmt: skip
+def test_a_typed_literal_as_pg_stat_statements_normalizes_it_is_planned(dexter_db, literal, value):
+    """pg_stat_statements writes `timestamptz '2024-06-01'` as `timestamptz $1`, which PostgreSQL's
+    grammar refuses; the advisor plans it as `$1::timestamptz` and advises the index it needs."""
+    admin_dsn, dsn = dexter_db
+    column = {"timestamptz": "at", "date": "at::date", "interval": "at - now()", "numeric": "amount"}[literal]
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS events_at (id int, at timestamptz, amount numeric)")
+        conn.execute("TRUNCATE events_at")
+        conn.execute("INSERT INTO events_at SELECT n, timestamptz '2024-01-01' + n * interval '1 minute', n % 997"
+                     " FROM generate_series(1, 100000) n")  # fmt: skip
+        conn.execute("ANALYZE events_at")
+        role = dsn.split("://", 1)[1].split("@", 1)[0]
+        conn.execute(f"GRANT SELECT ON events_at TO {role}")
+        conn.execute("SELECT pg_stat_statements_reset()")
+        where = f"{column} = {literal} '{value}'" if literal != "interval" else f"at > now() - {literal} '{value}'"
+        conn.execute(f"SELECT id FROM events_at WHERE {where}")
+        (normalized,) = conn.execute("SELECT query FROM pg_stat_statements WHERE query LIKE '%events_at WHERE%'").fetchone()
+    assert f"{literal} $1" in normalized  # the premise: PostgreSQL's own normalization
+    with pytest.raises(Exception):  # and PostgreSQL cannot parse it back
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f"PREPARE lw_premise AS {normalized}")
+    result = _advise(dsn, normalized)
+    assert result.skipped == [], result.skipped
+    advised = {"timestamptz": [("public.events_at", ("at",))], "numeric": [("public.events_at", ("amount",))],
+               "date": [], "interval": []}  # an expression of the column; a range costed at a third of the rows
+    assert [(r.table, tuple(r.columns)) for r in result.indexes] == advised[literal]

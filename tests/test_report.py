@@ -15,7 +15,7 @@ from loadwise.run.demo_target import DemoTarget
 HEADINGS = ["Load over time", "Response time over time", "Endpoints", "Latency distribution", "Errors",
             "Server metrics", "Not analysed yet", "Run metadata"]
 # Analyses a plain run has not had yet: one line each under "Not analysed yet", not empty sections.
-NOT_YET = ["Capacity", "Regression against the baseline", "Recommendations", "Database indexes"]
+NOT_YET = ["Capacity", "Regression against the baseline", "Advice verified", "Database indexes"]
 PROBES = {
     "headings": "Array.from(document.querySelectorAll('h2')).map(h => h.textContent.trim())",
     "charts": "Array.from(document.querySelectorAll('img.chart')).map(i => [i.naturalWidth, i.getBoundingClientRect().height])",

@@ -33,7 +33,7 @@ from loadwise.analysis.indexes.choose import (
 from loadwise.analysis.redact import redact
 from loadwise.analysis.indexes.search import measure
 from loadwise.analysis.indexes.usage import (
-    SqlUsageError, analyze, derived_columns, parameter_count, qualified, quote, single_statement,
+    SqlUsageError, analyze, derived_columns, parameter_count, plannable, qualified, quote, single_statement,
 )  # fmt: skip
 
 _PLANNABLE = re.compile(r"^\s*(select|update|delete|with)\b", re.IGNORECASE)
@@ -372,3 +372,36 @@ def recorded_window(recorded: Any, where: str, top: int) -> tuple[list[Statement
         out.append(Statement(int(entry["queryid"]), entry["query"], int(entry["calls"]), float(entry["total_ms"]),
                              float(entry["mean_ms"]), int(entry["rows"])))  # fmt: skip
     return out, None
+
+
+def costs_now(conn: Any, queries: list[str], settings: IndexAdvisorSettings, *,
+              allow_superuser: bool = False) -> tuple[dict[str, float], list[tuple[str, tuple[str, ...]]]]:  # fmt: skip
+    """Each statement's generic-plan cost as the database plans it now (with whatever indexes
+    exist: the real ones once advice was applied), and the indexes that exist, as (table,
+    columns). Read-only as the advisor is: EXPLAIN of prepared statements, rolled back; a
+    statement that cannot be planned is left out."""
+    import psycopg
+
+    conn.prepare_threshold = None
+    costs: dict[str, float] = {}
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(settings.statement_timeout_ms),))
+            cur.execute("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
+            check_role(cur, allow_superuser)
+            existing = [(index.table, index.columns) for index in read_indexes(cur)]
+            for query in dict.fromkeys(queries):
+                try:
+                    with conn.transaction():
+                        costs[query] = _cost(cur, plannable(query), parameter_count(plannable(query)))
+                except (psycopg.Error, SqlUsageError):
+                    pass
+                finally:
+                    cur.execute("DEALLOCATE ALL")
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise DbAdvisorError(f"permission denied: {str(exc).strip().splitlines()[0]}") from None
+    except psycopg.OperationalError as exc:
+        raise DbAdvisorError(f"database error: {redact(str(exc).strip().splitlines()[0])}") from None
+    finally:
+        _leave_clean(conn)
+    return costs, existing

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from loadwise.analysis.indexes.choose import ASSUMED_RANGE_SELECTIVITY, Candidate, Effect, ExistingIndex, Statement, covered
-from loadwise.analysis.indexes.usage import SqlUsageError, TableUsage, candidate_columns
+from loadwise.analysis.indexes.usage import SqlUsageError, TableUsage, candidate_columns, plannable
 from loadwise.analysis.redact import redact
 
 
@@ -42,9 +42,10 @@ def measure(statements: list[Statement], planner: Planner, indexes: list[Existin
     candidates: dict[tuple[str, tuple[str, ...]], Candidate] = {}
     skipped: list[dict[str, str]] = []
     for statement in statements:
+        query = plannable(statement.query)  # what is planned; the statement keeps the text pg_stat_statements has
         try:
-            usage = planner.usage(statement.query)
-            params = planner.parameters(statement.query)
+            usage = planner.usage(query)
+            params = planner.parameters(query)
         except SqlUsageError as exc:
             skipped.append({"query": statement.query, "reason": str(exc)})
             continue
@@ -52,9 +53,9 @@ def measure(statements: list[Statement], planner: Planner, indexes: list[Existin
             continue
         try:
             with planner.isolated():
-                before = planner.cost(statement.query, params)
+                before = planner.cost(query, params)
                 for table, columns in _untried(usage, existing):
-                    after, size = planner.cost_with_index(table, columns, statement.query, params)
+                    after, size = planner.cost_with_index(table, columns, query, params)
                     candidate = candidates.setdefault((table, columns), Candidate(table, columns, size, concurrently=planner.concurrently,
                                                                                      qualified=planner.qualified))
                     ranges = params and set(columns) & set(usage[table].range)

@@ -4,6 +4,7 @@ table has which column) is passed in to resolve unqualified names."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,21 @@ def qualified(schema: str, name: str) -> str:
 
 
 PLANNABLE = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)
+
+# pg_stat_statements replaces a typed literal's string by a parameter and keeps its type name in
+# front (`timestamptz '2024-06-01'` becomes `timestamptz $1`), which PostgreSQL's grammar does not
+# accept: a typed literal takes a string constant only. As a cast (`$1::timestamptz`) it plans the same.
+_TYPED_PARAMETER = re.compile(
+    r"(?<![\w.\"$])(?P<type>timestamp(?:tz)?(?:\s+with(?:out)?\s+time\s+zone)?|timetz|time(?:\s+with(?:out)?\s+time\s+zone)?"
+    r"|date|interval|numeric|decimal|bigint|smallint|integer|int[248]?|real|float[48]|double\s+precision|boolean|bool"
+    r"|uuid|jsonb?|text|varchar|character\s+varying|bytea|inet|cidr|macaddr|money)\s+(?P<param>\$\d+)",
+    re.IGNORECASE,
+)
+
+
+def plannable(sql: str) -> str:
+    """`sql` with each `type $n` pg_stat_statements wrote for a typed literal as `$n::type`."""
+    return _TYPED_PARAMETER.sub(lambda m: f"{m['param']}::{' '.join(m['type'].split()).lower()}", sql)
 
 
 def single_statement(sql: str) -> Any:

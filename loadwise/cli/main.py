@@ -15,11 +15,11 @@ import sys
 import warnings
 from typing import Any
 
-from loadwise.cli import advise, capacity, gate, k8s, report, run
+from loadwise.cli import advise, capacity, gate, k8s, report, run, verify
 from loadwise.cli.args import Parser
 from loadwise.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_USAGE, LoadwiseError
 
-COMMAND_GROUPS = (run, report, gate, capacity, advise, k8s)
+COMMAND_GROUPS = (run, report, gate, capacity, advise, verify, k8s)
 
 
 def build_parser() -> Parser:
