@@ -79,6 +79,21 @@ def trace_for(settings: HpaSettings, intervals: pd.DataFrame, capacity_rps: floa
     raise UsageError(f"--trace {settings.trace!r}: use diurnal, spike, ramp, run or a .csv file")
 
 
+def _measured_capacity(block: dict[str, Any]) -> tuple[float, str]:
+    """What the run's capacity analysis says one instance (times the replicas) serves: its
+    SLO-bound capacity, else (an open-model step run without an SLO) the highest rate a step
+    kept up with before the knee; UsageError when it says neither."""
+    slo = block.get("slo") or {}
+    if slo.get("capacity_rps"):
+        return float(slo["capacity_rps"]), f"the run's capacity within {slo.get('slo')}"
+    knee = block.get("offered_knee") or {}
+    if knee.get("after_step") and (knee.get("achieved_rps") or [None])[0]:
+        return (float(knee["achieved_rps"][0]),
+                f"the rate step {knee['after_step']} kept up with, before the knee (no SLO given: "
+                "`loadwise capacity RUN --slo 'p95<...'` bounds it by latency)")  # fmt: skip
+    raise UsageError("no per-pod capacity: run `loadwise capacity RUN --slo 'p95<...'` first, or pass --capacity-rps")
+
+
 @dataclass
 class HpaAdvice:
     """Recommended HPA settings beside the current ones, each replayed on the same trace, with
@@ -131,12 +146,10 @@ def advise(summary: dict[str, Any], intervals: pd.DataFrame, metrics: pd.DataFra
     import yaml
 
     replicas = replicas_in_run(summary.get("capacity") or {}, run)
-    capacity = settings.capacity_rps
+    capacity, source = settings.capacity_rps, "given (--capacity-rps)"
     if capacity is None:
-        slo = (summary.get("capacity") or {}).get("slo") or {}
-        if not slo.get("capacity_rps"):
-            raise UsageError("no per-pod capacity: run `loadwise capacity RUN --slo 'p95<...'` first, or pass --capacity-rps")
-        capacity = slo["capacity_rps"] / replicas
+        capacity, source = _measured_capacity(summary.get("capacity") or {})
+        capacity /= replicas
     cpu = settings.cpu_per_request or measured_cpu_per_request(intervals, metrics)
     if not cpu:
         raise UsageError("no CPU per request: run with --scrape or --prometheus so the server's CPU is collected, "
@@ -155,6 +168,7 @@ def advise(summary: dict[str, Any], intervals: pd.DataFrame, metrics: pd.DataFra
     # The recommended settings are searched with the recommended request, so their CPU target is
     # a share of the SLO-bound capacity; the current ones keep the request they run with.
     result = recommend(pod, trace, current, settings, resized=replace(pod, cpu_request=resources.cpu_request))
+    result.notes.insert(0, f"per-pod capacity {capacity:.1f} req/s: {source}")
     name = deployment or "my-service"
     manifests = {}
     for key, candidate, request in (("recommended", result.recommended, result.recommended_pod.cpu_request),

@@ -113,3 +113,22 @@ def redis_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fresh_redis() -> Iterator[str]:
+    """A Redis of the test's own (config and statistics untouched by other tests)."""
+    from services import Redis
+
+    server = Redis().start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> CliResult:
+    """`loadwise demo` once for the session (7 steps of 4 s up to 1,400 arrivals/s against one shop
+    worker): the report test reads it, the capacity verification takes it as its BEFORE (copied)."""
+    result = run_cli("demo", "--duration", "28s", "--out", str(tmp_path_factory.mktemp("demo")), timeout=180)
+    assert result.code == 0, result.stderr
+    return result

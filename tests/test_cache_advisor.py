@@ -7,17 +7,9 @@ from pathlib import Path
 import pytest
 import redis
 from conftest import assert_one_line_error, counter_by_label, run_cli
-from services import Redis
 
 from loadwise.analysis.cache.redis import redis_report
 from loadwise.run.demo_target import DemoTarget
-
-
-@pytest.fixture
-def fresh_redis():
-    server = Redis().start()
-    yield server.url
-    server.stop()
 
 
 def test_redis_figures_match_what_was_done_to_it(fresh_redis):

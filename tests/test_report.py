@@ -129,12 +129,11 @@ def test_report_bad_input_is_one_line(tmp_path, cli_here):
 
 
 @pytest.mark.slow
-def test_demo_finds_the_shops_knee_and_ends_with_the_report(tmp_path):
+def test_demo_finds_the_shops_knee_and_ends_with_the_report(demo_run):
     """The demo's step-rate run (7 steps up to 1,400 arrivals/s, 4 s each here) goes past one shop
     worker's capacity: its capacity fit explains the steps (R² >= 0.9) and the knee falls between
     two measured steps, where the achieved rate fell behind the offered one or p95 jumped."""
-    result = run_cli("demo", "--duration", "28s", "--out", str(tmp_path), timeout=180)
-    assert result.code == 0, result.stderr
+    result = demo_run
     run_path = Path(result.last_line)
     assert (run_path / "report.html").exists() and (run_path / "metrics.csv").exists()
     assert f"report written to {run_path / 'report.html'}" in result.stderr

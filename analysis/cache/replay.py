@@ -3,8 +3,9 @@ Redis itself counts (keyspace_hits / (hits + misses)), to set beside the exact-L
 
 Redis evicts by sampling a few keys (maxmemory-samples), not by exact LRU, and bounds memory
 in bytes, not entries: the replay sizes maxmemory from the memory one entry takes on this
-Redis (measured first), so the gap it shows is the eviction's and the sizing's, as a user
-would see it. The Redis must be empty (the replay writes and flushes its keys); its
+Redis (measured first) and counts the entries Redis really kept, so two gaps show apart: the
+sizing's (entries kept against entries meant) and the eviction's (the hit ratio against the
+exact-LRU curve's at the size kept). The Redis must be empty (the replay writes and flushes its keys); its
 maxmemory and policy are put back afterwards.
 """
 
@@ -18,7 +19,9 @@ from loadwise.analysis.cache.advise import CacheAdvisorError
 from loadwise.analysis.redact import redact
 
 DEFAULT_VALUE_BYTES = 100  # a trace without sizes: small values, so memory counts entries
-BATCH = 500  # scripts per round trip; each runs whole and in order, so the stream stays sequential
+# Commands per round trip. Each script runs whole and in order, so the stream stays sequential;
+# a round trip's commands wait in Redis's query buffer, which counts against maxmemory, so few.
+BATCH = 50
 # One lookup: a hit counts in keyspace_hits; a miss in keyspace_misses, then the entry is stored.
 _LOOKUP = "if redis.call('GET', KEYS[1]) then return 1 end redis.call('SET', KEYS[1], ARGV[1]) return 0"
 
@@ -34,6 +37,7 @@ class Replay:
     hits: int
     misses: int
     evicted: int
+    held: float  # entries Redis kept, on average over the replay's second half: the size it really had
 
     @property
     def hit_ratio(self) -> float | None:
@@ -69,32 +73,44 @@ def _values(trace: pd.DataFrame) -> list[bytes]:
     return [b"x" * DEFAULT_VALUE_BYTES] * len(trace)
 
 
+def _fill(client: object, count: int, value: bytes) -> None:
+    for start in range(0, count, BATCH):
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, min(start + BATCH, count)):
+            pipe.set(f"lw-fill:{i}", value)
+        pipe.execute()
+
+
+def _bytes_per_entry(client: object, value: bytes, entries: int) -> tuple[int, float]:
+    """Redis's own memory before any entry, and what one entry of `value`'s size adds."""
+    client.config_set("maxmemory", "0")
+    client.flushdb()
+    baseline = int(client.info("memory")["used_memory"])
+    _fill(client, entries, value)
+    per_entry = (int(client.info("memory")["used_memory"]) - baseline) / entries
+    client.flushdb()
+    return baseline, per_entry
+
+
 def _replay(client: object, trace: pd.DataFrame, entries: int, policy: str) -> Replay:
     keys = [f"lw-replay:{k}" for k in trace["key"].astype(str)]
     values = _values(trace)
-    client.config_set("maxmemory", "0")
-    client.flushdb()
-    # What one entry of this trace takes on this Redis (keys, values and Redis's own per-key overhead).
-    baseline = int(client.info("memory")["used_memory"])
-    sample = dict(zip(keys, values))
-    probe = list(sample.items())[: max(entries, 1)]
-    pipe = client.pipeline(transaction=False)
-    for key, value in probe:
-        pipe.set(key, value)
-    pipe.execute()
-    per_entry = (int(client.info("memory")["used_memory"]) - baseline) / len(probe)
-    client.flushdb()
-    maxmemory = int(int(client.info("memory")["used_memory"]) + entries * per_entry)
+    typical = b"x" * max(1, round(sum(map(len, values)) / len(values)))
+    baseline, per_entry = _bytes_per_entry(client, typical, entries)
+    maxmemory = int(baseline + entries * per_entry)
     client.config_set("maxmemory", str(maxmemory))
     client.config_set("maxmemory-policy", policy)
     samples = int(client.config_get("maxmemory-samples").get("maxmemory-samples", 5))
     client.config_resetstat()
     lookup = client.register_script(_LOOKUP)
+    held = []
     for start in range(0, len(keys), BATCH):
         pipe = client.pipeline(transaction=False)
         for key, value in zip(keys[start : start + BATCH], values[start : start + BATCH]):
             lookup(keys=[key], args=[value], client=pipe)
-        pipe.execute()
+        pipe.dbsize()
+        held.append(pipe.execute()[-1])
     stats = client.info("stats")
+    steady = held[len(held) // 2 :] or held  # once the cache has filled
     return Replay(len(keys), entries, maxmemory, per_entry, policy, samples, int(stats["keyspace_hits"]),
-                  int(stats["keyspace_misses"]), int(stats.get("evicted_keys", 0)))  # fmt: skip
+                  int(stats["keyspace_misses"]), int(stats.get("evicted_keys", 0)), sum(steady) / len(steady))  # fmt: skip

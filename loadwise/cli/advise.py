@@ -208,7 +208,7 @@ def cmd_advise_hpa(args: argparse.Namespace) -> int:
         return EXIT_OK
     trace, resources = advice.trace, advice.resources
     print(f"trace {trace.name}: peak {trace.peak_rps:.0f} req/s over {trace.duration_s / 3600:.1f} h; per pod "
-          f"{advice.capacity_rps:.1f} req/s within the SLO, {advice.cpu_per_request * 1000:.2f} ms CPU per request, "
+          f"{advice.capacity_rps:.1f} req/s (see the first note), {advice.cpu_per_request * 1000:.2f} ms CPU per request, "
           f"{advice.cpu_request:g} cores requested")  # fmt: skip
     for key in ("recommended", "current"):
         e = out[key]

@@ -83,14 +83,14 @@ def _cache(args: argparse.Namespace, advice: dict[str, Any], before_dir: Any, fo
         found.notes.append("cache size not checked: give --redis URL (an empty Redis) to replay the key stream")
         return
     if not before_dir.file(KEYS_CSV).exists():
-        found.checks.append(verify.cache_check(advice, None, "BEFORE has no key sample to replay (advised from a --trace file)"))
+        found.checks += verify.cache_checks(advice, None, None, "BEFORE has no key sample to replay (advised from a --trace file)")
         return
     rate = float(advice.get("sample_rate") or 1.0)
     entries = max(1, round(int(advice["recommended"]["entries"]) * rate))  # the sampled stream's own size
     result = replay(read_trace(before_dir.file(KEYS_CSV)), args.redis, entries)
     how = (f"{result.requests} lookups replayed on Redis, maxmemory {result.maxmemory} bytes for {result.entries} entries "
            f"({result.bytes_per_entry:.0f} bytes each), {result.policy} sampling {result.samples} keys")  # fmt: skip
-    found.checks.append(verify.cache_check(advice, result.hit_ratio, how))
+    found.checks += verify.cache_checks(advice, result.hit_ratio, result.held, how)
 
 
 _SLO = re.compile(r"^(p50|p90|p95|p99)<=([0-9.]+)ms$")

@@ -1,0 +1,170 @@
+"""`loadwise verify`: advice applied, the same load again, prediction against measurement.
+
+End to end on real parts: the demo shop on a real PostgreSQL (pg_stat_statements, HypoPG) with
+indexes missing, then created as advised; the cache size replayed on a real Redis; the HPA
+advice replayed through the simulator (no cluster here: the simulator is the proof, as the
+issue asks). The pure checks are tested on plain values below."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import run_cli
+from test_cache_advisor import VIEWER
+from test_dbadvisor import advisor_role, throwaway_database
+
+from loadwise.analysis import verify
+from loadwise.run.demo_target import DemoTarget
+
+OLD = Path(__file__).parent / "data" / "old-run"
+
+
+def test_an_unapplied_index_is_not_comparable_and_a_real_one_is_judged():
+    statement = {"query": "SELECT * FROM orders WHERE customer_id = $1", "calls": 90, "total_ms": 180.0, "mean_ms": 2.0,
+                 "cost_before": 1000.0, "cost_after": 10.0}  # fmt: skip
+    advice = {"indexes": [{"table": "public.orders", "columns": ["customer_id"], "statements": [statement]}]}
+    (unapplied,) = verify.index_checks(advice, [("public.orders", ("id",))], {}, None)
+    assert unapplied.verdict == verify.NOT_COMPARABLE and "not applied" in unapplied.reason
+    made = [("public.orders", ("customer_id", "created_at"))]  # a wider index leading with the column serves it
+    after = [statement | {"mean_ms": 0.1, "calls": 80}]
+    cost, time = verify.index_checks(advice, made, {statement["query"]: 12.0}, after)
+    assert cost.verdict == verify.CONFIRMED and cost.error == pytest.approx(0.2)
+    assert time.verdict == verify.CONFIRMED and (time.before, time.measured) == (2.0, 0.1)
+    far, slower = verify.index_checks(advice, made, {statement["query"]: 100.0}, [statement | {"mean_ms": 2.5, "calls": 80}])
+    assert far.verdict == slower.verdict == verify.NOT_CONFIRMED
+
+
+def test_a_cache_prediction_is_judged_at_the_size_redis_kept():
+    """A key sample at rate 0.5: the replayed stream's 60 entries are 120 of the full stream's; the
+    curve at 120 entries is 0.75 (between its points), so 0.78 is confirmed and 0.65 is not."""
+    advice = {"recommended": {"entries": 100, "expected_hit_ratio": 0.70}, "sample_rate": 0.5,
+              "mrc": [{"size": 0, "hit_ratio": 0.0}, {"size": 100, "hit_ratio": 0.70}, {"size": 140, "hit_ratio": 0.80}]}
+    sizing, ratio = verify.cache_checks(advice, 0.78, 60, "replayed")
+    assert sizing.measured == 120 and ratio.predicted == pytest.approx(0.75) and ratio.verdict == verify.CONFIRMED
+    assert verify.cache_checks(advice, 0.65, 60, "replayed")[1].verdict == verify.NOT_CONFIRMED
+    (none,) = verify.cache_checks(advice, None, None, "no Redis")
+    assert none.verdict == verify.NOT_COMPARABLE
+
+
+def test_runs_of_another_load_are_refused(tmp_path, cli_here):
+    before = shutil.copytree(OLD, tmp_path / "before")
+    after = shutil.copytree(OLD, tmp_path / "after")
+    info = json.loads((after / "run.json").read_text())
+    (after / "run.json").write_text(json.dumps(info | {"shape": "constant"}))
+    result = cli_here("verify", str(before), str(after))
+    assert result.code == 2 and "not the same load" in result.stderr and "shape" in result.stderr
+
+
+def test_the_hpa_replay_at_the_runs_own_load_reproduces_the_stored_advice(tmp_path, cli_here):
+    """The replay rebuilds the settings and the pod from summary.json alone: at 1x it must give
+    exactly what `advise hpa` stored (a run by the previous release), and 0.5x and 2x are new."""
+    from loadwise.autoscaling.advise import replay
+
+    run = shutil.copytree(OLD, tmp_path / "run")
+    block = json.loads((run / "summary.json").read_text())["hpa"]
+    from loadwise.analysis.rundir import RunDir
+
+    replays = dict((factor, (rec, cur)) for factor, rec, cur in replay(block, RunDir(run).read_intervals()))
+    recommended, current = replays[1.0]
+    for key in ("slo_violation_seconds", "replica_hours", "peak_replicas"):
+        assert recommended[key] == block["recommended"][key], key
+        assert current[key] == block["current"][key], key
+    result = cli_here("verify", str(run), "--json")
+    checks = [c for c in json.loads(result.stdout)["checks"] if c["quantity"].startswith("SLO broken")]
+    assert [c["quantity"] for c in checks] == ["SLO broken, load x0.5", "SLO broken, load x1", "SLO broken, load x2"]
+    assert result.code == (0 if all(c["verdict"] == "confirmed" for c in checks) else 1)
+    page = cli_here("report", str(run))
+    assert "Advice verified" in Path(page.last_line).read_text() and "load x2" in Path(page.last_line).read_text()
+
+
+@pytest.mark.slow
+def test_advised_indexes_created_make_the_statements_faster_as_predicted(postgres_dsn, tmp_path, cli_here):
+    """BEFORE: the demo shop on PostgreSQL with its filters unindexed, its statements recorded over
+    the run; `advise db`; the advised CREATE INDEX run as printed; AFTER: the same load. verify:
+    per statement, HypoPG's predicted cost beside the planner's with the real index (within
+    verify.COST_FACTOR), and the mean time pg_stat_statements measured before and after (it falls)."""
+    with throwaway_database(postgres_dsn, "lw_verify", "CREATE EXTENSION pg_stat_statements; CREATE EXTENSION hypopg") as (dsn, _):
+        (tmp_path / "loadwise.toml").write_text('[profiles.pg]\ndb_dsn_env = "LW_TEST_SHOP_DSN"\n')
+        env = {"LW_TEST_SHOP_DSN": dsn}
+        load = ["browse", "--profile", "pg", "--users", "6", "--spawn-rate", "6", "--duration", "6s", "--out", str(tmp_path)]
+        with DemoTarget(rows=5000, extra_args=["--db", dsn]) as shop:
+            before = run_cli("run", *load, "--host", shop.url, cwd=tmp_path, env=env)
+            assert before.code == 0, before.stderr
+            advice = cli_here("advise", "db", "--dsn", advisor_role(dsn), "--json", before.last_line)
+            assert advice.code == 0, advice.stderr
+            indexes = json.loads(advice.stdout)["indexes"]
+            assert indexes, "the demo shop's unindexed filters got no advice"
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                for index in indexes:
+                    for ddl in index["create_statement"].splitlines():
+                        conn.execute(ddl)
+                conn.execute("ANALYZE")
+            after = run_cli("run", *load, "--host", shop.url, cwd=tmp_path, env=env)
+            assert after.code == 0, after.stderr
+        result = run_cli("verify", before.last_line, after.last_line, "--dsn-env", "LW_TEST_ADVISOR_DSN", "--json",
+                         cwd=tmp_path, env={"LW_TEST_ADVISOR_DSN": advisor_role(dsn)})  # fmt: skip
+    found = json.loads(result.stdout)
+    for check in found["checks"]:
+        print(f"{check['verdict']:<14} {check['quantity'][:70]}: before {check['before']}, predicted "
+              f"{check['predicted']}, measured {check['measured']}")  # fmt: skip
+    costs = [c for c in found["checks"] if c["quantity"].startswith("planner cost")]
+    times = [c for c in found["checks"] if c["quantity"].startswith("mean time")]
+    assert costs and all(c["verdict"] == "confirmed" for c in costs), costs
+    assert times and all(c["measured"] is not None and c["measured"] < c["before"] for c in times), times
+    assert any(c["quantity"] == "overall p95" for c in found["checks"])
+    assert result.code == 0, result.stderr
+    stored = json.loads((Path(after.last_line) / "summary.json").read_text())["verification"]
+    assert stored["result"]["checks"] == found["checks"]
+
+
+@pytest.mark.slow
+def test_the_advised_cache_size_on_a_real_redis_gives_the_predicted_hit_ratio(fresh_redis, tmp_path, cli_here):
+    """A run's key stream, the advised size for an 85 % hit ratio (exact LRU), then the same
+    stream replayed on a real Redis whose maxmemory holds that many entries under allkeys-lru:
+    Redis's own keyspace_hits / (hits + misses) within verify.HIT_RATIO_TOLERANCE of the curve."""
+    user = tmp_path / "viewer.py"
+    user.write_text(VIEWER)
+    with DemoTarget(rows=2000) as shop:
+        run = run_cli("run", str(user), "--host", shop.url, "--users", "8", "--spawn-rate", "8", "--duration", "8s",
+                      "--cache-endpoint", "/products/[id]", "--out", str(tmp_path))  # fmt: skip
+        assert run.code == 0, run.stderr
+    advice = cli_here("advise", "cache", run.last_line, "--target-hit-ratio", "85%", "--json")
+    assert advice.code == 0, advice.stderr
+    result = cli_here("verify", run.last_line, "--redis", fresh_redis, "--json")
+    checks = json.loads(result.stdout)["checks"]
+    (kept,) = [c for c in checks if c["quantity"].startswith("entries kept")]
+    (check,) = [c for c in checks if c["quantity"] == "hit ratio at the size kept"]
+    print(f"{check['advice']}: {kept['measured']:.0f} entries kept for {kept['predicted']:.0f}; hit ratio predicted "
+          f"{check['predicted']:.3f} at that size, measured on Redis {check['measured']:.3f} ({check['reason']})")
+    assert 0.5 <= kept["measured"] / kept["predicted"] <= 2  # the sizing: memory per entry measured on this Redis
+    assert check["verdict"] == "confirmed" and result.code == 0, check
+    import redis
+
+    client = redis.Redis.from_url(fresh_redis)
+    assert client.dbsize() == 0 and client.config_get("maxmemory")["maxmemory"] == "0"  # left as found
+
+
+@pytest.mark.slow
+def test_the_replicas_plan_against_a_step_run_on_two_shop_workers(demo_run, tmp_path, cli_here):
+    """BEFORE: the demo's step-rate run on one shop worker, its SLO-bound capacity (p95 < 50 ms);
+    the plan for twice the load says 2 replicas, assuming linear scaling. AFTER: the same demo on
+    two shop workers. verify: 2 x the per-instance capacity against what AFTER's steps held."""
+    before = shutil.copytree(demo_run.last_line, tmp_path / "before")
+    planned = cli_here("capacity", str(before), "--slo", "p95<50ms", "--json")
+    assert planned.code == 0, planned.stderr
+    one = json.loads(planned.stdout)["slo"]["capacity_rps"]
+    after = run_cli("demo", "--target-workers", "2", "--duration", "28s", "--out", str(tmp_path), timeout=180)
+    assert after.code == 0, after.stderr
+    assert cli_here("capacity", after.last_line, "--slo", "p95<50ms", "--replicas-in-run", "2").code == 0
+    result = cli_here("verify", str(before), after.last_line, "--json")
+    (check,) = [c for c in json.loads(result.stdout)["checks"] if c["quantity"] == "SLO-bound throughput"]
+    two = json.loads((Path(after.last_line) / "summary.json").read_text())["capacity"]["slo"]["capacity_rps"]
+    print(f"{check['advice']}: one worker {one:.0f} req/s, predicted {check['predicted']:.0f}, measured {two:.0f} "
+          f"({check['error']:+.1%}): {check['verdict']} ({check['reason']})")
+    assert check["predicted"] == pytest.approx(2 * one) and check["measured"] == pytest.approx(two)
+    assert check["verdict"] in (verify.CONFIRMED, verify.NOT_CONFIRMED) and "linear scaling" in check["reason"]
+    assert result.code == (0 if json.loads(result.stdout)["passed"] else 1)
