@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.capacity_fit
 	$(PY) -m benchmarks.db_advisor
 	$(PY) -m benchmarks.cache_mrc
+	$(PY) -m benchmarks.verify_advice
 	$(PY) -m benchmarks.gate_calibration
 	$(PY) -m benchmarks.soak
 

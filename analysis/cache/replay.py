@@ -62,6 +62,9 @@ def replay(trace: pd.DataFrame, url: str, entries: int, policy: str = "allkeys-l
             client.flushdb()
             client.config_set("maxmemory", saved.get("maxmemory", "0"))
             client.config_set("maxmemory-policy", saved.get("maxmemory-policy", "noeviction"))
+    except redis.exceptions.OutOfMemoryError:
+        raise CacheAdvisorError(f"Redis at {redact(url)}: the maxmemory for {entries} entries is below what Redis "
+                                "itself takes: too small a cache to replay in bytes") from None
     except redis.RedisError as exc:
         raise CacheAdvisorError(f"Redis at {redact(url)}: {str(exc).splitlines()[0]}") from None
 
@@ -81,28 +84,34 @@ def _fill(client: object, count: int, value: bytes) -> None:
         pipe.execute()
 
 
-def _bytes_per_entry(client: object, value: bytes, entries: int) -> tuple[int, float]:
-    """Redis's own memory before any entry, and what one entry of `value`'s size adds."""
+PROBE_ENTRIES = 5_000  # enough entries that one entry's share of Redis's memory is not lost in its jitter
+
+
+def _bytes_per_entry(client: object, value: bytes) -> float:
+    """What one entry of `value`'s size adds to Redis's memory, over PROBE_ENTRIES of them."""
     client.config_set("maxmemory", "0")
     client.flushdb()
     baseline = int(client.info("memory")["used_memory"])
-    _fill(client, entries, value)
-    per_entry = (int(client.info("memory")["used_memory"]) - baseline) / entries
+    _fill(client, PROBE_ENTRIES, value)
+    per_entry = (int(client.info("memory")["used_memory"]) - baseline) / PROBE_ENTRIES
     client.flushdb()
-    return baseline, per_entry
+    return per_entry
 
 
 def _replay(client: object, trace: pd.DataFrame, entries: int, policy: str) -> Replay:
     keys = [f"lw-replay:{k}" for k in trace["key"].astype(str)]
     values = _values(trace)
     typical = b"x" * max(1, round(sum(map(len, values)) / len(values)))
-    baseline, per_entry = _bytes_per_entry(client, typical, entries)
-    maxmemory = int(baseline + entries * per_entry)
+    lookup = client.register_script(_LOOKUP)
+    client.script_load(_LOOKUP)  # loaded before the baseline: its memory is Redis's own, not the cache's
+    per_entry = _bytes_per_entry(client, typical)
+    # Redis bounds bytes: for a small cache its own memory's jitter is many entries, so the size
+    # it really keeps is counted below and the hit ratio judged at that size (verify.cache_checks).
+    maxmemory = int(int(client.info("memory")["used_memory"]) + entries * per_entry)
     client.config_set("maxmemory", str(maxmemory))
     client.config_set("maxmemory-policy", policy)
     samples = int(client.config_get("maxmemory-samples").get("maxmemory-samples", 5))
     client.config_resetstat()
-    lookup = client.register_script(_LOOKUP)
     held = []
     for start in range(0, len(keys), BATCH):
         pipe = client.pipeline(transaction=False)
