@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -94,14 +95,20 @@ def assert_one_line_error(result: CliResult, *needles: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
+def postgres_server() -> Iterator[Any]:
+    """The session's throwaway PostgreSQL (services.Postgres: its `dsn`, and its server `log`)."""
     from services import Postgres
 
     server = Postgres().start()
     try:
-        yield server.dsn
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(postgres_server: Any) -> str:
+    return postgres_server.dsn
 
 
 @pytest.fixture(scope="session")

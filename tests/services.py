@@ -84,6 +84,11 @@ class Postgres:
     def dsn(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
+    @property
+    def log(self) -> Path:
+        """The server's log (pg_ctl -l): what log_min_duration_statement and auto_explain write."""
+        return self.dir / "log"
+
     def start(self) -> Postgres:
         data = self.dir / "data"
         run = lambda *args: subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)  # noqa: E731

@@ -22,6 +22,9 @@ class Statement:
     total_ms: float
     mean_ms: float
     rows: int
+    # where it was read: pg_stat_statements (constants as parameters, planned generically), or
+    # with its constants from a PostgreSQL log or a statements file (loadwise.analysis.indexes.sources)
+    source: str = "pg_stat_statements"
 
 
 # PostgreSQL's selectivity for a comparison with a value it cannot see (selfuncs.h:
@@ -192,7 +195,7 @@ def recommendation(candidate: Candidate, settings: IndexAdvisorSettings) -> Inde
         statements=[
             {"query": e.statement.query, "calls": e.statement.calls, "total_ms": round(e.statement.total_ms, 3),
              "mean_ms": round(e.statement.mean_ms, 3), "cost_before": e.cost_before, "cost_after": e.cost_after,
-             "cut": round(e.cut, 4), "assumed_selectivity": e.assumed}
+             "cut": round(e.cut, 4), "assumed_selectivity": e.assumed, "source": e.statement.source}
             for e in sorted(helped, key=lambda e: -e.statement.total_ms)
         ],  # fmt: skip
     )

@@ -47,7 +47,7 @@ def measure(statements: list[Statement], planner: Planner, indexes: list[Existin
             usage = planner.usage(query)
             params = planner.parameters(query)
         except SqlUsageError as exc:
-            skipped.append({"query": statement.query, "reason": str(exc)})
+            skipped.append({"query": statement.query, "reason": str(exc), "source": statement.source})
             continue
         if not usage:
             continue
@@ -62,7 +62,7 @@ def measure(statements: list[Statement], planner: Planner, indexes: list[Existin
                     candidate.effects.append(Effect(statement, before, after, ASSUMED_RANGE_SELECTIVITY if ranges else None))
         except planner.errors as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            skipped.append({"query": statement.query, "reason": redact(first)})
+            skipped.append({"query": statement.query, "reason": redact(first), "source": statement.source})
     return list(candidates.values()), skipped
 
 

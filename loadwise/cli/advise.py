@@ -39,6 +39,12 @@ def register(sub: Any) -> None:
     source.add_argument("--dsn-env", metavar="NAME", help="environment variable holding the DSN (default: the profile's db_dsn_env)")
     source.add_argument("--sqlite", type=Path, metavar="FILE", help="a SQLite database instead (with --statements)")
     db.add_argument("--statements", type=Path, metavar="LOG", help="with --sqlite: statement log (JSON lines of sql and ms; the demo's --log-statements)")
+    given = db.add_mutually_exclusive_group()
+    given.add_argument("--pg-log", type=Path, metavar="FILE", help="read the statements with their constants from a PostgreSQL "
+                       "log (log_min_duration_statement lines with their DETAIL: Parameters, auto_explain's Query Text) "
+                       "instead of pg_stat_statements: ranges are then planned with their real values")
+    given.add_argument("--sql", type=Path, metavar="FILE", help="plan the statements of this file (;-separated, with constants), "
+                       "each weighed the same")  # fmt: skip
     add_settings(db, IndexAdvisorSettings)
     db.add_argument("--allow-superuser", action="store_true",
                     help="advise under a superuser DSN anyway. Refused by default: planning runs IMMUTABLE functions the "
@@ -135,8 +141,20 @@ def cmd_advise(args: argparse.Namespace) -> int:
             raise UsageError("--sqlite needs --statements LOG (the demo writes one with --log-statements)")
         result = sqliteadvisor.advise(args.sqlite, args.statements, settings)
     else:
-        window = None
-        if run_dir is not None and run_dir.has_statements():
+        window, where = None, None
+        if args.pg_log or args.sql:
+            from loadwise.analysis.indexes import sources
+
+            path = args.pg_log or args.sql
+            if not path.is_file():
+                raise UsageError(f"{path}: no such file")
+            text = path.read_text(encoding="utf-8", errors="replace")
+            window = (sources.from_log(text) if args.pg_log else sources.from_file(text))[: settings.top]
+            where = f"{'the PostgreSQL log' if args.pg_log else 'the statements file'} {path.name}, with their constants"
+            if not window:
+                raise UsageError(f"{path}: no statement found (is log_min_duration_statement set?)" if args.pg_log
+                                 else f"{path}: no statement in it")  # fmt: skip
+        elif run_dir is not None and run_dir.has_statements():
             path = run_dir.file(DB_STATEMENTS_JSON)
             window, problem = pgadvisor.recorded_window(run_dir.read_json(DB_STATEMENTS_JSON), str(path), settings.top)
             if problem:
@@ -146,7 +164,8 @@ def cmd_advise(args: argparse.Namespace) -> int:
             result = pgadvisor.advise(conn, settings, window, allow_superuser=args.allow_superuser)
         finally:
             conn.close()
-        result.window = "the run (pg_stat_statements at its start and end)" if window is not None else "since the statistics were reset"
+        result.window = where or ("the run (pg_stat_statements at its start and end)" if window is not None
+                                  else "since the statistics were reset")
     if run_dir is not None:
         store_results(run_dir, database=json_safe(result.to_dict()))
     for skipped in result.skipped:
@@ -161,7 +180,8 @@ def cmd_advise(args: argparse.Namespace) -> int:
         size = "size unknown" if r.size_bytes is None else f"size {r.size_bytes / 1e6:.1f} MB"
         print(f"{r.create_statement}\n  {result.cost_unit or 'planner cost'} {r.cost_before:.0f} -> {r.cost_after:.0f}, {size}, helps:")
         for st in r.statements:
-            print(f"    {st['calls']} calls, {st['total_ms']:.0f} ms total, mean {st['mean_ms']:.2f} ms: {st['query'][:100]}")
+            source = "" if st.get("source", "pg_stat_statements") == "pg_stat_statements" else f" [{st['source']}]"
+            print(f"    {st['calls']} calls, {st['total_ms']:.0f} ms total, mean {st['mean_ms']:.2f} ms{source}: {st['query'][:100]}")
         for note in r.notes:
             print(f"  note: {note}")
     for d in result.drop:
