@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -60,31 +61,40 @@ def pct(value: Any) -> str:
 _env.filters.update(ms=ms, num=num, pct=pct, redact=redact)
 
 
-def verdict(run: RunData, results: list[ThresholdResult]) -> dict[str, Any]:
+@dataclass
+class Verdict:
+    """The report's verdict: `state` pass, fail, warn or none (its colour), a label, the one or two
+    numbers that decided it, and every threshold's result."""
+
+    state: str
+    label: str
+    headline: str
+    details: list[str] = field(default_factory=list)
+
+
+def verdict(run: RunData, results: list[ThresholdResult]) -> Verdict:
     """pass / fail / none, with the one or two numbers that decided it."""
     info, overall = run.info, run.summary.get("overall", {})
     partial = info.status != STATUS_COMPLETED
     basics = f"p95 {ms(overall.get('p95_ms'))} ms, error rate {pct(overall.get('error_rate'))}, {num(overall.get('rps'))} req/s"
     if info.status == STATUS_FAILED:
-        return {"state": "fail", "label": "FAILED RUN", "headline": f"The run failed: {info.status_reason or 'no reason recorded'}",
-                "details": [r.describe() for r in results]}  # fmt: skip
+        return Verdict("fail", "FAILED RUN", f"The run failed: {info.status_reason or 'no reason recorded'}",
+                       [r.describe() for r in results])  # fmt: skip
     if not results:
         label = "NO SLOs" if not partial else "INTERRUPTED"
-        return {"state": "none" if not partial else "warn", "label": label,
-                "headline": f"{basics}. No SLOs or thresholds configured: add them to the profile or pass --threshold.",
-                "details": []}  # fmt: skip
+        return Verdict("none" if not partial else "warn", label,
+                       f"{basics}. No SLOs or thresholds configured: add them to the profile or pass --threshold.")
     failed = [r for r in results if not r.passed]
     if failed:
-        return {"state": "fail", "label": "FAIL", "headline": "; ".join(r.describe() for r in failed[:2]),
-                "details": [r.describe() for r in results]}  # fmt: skip
+        return Verdict("fail", "FAIL", "; ".join(r.describe() for r in failed[:2]), [r.describe() for r in results])
 
     def margin(r: ThresholdResult) -> float:
         return abs((r.actual or 0) - r.threshold.limit) / (abs(r.threshold.limit) or 1)
 
     closest = sorted(results, key=margin)[:2]
     label = "PASS" if not partial else "PASS (INTERRUPTED RUN)"
-    return {"state": "pass" if not partial else "warn", "label": label,
-            "headline": "; ".join(r.describe() for r in closest), "details": [r.describe() for r in results]}  # fmt: skip
+    return Verdict("pass" if not partial else "warn", label, "; ".join(r.describe() for r in closest),
+                   [r.describe() for r in results])
 
 
 def _endpoint_rows(run: RunData) -> list[dict[str, Any]]:
@@ -102,7 +112,17 @@ def _delta(a: Any, b: Any, higher_is_better: bool) -> dict[str, Any]:
     return {"text": f"{change:+.1%}", "dir": direction}
 
 
-def comparison(base: RunData, run: RunData) -> dict[str, Any]:
+@dataclass
+class Comparison:
+    """The report's side by side: per endpoint (overall first) each figure of the baseline and of
+    this run with their change, and the two runs' throughput and p95 overlaid."""
+
+    base: RunData
+    rows: list[dict[str, Any]]
+    chart: str | None
+
+
+def comparison(base: RunData, run: RunData) -> Comparison:
     """Per-endpoint deltas (run against base) and the overlaid chart."""
     base_eps = {(e["method"], e["name"]): e for e in base.summary.get("endpoints", [])}
     rows = []
@@ -120,7 +140,7 @@ def comparison(base: RunData, run: RunData) -> dict[str, Any]:
     chart = None
     if len(base.timeline) and len(run.timeline):
         chart = charts.compare_chart(base.timeline, run.timeline, f"baseline {base.info.id}", run.info.id)
-    return {"base": base, "rows": rows, "chart": chart}
+    return Comparison(base, rows, chart)
 
 
 def _metadata(run: RunData) -> list[tuple[str, str]]:

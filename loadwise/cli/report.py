@@ -35,11 +35,11 @@ def register(sub: Any) -> None:
     compare.set_defaults(handler=cmd_compare)
 
 
-def _print_report(path: Path, view_verdict: dict[str, Any], as_json: bool) -> None:
+def _print_report(path: Path, view_verdict: Any, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"report": str(path), "verdict": view_verdict["label"], "headline": view_verdict["headline"]}))
+        print(json.dumps({"report": str(path), "verdict": view_verdict.label, "headline": view_verdict.headline}))
     else:
-        print(f"{view_verdict['label']}: {view_verdict['headline']}", file=sys.stderr)
+        print(f"{view_verdict.label}: {view_verdict.headline}", file=sys.stderr)
         print(path)
 
 
