@@ -270,11 +270,10 @@ class _PostgresPlanner:
             self.cur.execute("SELECT hypopg_drop_index(%s)", (oid,))
 
 
-def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement] | None = None,
-           *, allow_superuser: bool = False) -> IndexAdvice:  # fmt: skip
-    """Recommendations with their evidence; the connection is left as it was found.
-    `statements` (e.g. a run's window) replaces the cumulative pg_stat_statements.
-    A statement that cannot be planned is skipped with its reason; the others go on."""
+@contextmanager
+def _planning(conn: Any, settings: IndexAdvisorSettings, allow_superuser: bool, extensions: bool = False) -> Iterator[Any]:
+    """A cursor for planning only, as the advisor plans: generic plans under a statement timeout,
+    the role checked (and the extensions, for advice), errors as one line, the session left clean."""
     import psycopg
 
     # psycopg would prepare repeated queries under its own names, which DEALLOCATE ALL removes.
@@ -283,22 +282,32 @@ def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement
         with conn.cursor() as cur:
             cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(settings.statement_timeout_ms),))
             cur.execute("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
-            _check_extensions(cur)
+            if extensions:
+                _check_extensions(cur)
             check_role(cur, allow_superuser)
-            if statements is None:
-                statements = read_statements(cur, settings.top)
-            catalog, visible = read_catalog(cur)
-            existing = read_indexes(cur)
-            found, skipped = measure(statements, _PostgresPlanner(conn, cur, catalog, visible), existing)
-            partitions = read_partitions(cur)
-            dead = droppable(existing, stats_age_s=stats_age_s(cur), min_stats_age_s=settings.min_stats_age)
-            scans = seq_scans(cur)
+            yield cur
     except psycopg.errors.InsufficientPrivilege as exc:
         raise DbAdvisorError(f"permission denied: {str(exc).strip().splitlines()[0]} (the advisor needs pg_read_all_stats)") from None
     except psycopg.OperationalError as exc:
         raise DbAdvisorError(f"database error: {redact(str(exc).strip().splitlines()[0])}") from None
     finally:
         _leave_clean(conn)
+
+
+def advise(conn: Any, settings: IndexAdvisorSettings, statements: list[Statement] | None = None,
+           *, allow_superuser: bool = False) -> IndexAdvice:  # fmt: skip
+    """Recommendations with their evidence; the connection is left as it was found.
+    `statements` (e.g. a run's window) replaces the cumulative pg_stat_statements.
+    A statement that cannot be planned is skipped with its reason; the others go on."""
+    with _planning(conn, settings, allow_superuser, extensions=True) as cur:
+        if statements is None:
+            statements = read_statements(cur, settings.top)
+        catalog, visible = read_catalog(cur)
+        existing = read_indexes(cur)
+        found, skipped = measure(statements, _PostgresPlanner(conn, cur, catalog, visible), existing)
+        partitions = read_partitions(cur)
+        dead = droppable(existing, stats_age_s=stats_age_s(cur), min_stats_age_s=settings.min_stats_age)
+        scans = seq_scans(cur)
     chosen = choose(found, settings)
     for candidate in chosen:
         candidate.partitioning = partitions.get(candidate.table)
@@ -382,26 +391,16 @@ def costs_now(conn: Any, queries: list[str], settings: IndexAdvisorSettings, *,
     statement that cannot be planned is left out."""
     import psycopg
 
-    conn.prepare_threshold = None
     costs: dict[str, float] = {}
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(settings.statement_timeout_ms),))
-            cur.execute("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
-            check_role(cur, allow_superuser)
-            existing = [(index.table, index.columns) for index in read_indexes(cur)]
-            for query in dict.fromkeys(queries):
-                try:
-                    with conn.transaction():
-                        costs[query] = _cost(cur, plannable(query), parameter_count(plannable(query)))
-                except (psycopg.Error, SqlUsageError):
-                    pass
-                finally:
-                    cur.execute("DEALLOCATE ALL")
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise DbAdvisorError(f"permission denied: {str(exc).strip().splitlines()[0]}") from None
-    except psycopg.OperationalError as exc:
-        raise DbAdvisorError(f"database error: {redact(str(exc).strip().splitlines()[0])}") from None
-    finally:
-        _leave_clean(conn)
+    with _planning(conn, settings, allow_superuser) as cur:
+        existing = [(index.table, index.columns) for index in read_indexes(cur)]
+        for query in dict.fromkeys(queries):
+            planned = plannable(query)
+            try:
+                with conn.transaction():
+                    costs[query] = _cost(cur, planned, parameter_count(planned))
+            except (psycopg.Error, SqlUsageError):
+                pass
+            finally:
+                cur.execute("DEALLOCATE ALL")
     return costs, existing
