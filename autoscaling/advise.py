@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loadwise.analysis.stored import Stored
 from loadwise.autoscaling import manifest, traces
 from loadwise.autoscaling.cluster import ClusterState
 from loadwise.autoscaling.hpa import KUBERNETES_SEMANTICS, HPASpec, PodModel, simulate
@@ -27,12 +28,10 @@ if TYPE_CHECKING:
 SERIES_POINTS = 400  # the report's replica chart needs no more
 
 
-def replicas_in_run(capacity: dict[str, Any], run: str) -> int:
+def replicas_in_run(capacity: Stored) -> int:
     """The instances that served the run, as given to `loadwise capacity` (default 1)."""
-    replicas = (capacity.get("settings") or {}).get("replicas_in_run", 1)
-    if not isinstance(replicas, int) or replicas < 1:
-        raise UsageError(f"{run}: summary.json capacity.settings.replicas_in_run must be a positive integer")
-    return replicas
+    settings = capacity.optional_child("settings")
+    return 1 if settings is None else settings.whole("replicas_in_run", 1, low=1)
 
 
 def measured_cpu_per_request(intervals: pd.DataFrame, metrics: pd.DataFrame) -> float | None:
@@ -79,18 +78,19 @@ def trace_for(settings: HpaSettings, intervals: pd.DataFrame, capacity_rps: floa
     raise UsageError(f"--trace {settings.trace!r}: use diurnal, spike, ramp, run or a .csv file")
 
 
-def _measured_capacity(block: dict[str, Any]) -> tuple[float, str]:
+def _measured_capacity(block: Stored) -> tuple[float, str]:
     """What the run's capacity analysis says one instance (times the replicas) serves: its
     SLO-bound capacity, else (an open-model step run without an SLO) the highest rate a step
     kept up with before the knee; UsageError when it says neither."""
-    slo = block.get("slo") or {}
-    if slo.get("capacity_rps"):
-        return float(slo["capacity_rps"]), f"the run's capacity within {slo.get('slo')}"
-    knee = block.get("offered_knee") or {}
-    if knee.get("after_step") and (knee.get("achieved_rps") or [None])[0]:
-        return (float(knee["achieved_rps"][0]),
-                f"the rate step {knee['after_step']} kept up with, before the knee (no SLO given: "
-                "`loadwise capacity RUN --slo 'p95<...'` bounds it by latency)")  # fmt: skip
+    slo = block.optional_child("slo")
+    if slo is not None and slo.has("capacity_rps"):
+        return slo.number("capacity_rps", above=0), f"the run's capacity within {slo.text('slo', 'its SLO')}"
+    knee = block.optional_child("offered_knee")
+    achieved = knee.data.get("achieved_rps") if knee is not None else None
+    if knee is not None and knee.has("after_step") and isinstance(achieved, list) and achieved:
+        first = Stored({"rate": achieved[0]}, f"{knee.path}.achieved_rps[0]", knee.where).number("rate", above=0)
+        return (first, f"the rate step {knee.whole('after_step')} kept up with, before the knee (no SLO given: "
+                       "`loadwise capacity RUN --slo 'p95<...'` bounds it by latency)")  # fmt: skip
     raise UsageError("no per-pod capacity: run `loadwise capacity RUN --slo 'p95<...'` first, or pass --capacity-rps")
 
 
@@ -145,10 +145,11 @@ def advise(summary: dict[str, Any], intervals: pd.DataFrame, metrics: pd.DataFra
     on the trace stays within the budget, against the settings in use (`cluster`'s when given)."""
     import yaml
 
-    replicas = replicas_in_run(summary.get("capacity") or {}, run)
+    stored = Stored(summary.get("capacity") or {}, "capacity", f"{run}/summary.json")
+    replicas = replicas_in_run(stored)
     capacity, source = settings.capacity_rps, "given (--capacity-rps)"
     if capacity is None:
-        capacity, source = _measured_capacity(summary.get("capacity") or {})
+        capacity, source = _measured_capacity(stored)
         capacity /= replicas
     cpu = settings.cpu_per_request or measured_cpu_per_request(intervals, metrics)
     if not cpu:
@@ -184,35 +185,62 @@ def advise(summary: dict[str, Any], intervals: pd.DataFrame, metrics: pd.DataFra
 REPLAY_FACTORS = (0.5, 1.0, 2.0)
 
 
-def replay(block: dict[str, Any], intervals: pd.DataFrame,
+@dataclass(frozen=True)
+class StoredHpa:
+    """What a replay needs from summary.json's `hpa`, each value checked as it is read."""
+
+    pod: PodModel  # the pod the current settings run with
+    searched: PodModel  # the pod the recommended settings were simulated with (its CPU request)
+    trace: str
+    peak_rps: float
+    budget_s: float
+    recommended: HPASpec
+    current: HPASpec
+    labels: tuple[str, str]  # the recommended and current settings' behavior labels
+
+    @classmethod
+    def read(cls, block: Stored) -> StoredHpa:
+        pod = PodModel(cpu_per_request=block.number("cpu_per_request_s", above=0),
+                       capacity_rps=block.number("per_pod_capacity_rps", above=0),
+                       cpu_request=block.number("cpu_request_cores", above=0), startup_s=block.number("startup_s", low=0))  # fmt: skip
+        resources = block.optional_child("resources")
+        searched = pod
+        if resources is not None and resources.flag("used_by_recommendation"):
+            searched = replace(pod, cpu_request=resources.number("cpu_request_cores", above=0))
+
+        def spec(key: str) -> tuple[HPASpec, str]:
+            evidence = block.child(key)
+            label = evidence.text("behavior", "")
+            up, down = BEHAVIORS.get(label, BEHAVIORS["default"])
+            try:
+                return HPASpec(evidence.whole("min_replicas", low=1), evidence.whole("max_replicas", low=1), "cpu",
+                               evidence.number("target", above=0), up, down), label  # fmt: skip
+            except ValueError as exc:
+                raise evidence.error("", f"is not a valid HPA setting: {exc}") from None
+
+        (recommended, rec_label), (current, cur_label) = spec("recommended"), spec("current")
+        return cls(pod, searched, block.text("trace"), block.number("peak_rps", above=0), block.number("budget_s", low=0),
+                   recommended, current, (rec_label, cur_label))  # fmt: skip
+
+
+def replay(stored: StoredHpa, intervals: pd.DataFrame,
            factors: tuple[float, ...] = REPLAY_FACTORS) -> list[tuple[float, dict[str, Any], dict[str, Any]]]:  # fmt: skip
-    """The stored advice (summary.json's `hpa`) replayed: its recommended and current settings on
-    its trace with the load scaled by each factor, through the same simulator and pod model.
-    Returns (factor, recommended's evidence, current's evidence) per factor. Settings kept "as
-    configured" replay with Kubernetes' default behavior (the stored evidence has no rules)."""
-    pod = PodModel(cpu_per_request=float(block["cpu_per_request_s"]), capacity_rps=float(block["per_pod_capacity_rps"]),
-                   cpu_request=float(block["cpu_request_cores"]), startup_s=float(block["startup_s"]))  # fmt: skip
-    resources = block.get("resources") or {}
-    searched = replace(pod, cpu_request=float(resources["cpu_request_cores"])) if resources.get("used_by_recommendation") else pod
-    settings = HpaSettings(trace=str(block["trace"]), peak_rps=float(block["peak_rps"]))
+    """The stored advice replayed: its recommended and current settings on its trace with the
+    load scaled by each factor, through the same simulator and pod model. Returns (factor,
+    recommended's evidence, current's evidence) per factor. Settings kept "as configured" replay
+    with Kubernetes' default behavior (the stored evidence has no rules)."""
+    settings = HpaSettings(trace=stored.trace, peak_rps=stored.peak_rps)
     if settings.trace not in ("diurnal", "spike", "ramp", "run"):
         raise UsageError(f"the advice was made on trace {settings.trace!r}: replay it with `loadwise advise hpa --trace` instead")
-    base = trace_for(settings, intervals, pod.capacity_rps)
-
-    def spec(evidence: dict[str, Any]) -> HPASpec:
-        up, down = BEHAVIORS.get(evidence.get("behavior"), BEHAVIORS["default"])
-        return HPASpec(int(evidence["min_replicas"]), int(evidence["max_replicas"]), "cpu", float(evidence["target"]), up, down)
-
+    base = trace_for(settings, intervals, stored.pod.capacity_rps)
+    step = sim_step(base.duration_s)
     out = []
     for factor in factors:
         def scaled(t: float, f: float = factor) -> float:
             return f * base.rps(t)
 
-        step = sim_step(base.duration_s)
-        runs = []
-        for key, model in (("recommended", searched), ("current", pod)):
-            chosen = spec(block[key])
-            result = simulate(chosen, model, scaled, base.duration_s, step_s=step)
-            runs.append(Candidate(chosen, result, block[key].get("behavior", "")).evidence())
+        pairs = ((stored.recommended, stored.searched, stored.labels[0]), (stored.current, stored.pod, stored.labels[1]))
+        runs = [Candidate(spec, simulate(spec, model, scaled, base.duration_s, step_s=step), label).evidence()
+                for spec, model, label in pairs]
         out.append((factor, runs[0], runs[1]))
     return out

@@ -30,6 +30,7 @@ from loadwise.analysis.cache.advise import analyze  # noqa: E402
 from loadwise.analysis.cache.mrc import zipf_trace  # noqa: E402
 from loadwise.analysis.cache.replay import replay  # noqa: E402
 from loadwise.analysis.cache.settings import CacheSettings  # noqa: E402
+from loadwise.analysis.stored import Stored  # noqa: E402
 from loadwise.run.demo_target import DemoTarget  # noqa: E402
 
 REQUESTS, KEYS = 30_000, 3_000
@@ -43,9 +44,9 @@ def cache_cases(url: str) -> None:
         keys = zipf_trace(REQUESTS, KEYS, exponent, seed=7)
         trace = pd.DataFrame({"timestamp": [i * 0.001 for i in range(REQUESTS)], "key": [f"k{k}" for k in keys]})
         for target in (0.5, 0.7, 0.85):
-            advice = analyze(trace, CacheSettings(target_hit_ratio=target)).to_dict()
-            entries = advice["recommended"]["entries"]
-            result = replay(trace, url, entries)
+            advice = verify.AdvisedCache.read(Stored(analyze(trace, CacheSettings(target_hit_ratio=target)).to_dict(), "cache"))
+            entries = advice.entries
+            result = replay(trace, url, advice.replayed_entries)
             _, ratio = verify.cache_checks(advice, result.hit_ratio, result.held, "replayed")
             gaps.append(ratio.measured - ratio.predicted)
             print(f"  {exponent:>5.1f} {target:>7.0%} {entries:>8} {result.held:>6.0f} {ratio.predicted:>11.3f} "

@@ -18,15 +18,21 @@ from test_cache_advisor import VIEWER
 from test_dbadvisor import advisor_role, throwaway_database
 
 from loadwise.analysis import verify
+from loadwise.analysis.stored import Stored
 from loadwise.run.demo_target import DemoTarget
 
 OLD = Path(__file__).parent / "data" / "old-run"
 
 
+def _stored(block: dict, path: str = "database") -> Stored:
+    return Stored(block, path, "before/summary.json")
+
+
 def test_an_unapplied_index_is_not_comparable_and_a_real_one_is_judged():
     statement = {"query": "SELECT * FROM orders WHERE customer_id = $1", "calls": 90, "total_ms": 180.0, "mean_ms": 2.0,
                  "cost_before": 1000.0, "cost_after": 10.0}  # fmt: skip
-    advice = {"indexes": [{"table": "public.orders", "columns": ["customer_id"], "statements": [statement]}]}
+    advice = verify.advised_indexes(_stored({"indexes": [{"table": "public.orders", "columns": ["customer_id"],
+                                                          "statements": [statement]}]}))  # fmt: skip
     (unapplied,) = verify.index_checks(advice, [("public.orders", ("id",))], {}, None)
     assert unapplied.verdict == verify.NOT_COMPARABLE and "not applied" in unapplied.reason
     made = [("public.orders", ("customer_id", "created_at"))]  # a wider index leading with the column serves it
@@ -38,16 +44,97 @@ def test_an_unapplied_index_is_not_comparable_and_a_real_one_is_judged():
     assert far.verdict == slower.verdict == verify.NOT_CONFIRMED
 
 
+def test_a_logged_statement_is_matched_to_pg_stat_statements_by_fingerprint_and_a_file_has_no_time():
+    """--pg-log advice carries the statement with its constants; AFTER's pg_stat_statements has it
+    normalized: the same statement (pglast's fingerprint). --sql's statements have no measured time."""
+    logged = {"query": "SELECT * FROM orders WHERE customer_id = 42 AND created_at > '2024-06-01'", "mean_ms": 9.0,
+              "cost_before": 1000.0, "cost_after": 10.0, "source": "postgresql log"}  # fmt: skip
+    filed = logged | {"query": "SELECT id FROM orders WHERE status = 'new'", "mean_ms": 1.0, "source": "statements file"}
+    advice = verify.advised_indexes(_stored({"indexes": [{"table": "public.orders", "columns": ["customer_id"],
+                                                          "statements": [logged, filed]}]}))  # fmt: skip
+    after = [{"query": "SELECT * FROM orders WHERE customer_id = $1 AND created_at > $2", "mean_ms": 0.2, "calls": 50},
+             {"query": "SELECT id FROM orders WHERE status = $1", "mean_ms": 0.1, "calls": 50}]  # fmt: skip
+    costs = {logged["query"]: 10.0, filed["query"]: 10.0}
+    checks = verify.index_checks(advice, [("public.orders", ("customer_id",))], costs, after)
+    logged_time, filed_time = [c for c in checks if c.quantity.startswith("mean time")]
+    assert logged_time.verdict == verify.CONFIRMED and logged_time.measured == 0.2 and "log" in logged_time.reason
+    assert filed_time.verdict == verify.NOT_COMPARABLE and filed_time.before is None and "statements file" in filed_time.reason
+
+
 def test_a_cache_prediction_is_judged_at_the_size_redis_kept():
     """A key sample at rate 0.5: the replayed stream's 60 entries are 120 of the full stream's; the
     curve at 120 entries is 0.75 (between its points), so 0.78 is confirmed and 0.65 is not."""
-    advice = {"recommended": {"entries": 100, "expected_hit_ratio": 0.70}, "sample_rate": 0.5,
-              "mrc": [{"size": 0, "hit_ratio": 0.0}, {"size": 100, "hit_ratio": 0.70}, {"size": 140, "hit_ratio": 0.80}]}
+    advice = verify.AdvisedCache.read(_stored({
+        "recommended": {"entries": 100, "expected_hit_ratio": 0.70}, "sample_rate": 0.5, "method": "exact",
+        "mrc": [{"size": 0, "hit_ratio": 0.0}, {"size": 100, "hit_ratio": 0.70}, {"size": 140, "hit_ratio": 0.80}]}, "cache"))
+    assert advice.replayed_entries == 50
     sizing, ratio = verify.cache_checks(advice, 0.78, 60, "replayed")
     assert sizing.measured == 120 and ratio.predicted == pytest.approx(0.75) and ratio.verdict == verify.CONFIRMED
     assert verify.cache_checks(advice, 0.65, 60, "replayed")[1].verdict == verify.NOT_CONFIRMED
     (none,) = verify.cache_checks(advice, None, None, "no Redis")
     assert none.verdict == verify.NOT_COMPARABLE
+
+
+def test_capacity_missed_at_the_first_step_is_not_confirmed_and_unmeasured_is_not_comparable():
+    advice = verify.AdvisedCapacity.read(_stored({"slo": {"slo": "p95<=50ms", "capacity_rps": 600.0},
+                                                  "settings": {"slo_ms": 50.0, "slo_statistic": "p95"}}, "capacity"))  # fmt: skip
+    missed = verify.capacity_check(advice, verify.MeasuredCapacity(None, "even the first step misses", missed=True), 2)
+    assert missed.verdict == verify.NOT_CONFIRMED and missed.predicted == 1200.0
+    absent = verify.capacity_check(advice, verify.MeasuredCapacity(None, "AFTER has no steady steps"), 2)
+    assert absent.verdict == verify.NOT_COMPARABLE
+    held = verify.capacity_check(advice, verify.MeasuredCapacity(1150.0, "steps", lower_bound=True), 2)
+    assert held.verdict == verify.CONFIRMED and "lower bound" in held.reason
+
+
+def test_a_partial_or_differently_shaped_after_is_not_comparable():
+    info = {"scenario": "browse", "shape": "step-rate", "shape_params": {"steps": 7}, "status": "completed"}
+    assert verify.comparable(info, dict(info)) is None
+    assert "steps (7 against 5)" in verify.comparable(info, info | {"shape_params": {"steps": 5}})
+    assert verify.comparable(info | {"shape_params": {"steps": 7, "seed": 1}}, info | {"shape_params": {"steps": 7, "seed": 2}}) is None
+    assert "AFTER did not complete (interrupted" in verify.comparable(info, info | {"status": "interrupted"})
+
+
+@pytest.mark.parametrize("key, path, value, says", [
+    ("hpa", ("recommended", "min_replicas"), None, "hpa.recommended.min_replicas is missing"),
+    ("hpa", ("cpu_per_request_s",), "fast", "hpa.cpu_per_request_s must be a number"),
+    ("hpa", ("current",), [], "hpa.current must be an object"),
+    ("hpa", ("recommended", "max_replicas"), 0, "hpa.recommended.max_replicas must be at least 1"),
+    ("cache", ("recommended", "entries"), "many", "cache.recommended.entries must be a whole number"),
+    ("cache", ("mrc",), {"size": 1}, "cache.mrc must be a list"),
+    ("capacity", ("settings", "replicas_in_run"), 0, "capacity.settings.replicas_in_run must be at least 1"),
+    ("capacity", ("slo", "capacity_rps"), "1e3", "capacity.slo.capacity_rps must be a number"),
+])  # fmt: skip
+def test_a_malformed_advice_block_is_one_line_naming_its_key(tmp_path, cli_here, key, path, value, says):
+    run = shutil.copytree(OLD, tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    parent = summary[key]
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = value
+    (run / "summary.json").write_text(json.dumps(summary))
+    result = cli_here("verify", str(run))
+    assert result.code == 2 and says in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_malformed_database_block_is_refused_before_connecting(tmp_path, cli_here):
+    run = shutil.copytree(OLD, tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    summary["database"] = {"indexes": [{"table": "public.orders", "columns": ["customer_id"], "statements": [{"query": 5}]}]}
+    (run / "summary.json").write_text(json.dumps(summary))
+    result = cli_here("verify", str(run))  # checked before any database is asked (none is given here)
+    assert result.code == 2 and "database.indexes[0].statements[0].query must be a string" in result.stderr, result.stderr
+
+
+def test_nothing_verifiable_is_exit_2_saying_what_to_give(tmp_path, cli_here):
+    """A run with only a cache advice and no --redis: nothing was checked, which must not pass as 0."""
+    run = shutil.copytree(OLD, tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("hpa", "capacity"):
+        del summary[key]
+    (run / "summary.json").write_text(json.dumps(summary))
+    result = cli_here("verify", str(run))
+    assert result.code == 2 and "nothing was verified" in result.stderr and "--redis" in result.stderr, result.stderr
 
 
 def test_runs_of_another_load_are_refused(tmp_path, cli_here):
@@ -62,13 +149,14 @@ def test_runs_of_another_load_are_refused(tmp_path, cli_here):
 def test_the_hpa_replay_at_the_runs_own_load_reproduces_the_stored_advice(tmp_path, cli_here):
     """The replay rebuilds the settings and the pod from summary.json alone: at 1x it must give
     exactly what `advise hpa` stored (a run by the previous release), and 0.5x and 2x are new."""
-    from loadwise.autoscaling.advise import replay
+    from loadwise.autoscaling.advise import StoredHpa, replay
 
     run = shutil.copytree(OLD, tmp_path / "run")
     block = json.loads((run / "summary.json").read_text())["hpa"]
     from loadwise.analysis.rundir import RunDir
 
-    replays = dict((factor, (rec, cur)) for factor, rec, cur in replay(block, RunDir(run).read_intervals()))
+    stored = StoredHpa.read(Stored(block, "hpa"))
+    replays = dict((factor, (rec, cur)) for factor, rec, cur in replay(stored, RunDir(run).read_intervals()))
     recommended, current = replays[1.0]
     for key in ("slo_violation_seconds", "replica_hours", "peak_replicas"):
         assert recommended[key] == block["recommended"][key], key
@@ -76,7 +164,9 @@ def test_the_hpa_replay_at_the_runs_own_load_reproduces_the_stored_advice(tmp_pa
     result = cli_here("verify", str(run), "--json")
     checks = [c for c in json.loads(result.stdout)["checks"] if c["quantity"].startswith("SLO broken")]
     assert [c["quantity"] for c in checks] == ["SLO broken, load x0.5", "SLO broken, load x1", "SLO broken, load x2"]
-    assert result.code == (0 if all(c["verdict"] == "confirmed" for c in checks) else 1)
+    # 1x is the advice's own claim (the exit code); 0.5x and 2x are robustness checks beside it.
+    assert [c["gates"] for c in checks] == [False, True, False]
+    assert checks[1]["verdict"] == "confirmed" and result.code == 0, result.stderr
     page = cli_here("report", str(run))
     assert "Advice verified" in Path(page.last_line).read_text() and "load x2" in Path(page.last_line).read_text()
 
@@ -163,6 +253,7 @@ def test_the_replicas_plan_against_a_step_run_on_two_shop_workers(demo_run, tmp_
     assert after.code == 0, after.stderr
     assert cli_here("capacity", after.last_line, "--slo", "p95<50ms", "--replicas-in-run", "2").code == 0
     result = cli_here("verify", str(before), after.last_line, "--json")
+    assert result.stdout, result.stderr
     (check,) = [c for c in json.loads(result.stdout)["checks"] if c["quantity"] == "SLO-bound throughput"]
     two = json.loads((Path(after.last_line) / "summary.json").read_text())["capacity"]["slo"]["capacity_rps"]
     print(f"{check['advice']}: one worker {one:.0f} req/s, predicted {check['predicted']:.0f}, measured {two:.0f} "

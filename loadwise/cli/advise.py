@@ -148,8 +148,8 @@ def cmd_advise(args: argparse.Namespace) -> int:
             path = args.pg_log or args.sql
             if not path.is_file():
                 raise UsageError(f"{path}: no such file")
-            text = path.read_text(encoding="utf-8", errors="replace")
-            window = (sources.from_log(text) if args.pg_log else sources.from_file(text))[: settings.top]
+            with path.open(encoding="utf-8", errors="replace", newline="") as lines:  # newline="": csvlog's quoted newlines
+                window = (sources.from_log(lines) if args.pg_log else sources.from_file(lines))[: settings.top]
             where = f"{'the PostgreSQL log' if args.pg_log else 'the statements file'} {path.name}, with their constants"
             if not window:
                 raise UsageError(f"{path}: no statement found (is log_min_duration_statement set?)" if args.pg_log
@@ -323,6 +323,7 @@ def cmd_advise_alerts(args: argparse.Namespace) -> int:
     from loadwise.analysis.rundir import RunDir, json_safe
     from loadwise.analysis.steps import step_table
     from loadwise.analysis.thresholds import parse as parse_threshold
+    from loadwise.analysis.stored import Stored
     from loadwise.autoscaling.advise import replicas_in_run
     from loadwise.capacity import alerts
     from loadwise.config import load_profile, threshold_texts
@@ -340,7 +341,7 @@ def cmd_advise_alerts(args: argparse.Namespace) -> int:
         raise UsageError("no SLO: give --slo EXPR (e.g. 'p95<300ms', 'error_rate<1%'; repeatable) or slos in the profile")
     if args.replicas_in_run is not None and args.replicas_in_run < 1:
         raise UsageError("--replicas-in-run must be a positive integer")
-    replicas = args.replicas_in_run if args.replicas_in_run is not None else replicas_in_run(stored, args.run)
+    replicas = args.replicas_in_run if args.replicas_in_run is not None else replicas_in_run(Stored(stored, "capacity", f"{args.run}/summary.json"))
     selector = _profile_selector(profile) if args.selector is None else args.selector
     settings = settings_from(args, AlertSettings, selector=selector, replicas_in_run=replicas)
     steps = step_table(info, run_dir.read_intervals())
