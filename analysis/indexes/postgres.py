@@ -32,11 +32,11 @@ from loadwise.analysis.indexes.choose import (
 )
 from loadwise.analysis.redact import redact
 from loadwise.analysis.indexes.search import measure
+from loadwise.analysis.indexes.sources import PLANNABLE_TEXT as _PLANNABLE  # one definition, the INSERT choice there
 from loadwise.analysis.indexes.usage import (
     SqlUsageError, analyze, derived_columns, parameter_count, plannable, qualified, quote, single_statement,
 )  # fmt: skip
 
-_PLANNABLE = re.compile(r"^\s*(select|update|delete|with)\b", re.IGNORECASE)
 _OURS = re.compile(r"pg_stat_statements|hypopg|pg_catalog|information_schema|pg_prepared|pg_roles|lw_advise_", re.IGNORECASE)
 
 
@@ -183,7 +183,9 @@ def read_indexes(cur: Any) -> list[ExistingIndex]:
         " FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
         " JOIN pg_class ci ON ci.oid = i.indexrelid"
         " LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = i.indexrelid"
-        f" WHERE n.nspname NOT IN {SYSTEM_SCHEMAS}"
+        # An invalid index (a failed CREATE INDEX CONCURRENTLY) or one not yet ready serves no
+        # query: it must not count as covering a candidate, nor be judged unused by its scans.
+        f" WHERE n.nspname NOT IN {SYSTEM_SCHEMAS} AND i.indisvalid AND i.indisready"
     )
     return [ExistingIndex(qualified(schema, name), qualified(schema, table), tuple(cols), bool(unique), int(scans), int(size))
             for schema, name, table, unique, scans, size, cols in cur.fetchall()]  # fmt: skip

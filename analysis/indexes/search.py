@@ -42,7 +42,9 @@ def measure(statements: list[Statement], planner: Planner, indexes: list[Existin
     candidates: dict[tuple[str, tuple[str, ...]], Candidate] = {}
     skipped: list[dict[str, str]] = []
     for statement in statements:
-        query = plannable(statement.query)  # what is planned; the statement keeps the text pg_stat_statements has
+        # Only pg_stat_statements' normalized text has `timestamptz $1` forms to rewrite; a log's or a
+        # file's statements carry their constants. The statement keeps its own text either way.
+        query = plannable(statement.query) if statement.source == "pg_stat_statements" else statement.query
         try:
             usage = planner.usage(query)
             params = planner.parameters(query)

@@ -4,12 +4,12 @@ table has which column) is passed in to resolve unqualified names."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pglast import ast, parse_sql
 from pglast.enums import A_Expr_Kind, BoolExprType
+from pglast.parser import scan
 from pglast.stream import maybe_double_quote_name as quote
 
 from loadwise.errors import LoadwiseError
@@ -33,17 +33,41 @@ PLANNABLE = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)
 # pg_stat_statements replaces a typed literal's string by a parameter and keeps its type name in
 # front (`timestamptz '2024-06-01'` becomes `timestamptz $1`), which PostgreSQL's grammar does not
 # accept: a typed literal takes a string constant only. As a cast (`$1::timestamptz`) it plans the same.
-_TYPED_PARAMETER = re.compile(
-    r"(?<![\w.\"$])(?P<type>timestamp(?:tz)?(?:\s+with(?:out)?\s+time\s+zone)?|timetz|time(?:\s+with(?:out)?\s+time\s+zone)?"
-    r"|date|interval|numeric|decimal|bigint|smallint|integer|int[248]?|real|float[48]|double\s+precision|boolean|bool"
-    r"|uuid|jsonb?|text|varchar|character\s+varying|bytea|inet|cidr|macaddr|money)\s+(?P<param>\$\d+)",
-    re.IGNORECASE,
-)
+# The built-in names, as the scanner's tokens spell them (lower case), longest first.
+_TYPE_NAMES = sorted((tuple(name.split()) for name in (
+    "timestamp with time zone", "timestamp without time zone", "time with time zone", "time without time zone",
+    "double precision", "character varying", "timestamp", "timestamptz", "timetz", "time", "date", "interval",
+    "numeric", "decimal", "bigint", "smallint", "integer", "int", "int2", "int4", "int8", "real", "float4", "float8",
+    "boolean", "bool", "uuid", "json", "jsonb", "text", "varchar", "bytea", "inet", "cidr", "macaddr", "money",
+)), key=len, reverse=True)  # fmt: skip
 
 
 def plannable(sql: str) -> str:
-    """`sql` with each `type $n` pg_stat_statements wrote for a typed literal as `$n::type`."""
-    return _TYPED_PARAMETER.sub(lambda m: f"{m['param']}::{' '.join(m['type'].split()).lower()}", sql)
+    """`sql` with each `type $n` pg_stat_statements wrote for a typed literal as `$n::type`.
+
+    Read with PostgreSQL's scanner (pglast), so only a type name's tokens right before a
+    parameter token are rewritten: the same words in a string constant, a comment or a
+    dollar-quoted string are text, and `pg_catalog.date $1` (qualified) is left as written.
+    Text that does not scan is returned as it is: parsing it later says what is wrong."""
+    try:
+        tokens = scan(sql)
+    except Exception:  # pglast.parser.ParseError: an unterminated string or comment
+        return sql
+    words = [sql[t.start : t.end + 1].lower() for t in tokens]
+    out: list[str] = []
+    done = 0
+    for at, token in enumerate(tokens):
+        if token.name != "PARAM":
+            continue
+        for name in _TYPE_NAMES:
+            first = at - len(name)
+            if first >= 0 and tuple(words[first:at]) == name:
+                if first > 0 and tokens[first - 1].name == "ASCII_46":  # `schema.type`: not a built-in name
+                    break
+                out += [sql[done : tokens[first].start], f"{words[at]}::{' '.join(name)}"]
+                done = token.end + 1
+                break
+    return "".join(out) + sql[done:]
 
 
 def single_statement(sql: str) -> Any:
