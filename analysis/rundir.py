@@ -171,6 +171,9 @@ class RunInfo:
     # Distributed: workers the master lost (no heartbeat) before the end, each with `id`, `lost_at`,
     # `last_report_at` and the `requests` it had reported: those are in the run, what it sent after is not.
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
+    # An --abort-on threshold that stopped the run: `threshold`, `statistic`, `actual`, `limit`, the
+    # window (`window_start`, `window_end`) it was judged over and `elapsed_s` at its end.
+    aborted: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInfo:

@@ -107,6 +107,47 @@ def parse(text: str) -> Threshold:
     return Threshold(text.strip(), key, name, match["op"], limit, endpoint, method)
 
 
+# Statistics the live abort rules judge on the intervals as they close (the open model's service
+# times and dropped iterations are only known at the end).
+LIVE_METRICS = ("p50", "p90", "p95", "p99", "mean", "max", "error_rate", "rps", "requests", "failures")
+_ABORT_CLAUSE = re.compile(r"\s+(?P<word>over|after)\s+(?P<value>\S+)\s*$")
+
+
+@dataclass(frozen=True)
+class AbortRule:
+    """A threshold that stops the run when it fails, judged live: over a sliding window of the
+    last `window_s` seconds (None: everything since the run started), from `delay_s` on."""
+
+    threshold: Threshold
+    window_s: float | None
+    delay_s: float
+    text: str
+
+
+def parse_abort(text: str) -> AbortRule:
+    """`[ENDPOINT:] CONDITION [over DURATION] [after DURATION]`, e.g. `p95<500ms over 30s after 1m`."""
+    from loadwise.durations import parse_duration
+
+    rest, found = text.rstrip(), {}
+    while (match := _ABORT_CLAUSE.search(rest)) is not None:
+        word = match["word"]
+        if word in found:
+            raise _fail(text, match.start("word"), f"'{word}' given twice")
+        try:
+            found[word] = parse_duration(match["value"])
+        except ValueError as exc:
+            raise _fail(text, match.start("value"), str(exc)) from None
+        rest = rest[: match.start()]
+    threshold = parse(rest)
+    if threshold.statistic not in LIVE_METRICS:
+        raise _fail(text, rest.index(threshold.statistic), f"{threshold.statistic} is only known at the end of a run "
+                    f"(abort on one of {', '.join(LIVE_METRICS)})")  # fmt: skip
+    window = found.get("over")
+    if window is not None and window <= 0:
+        raise _fail(text, len(rest), "the window ('over') must be longer than zero")
+    return AbortRule(threshold, window, found.get("after", 0.0), text.strip())
+
+
 def _explain(text: str, condition: str, offset: int) -> Threshold:
     """Find where a condition stops making sense, for the error message."""
     m = re.match(r"\s*[a-z_0-9]+", condition)

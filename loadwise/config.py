@@ -21,7 +21,7 @@ from loadwise.errors import LoadwiseError
 
 DEFAULT_CONFIG = Path("loadwise.toml")
 TOP_LEVEL_KEYS = ("default_profile", "profiles")
-PROFILE_KEYS = ("host", "allowed_hosts", "slos", "thresholds", "prometheus", "kubernetes", "scrape_urls",
+PROFILE_KEYS = ("host", "allowed_hosts", "slos", "thresholds", "abort_on", "prometheus", "kubernetes", "scrape_urls",
                 "exporter_port", "db_dsn_env")  # fmt: skip
 KUBERNETES_KEYS = ("namespace", "deployment")
 PROMETHEUS_KEYS = ("url", "job", "rate_window", "timeout", "settle", "bearer_token_env", "basic_auth_user_env",
@@ -109,7 +109,7 @@ def _check_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> No
 _STR_LIST = "a list of strings"
 _PROFILE_TYPES: dict[str, tuple[type, str]] = {
     "host": (str, "a URL string"), "allowed_hosts": (list, _STR_LIST), "slos": (list, _STR_LIST),
-    "thresholds": (list, _STR_LIST), "scrape_urls": (list, _STR_LIST), "prometheus": (dict, "a table"),
+    "thresholds": (list, _STR_LIST), "abort_on": (list, _STR_LIST), "scrape_urls": (list, _STR_LIST), "prometheus": (dict, "a table"),
     "kubernetes": (dict, "a table"), "exporter_port": (int, "a TCP port number"), "db_dsn_env": (str, "an environment variable name"),
 }  # fmt: skip
 _PROMETHEUS_STRINGS = ("url", "job", "rate_window", "timeout", "settle", "bearer_token_env", "basic_auth_user_env",
@@ -120,6 +120,7 @@ def _validate_profile(raw: dict[str, Any], where: str) -> None:
     """Every key and type of a profile, before any load starts: one error naming the key."""
     from loadwise.analysis.thresholds import ThresholdError
     from loadwise.analysis.thresholds import parse as parse_threshold
+    from loadwise.analysis.thresholds import parse_abort
 
     _check_keys(raw, PROFILE_KEYS, where)
     for key, value in raw.items():
@@ -134,6 +135,11 @@ def _validate_profile(raw: dict[str, Any], where: str) -> None:
                 parse_threshold(text)
             except ThresholdError as exc:  # it names the position of the mistake
                 raise ConfigError(f"{where}.{key}: {exc}") from None
+    for text in raw.get("abort_on", []):
+        try:
+            parse_abort(text)
+        except ThresholdError as exc:
+            raise ConfigError(f"{where}.abort_on: {exc}") from None
     kube = raw.get("kubernetes", {})
     _check_keys(kube, KUBERNETES_KEYS, f"{where}.kubernetes")
     for key in KUBERNETES_KEYS:
@@ -203,6 +209,11 @@ def scrape_urls(profile: Profile) -> list[str]:
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         raise ConfigError(f"profiles.{profile.name}.scrape_urls must be a list of URLs")
     return urls
+
+
+def abort_texts(profile: Profile) -> list[str]:
+    """The profile's `abort_on`: thresholds that stop a failing run (checked when the profile was read)."""
+    return list(profile.settings.get("abort_on", []))
 
 
 def threshold_texts(profile: Profile) -> list[str]:

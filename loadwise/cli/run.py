@@ -73,6 +73,7 @@ def _add_load_options(parser: argparse.ArgumentParser, *, duration: str, shape: 
     # The profile's exporter_port applies when the option is not given (None).
     options.EXPORTER_PORT.add(parser, default=None)
     options.CACHE_ENDPOINT.add(parser)
+    options.ABORT_ON.add(parser, help=options.ABORT_ON.help + " (default: the profile's abort_on)")
 
 
 def register(sub: Any) -> None:
@@ -152,7 +153,7 @@ def register(sub: Any) -> None:
 
 
 def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> Any:
-    from loadwise.config import prometheus_settings, scrape_urls
+    from loadwise.config import abort_texts, prometheus_settings, scrape_urls
     from loadwise.run.runner import RunSpec
     from loadwise.shapes.catalog import AUTO_SHAPE, parse_shape_params
 
@@ -180,6 +181,7 @@ def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> A
         exporter_port=exporter_port,
         db_dsn=profile_dsn(profile),
         cache_endpoints=args.cache_endpoint,
+        abort_on=args.abort_on or abort_texts(profile),
         locust_args=list(args.locust_args),
     )
 
@@ -285,7 +287,8 @@ def _report(result: Any, as_json: bool, exit_code_on_error: int = EXIT_OK) -> in
     from loadwise.cli.console import endpoint_table
 
     if as_json:
-        print(json.dumps({"run_dir": str(result.run_dir.path), "status": result.status, "reason": result.reason, **result.summary}, indent=2))
+        print(json.dumps({"run_dir": str(result.run_dir.path), "status": result.status, "reason": result.reason,
+                          **({"aborted": result.aborted} if result.aborted else {}), **result.summary}, indent=2))
     else:
         print(endpoint_table(result.summary))
         _print_open_model(result)
@@ -294,6 +297,9 @@ def _report(result: Any, as_json: bool, exit_code_on_error: int = EXIT_OK) -> in
         print(f"status: {result.status}{reason}")
         print(result.run_dir.path)
     if result.status != STATUS_COMPLETED:
+        return EXIT_FAILED
+    if result.aborted:
+        print(f"loadwise run: {result.reason}: exit code {EXIT_FAILED}", file=sys.stderr)
         return EXIT_FAILED
     failures = int((result.summary.get("overall") or {}).get("failures") or 0)
     if failures and exit_code_on_error != EXIT_OK:

@@ -61,6 +61,10 @@ CACHE_ENDPOINT = Option("--cache-endpoint", "sample request keys of this endpoin
                         "`loadwise advise cache`; repeatable", metavar="NAME", repeat=True)  # fmt: skip
 SHAPE = Option("--shape", f"load shape: {', '.join(SHAPES)} (uses -u, -r, -t), or {AUTO_SHAPE} (the locustfile's own "
                "LoadTestShape if it has one, else constant)")  # fmt: skip
+ABORT_ON = Option("--abort-on", "stop the run when this threshold fails, judged live over a sliding window, e.g. "
+                  "'p95<500ms over 30s after 1m' (window: the whole run unless `over`; judged from `after`, default 0); "
+                  "the run ends completed, its status_reason naming the threshold and the moment, exit code 1; repeatable",
+                  metavar="THRESHOLD", repeat=True)  # fmt: skip
 SHAPE_PARAM = Option("--shape-param", "shape parameter, e.g. steps=6; repeatable", metavar="KEY=VALUE", repeat=True)
 
 # The rate shapes' options, by the ArrivalOptions field each one sets (whose default it takes).
@@ -92,6 +96,7 @@ def add_arguments(parser: Any) -> None:
     EXPORTER_PORT.add(group)
     group.add_argument("--exporter-host", default=DEFAULT_LISTEN, help=f"address the exporter listens on (default {DEFAULT_LISTEN})")
     CACHE_ENDPOINT.add(group)
+    ABORT_ON.add(group)
     group.add_argument("--status-stream", action="store_true", default=False, help=argparse.SUPPRESS)
     rates = parser.add_argument_group("loadwise rate shapes", "the open model: iterations arrive at a planned rate")
     for option in ARRIVAL_OPTIONS.values():

@@ -31,8 +31,10 @@ from locust.runners import MasterRunner, WorkerRunner
 import loadwise
 from loadwise.analysis.redact import redact
 from loadwise.analysis.rundir import RunDir, RunInfo, iso_utc, new_run_path
+from loadwise.analysis.thresholds import ThresholdError, parse_abort
 from loadwise.config import ConfigError, check_host_allowed
 from loadwise.engine import provenance
+from loadwise.engine.abort import AbortWatch, Breach
 from loadwise.engine.distributed import MASTER_GRACE_S, MasterSide, WorkerSide
 from loadwise.engine.open_model import ARRIVALS_MESSAGE, OpenModel, seeded
 from loadwise.engine.options import add_arguments, run_tags
@@ -82,6 +84,8 @@ class Session:
         self.load_ended: float | None = None
         self.flushing = gevent.lock.RLock()  # one flush of the run directory at a time
         self.open_model: OpenModel | None = None  # a rate shape
+        self.abort: AbortWatch | None = None  # --abort-on rules (a local runner or the master judges them)
+        self.breach: Breach | None = None  # the rule that stopped the run
         environment.events.request.add_listener(self.on_request)
 
     @property
@@ -140,9 +144,11 @@ class Session:
             sys.exit(2)
         try:
             self.shape = self._configure_shape()
-        except ShapeError as exc:
+            rules = [parse_abort(text) for text in self.opts.abort_on]
+        except (ShapeError, ThresholdError) as exc:
             log.error("loadwise: %s", exc)
             sys.exit(2)
+        self.abort = AbortWatch(rules, self.opts.interval) if rules else None
         if self.opts.exporter_port:
             self._serve_metrics(self.opts.exporter_port)
         # Locust installs its own SIGTERM handler only after a shape run ends; until then
@@ -212,6 +218,8 @@ class Session:
             self.run_dir.write_info(self.info)
             if self.open_model is not None:
                 self.open_model.start(self.test_started, self.is_master)
+            if self.abort is not None:
+                self.abort.start(self.test_started)
             if self.shape is not None and isinstance(self.env.shape_class, LoadwiseShape):
                 gevent.spawn(self._stop_at_planned_end, self.test_started, self.shape.duration_s)
 
@@ -246,7 +254,7 @@ class Session:
             self.env.shape_class.finished = False
         self.keys = KeySample(self.opts.cache_endpoint) if self.opts.cache_endpoint else None
         self.peak_users, self._errors_written, self.write_error = 0, 0, None
-        self.load_ended = None
+        self.load_ended, self.breach = None, None
 
     def open_run(self, path: Path) -> None:
         shape, own = self.shape, own_shape(self.env)
@@ -305,7 +313,10 @@ class Session:
         assert self.run_dir is not None
         try:
             pause = (lambda: gevent.sleep(0)) if self.open_model is not None and math.isfinite(before) else None
-            self.run_dir.append_intervals(self.recorder.close(before, pause))
+            rows = self.recorder.close(before, pause)
+            self.run_dir.append_intervals(rows)
+            if self.abort is not None:
+                self._judge_abort(rows)
             self.run_dir.append_iterations(self.recorder.close_iterations(before))
             total_errors = sum(self.recorder.errors.values())
             if total_errors != self._errors_written:
@@ -314,6 +325,21 @@ class Session:
         except OSError as exc:  # a full disk must not kill the load test; say it once per flush
             self.write_error = self.write_error or f"{exc.strerror or exc} (from {iso_utc(time.time())})"
             log.error("loadwise: cannot write to %s: %s", self.run_dir.path, exc)
+
+    def _judge_abort(self, rows: list[dict[str, Any]]) -> None:
+        assert self.abort is not None
+        self.abort.add_rows(rows)
+        running = self.env.runner.state in (locust.runners.STATE_RUNNING, locust.runners.STATE_SPAWNING)
+        if self.breach is not None or self.quitting or not running:
+            return
+        breach = self.abort.judge(time.time(), self.recorder.cells)
+        if breach is None:
+            return
+        self.breach = breach
+        log.warning("loadwise: %s; stopping the run", breach.describe())
+        self.env.process_exit_code = 1  # plain `locust` exits 1 too
+        # Stopped from its own greenlet: quitting flushes the run directory, under the lock held here.
+        gevent.spawn(self.env.runner.stop if self.per_test else self.env.runner.quit)
 
     def _status(self, now: float) -> Status:
         total = self.env.runner.stats.total
@@ -362,7 +388,10 @@ class Session:
                                       "peak_users": self.peak_users, "duration_s": round(elapsed, 3)}  # fmt: skip
         self.info.status, self.info.status_reason = run_status(
             planned_end_reached=planned_end, stopped_from_web_ui=stopped_by_user, requests=self.recorder.total_requests,
-            failures=self.recorder.total_failures, write_error=self.write_error)  # fmt: skip
+            failures=self.recorder.total_failures, write_error=self.write_error,
+            aborted=self.breach.describe() if self.breach else None)  # fmt: skip
+        if self.breach is not None:
+            self.info.aborted = self.breach.to_dict()
         self.info.ended_at = iso_utc(ended)
         self.info.load_ended_at = iso_utc(load_ended)
         if self.master is not None:

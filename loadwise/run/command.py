@@ -73,6 +73,8 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
         args += ["--run-tag", f"{key}={value}"]
     if spec.target_commit:
         args += ["--target-commit", spec.target_commit]
+    for text in spec.abort_on:
+        args += ["--abort-on", text]
     if spec.allowed_hosts:
         args += ["--allowed-hosts", ",".join(spec.allowed_hosts)]
     if spec.exporter_port:

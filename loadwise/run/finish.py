@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from loadwise.analysis import summary as summaries
@@ -30,6 +30,7 @@ class RunResult:
     status: str
     reason: str | None
     summary: dict[str, Any]
+    aborted: dict[str, Any] = field(default_factory=dict)  # run.json's: the --abort-on threshold that stopped it
 
 
 def finish(run_dir: RunDir, returncode: int, interrupted: bool, write_problem: str | None = None) -> RunResult:
@@ -48,7 +49,7 @@ def finish(run_dir: RunDir, returncode: int, interrupted: bool, write_problem: s
             summary = run_dir.read_summary()
         except Exception:
             summary = summaries.write_summary(run_dir)
-    return RunResult(run_dir, info.status, info.status_reason, summary)
+    return RunResult(run_dir, info.status, info.status_reason, summary, info.aborted)
 
 
 def unwritable(run_dir: RunDir, exc: OSError) -> RunResult:

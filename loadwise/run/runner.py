@@ -67,6 +67,7 @@ class RunSpec:
     exporter_port: int | None = None
     db_dsn: str | None = None  # snapshot pg_stat_statements at start and end (never stored)
     cache_endpoints: list[str] = field(default_factory=list)
+    abort_on: list[str] = field(default_factory=list)  # thresholds that stop a failing run (judged by the master)
     expect_workers: int = 0  # workers started elsewhere (`loadwise worker`, a Kubernetes Deployment)
     listen: str = DEFAULT_LISTEN  # where the master port and the exporter bind
     master_port: int | None = None
@@ -94,6 +95,13 @@ def validate(spec: RunSpec) -> Shape:
         raise RunError(f"--master-port {spec.master_port} is not a TCP port")
     if spec.interval_s <= 0:
         raise RunError("--interval must be positive")
+    from loadwise.analysis.thresholds import ThresholdError, parse_abort
+
+    for text in spec.abort_on:
+        try:
+            parse_abort(text)
+        except ThresholdError as exc:
+            raise RunError(f"--abort-on: {exc}") from None
     shape = "constant" if spec.shape == AUTO_SHAPE else spec.shape  # what runs if the locustfile has no shape
     return build_shape(shape, spec.users, spec.duration_s, spec.spawn_rate, spec.shape_params, spec.arrivals)
 
