@@ -174,6 +174,8 @@ class RunInfo:
     # An --abort-on threshold that stopped the run: `threshold`, `statistic`, `actual`, `limit`, the
     # window (`window_start`, `window_end`) it was judged over and `elapsed_s` at its end.
     aborted: dict[str, Any] = field(default_factory=dict)
+    # loadwise.check()'s counts: `method`, `name` (the endpoint), `check`, `passes`, `fails`.
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInfo:

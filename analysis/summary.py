@@ -19,6 +19,7 @@ def _finite(value: float) -> float | None:
 
 SERVICE_KEYS = ("service_p50_ms", "service_p90_ms", "service_p95_ms", "service_p99_ms")
 ITERATION_FIELDS = ("iterations_scheduled", "iterations_started", "iterations_late", "dropped_iterations")
+CHECK_FIELDS = ("checks_passed", "checks_failed", "checks")
 
 
 @dataclass
@@ -46,6 +47,10 @@ class Stats:
     iterations_started: int | None = None
     iterations_late: int | None = None
     dropped_iterations: int | None = None
+    # loadwise.check(): the named checks passed and failed, and the passing share (None: no check ran)
+    checks_passed: int | None = None
+    checks_failed: int | None = None
+    checks: float | None = None
 
     def metric(self, name: str) -> float | None:
         """A statistic by its summary.json name (`p95_ms`, `dropped_iterations` ...): how thresholds name them."""
@@ -55,7 +60,7 @@ class Stats:
         out = asdict(self)
         for key in SERVICE_KEYS if not open_model else ():
             del out[key]
-        for key in ITERATION_FIELDS:
+        for key in ITERATION_FIELDS + CHECK_FIELDS:
             if out[key] is None:
                 del out[key]
         return out
@@ -202,8 +207,27 @@ def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None =
         overall = Stats(**asdict(overall) | service_stats(service_counts))
     if info.open_model:
         overall = Stats(**asdict(overall) | {key: int(info.open_model.get(source, 0)) for key, source in ITERATION_KEYS.items()})
+    if info.checks:
+        overall, endpoints = _with_checks(overall, info.checks), [_with_checks(e, info.checks, e) for e in endpoints]
     return RunSummary(info.id, info.status, round(duration, 3), overall, endpoints,
                       "intended start" if open_model else None)  # fmt: skip
+
+
+def check_counts(records: list[dict[str, Any]], endpoint: EndpointStats | None = None) -> tuple[int, int]:
+    """Passes and fails of run.json's `checks` (those of one endpoint, when given)."""
+    passes = fails = 0
+    for r in records:
+        if endpoint is None or (r.get("name") == endpoint.name and r.get("method") in ("", endpoint.method)):
+            passes, fails = passes + int(r.get("passes") or 0), fails + int(r.get("fails") or 0)
+    return passes, fails
+
+
+def _with_checks(stats: Any, records: list[dict[str, Any]], endpoint: EndpointStats | None = None) -> Any:
+    passes, fails = check_counts(records, endpoint)
+    if passes + fails == 0:
+        return stats
+    return type(stats)(**asdict(stats) | {"checks_passed": passes, "checks_failed": fails,
+                                          "checks": round(passes / (passes + fails), 6)})  # fmt: skip
 
 
 def write_summary(run_dir: RunDir) -> dict[str, Any]:

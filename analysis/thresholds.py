@@ -25,6 +25,8 @@ METRICS = {
     "service_p50": ("service_p50_ms", "ms"), "service_p90": ("service_p90_ms", "ms"),
     "service_p95": ("service_p95_ms", "ms"), "service_p99": ("service_p99_ms", "ms"),
     "dropped_iterations": ("dropped_iterations", "count"),
+    # loadwise.check(): the share of named checks that passed (`checks>99%`)
+    "checks": ("checks", "ratio"),
 }  # fmt: skip
 UNITS = {"ms": ("ms", 1.0), "s": ("ms", 1000.0), "%": ("ratio", 0.01)}
 OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
@@ -64,7 +66,7 @@ class ThresholdResult:
 
 
 def _fmt(metric: str, value: float) -> str:
-    if metric == "error_rate":
+    if metric in ("error_rate", "checks"):
         return f"{100 * value:.2f}%"
     if metric.endswith("_ms"):
         return f"{value:.1f} ms"
@@ -103,7 +105,7 @@ def parse(text: str) -> Threshold:
             raise _fail(text, offset + match.start("unit"), f"unit {unit!r} does not fit {name}")
         limit *= factor
     elif kind == "ratio":
-        raise _fail(text, offset + match.end("number"), "error_rate needs a unit: %")
+        raise _fail(text, offset + match.end("number"), f"{name} needs a unit: %")
     return Threshold(text.strip(), key, name, match["op"], limit, endpoint, method)
 
 

@@ -292,6 +292,7 @@ def _report(result: Any, as_json: bool, exit_code_on_error: int = EXIT_OK) -> in
     else:
         print(endpoint_table(result.summary))
         _print_open_model(result)
+        _print_checks(result)
         _print_lost_workers(result)
         reason = f" ({result.reason})" if result.reason else ""
         print(f"status: {result.status}{reason}")
@@ -318,6 +319,21 @@ def _print_lost_workers(result: Any) -> None:
     for worker in lost:
         print(f"worker lost: {worker['id']} at {worker['lost_at']} (no heartbeat); its {worker['requests']} requests "
               f"up to its last report ({worker['last_report_at'] or 'none'}) are in the run, what it sent after is not")
+
+
+def _print_checks(result: Any) -> None:
+    """loadwise.check()'s counts: one line for the run, one per check that failed at all."""
+    try:
+        checks = result.run_dir.read_info().checks
+    except LoadwiseError:
+        return
+    passes, fails = sum(c["passes"] for c in checks), sum(c["fails"] for c in checks)
+    if passes + fails == 0:
+        return
+    print(f"checks: {passes / (passes + fails):.2%} passed ({passes} of {passes + fails})")
+    for c in sorted(checks, key=lambda c: -c["fails"]):
+        if c["fails"]:
+            print(f"  {c['method']} {c['name']}: {c['check']!r} failed {c['fails']} of {c['passes'] + c['fails']}")
 
 
 def _print_open_model(result: Any) -> None:

@@ -46,6 +46,7 @@ class WorkerSide:
             s.open_model.report(data, stopped)
         data["loadwise"] = s.recorder.drain()
         data["loadwise_classes"], s.class_requests = s.class_counts(), {}  # only what is new since the last report
+        data["loadwise_checks"] = s.checks.drain()
         if s.keys is not None:
             data["loadwise_keys"] = s.keys.drain()
         data["loadwise_stopped"] = stopped
@@ -90,6 +91,7 @@ class MasterSide:
         for name, (requests, failures) in (data.get("loadwise_classes") or {}).items():
             counts = s.class_requests.setdefault(name, [0, 0])
             counts[0], counts[1] = counts[0] + requests, counts[1] + failures
+        s.checks.absorb(data.get("loadwise_checks"))
         payload = data.get("loadwise")
         if payload:
             sent = s.recorder.absorb(payload)

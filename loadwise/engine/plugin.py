@@ -35,6 +35,7 @@ from loadwise.analysis.thresholds import ThresholdError, parse_abort
 from loadwise.config import ConfigError, check_host_allowed
 from loadwise.engine import provenance
 from loadwise.engine.abort import AbortWatch, Breach
+from loadwise.engine.checks import CheckCounts
 from loadwise.engine.distributed import MASTER_GRACE_S, MasterSide, WorkerSide
 from loadwise.engine.open_model import ARRIVALS_MESSAGE, OpenModel, seeded
 from loadwise.engine.options import add_arguments, run_tags
@@ -86,6 +87,8 @@ class Session:
         self.open_model: OpenModel | None = None  # a rate shape
         self.abort: AbortWatch | None = None  # --abort-on rules (a local runner or the master judges them)
         self.breach: Breach | None = None  # the rule that stopped the run
+        self.checks = CheckCounts()  # loadwise.check()'s counts: this process's users' (a master: its workers')
+        environment.loadwise_checks = self.checks  # type: ignore[attr-defined]  # where check() finds them
         environment.events.request.add_listener(self.on_request)
 
     @property
@@ -255,6 +258,7 @@ class Session:
         self.keys = KeySample(self.opts.cache_endpoint) if self.opts.cache_endpoint else None
         self.peak_users, self._errors_written, self.write_error = 0, 0, None
         self.load_ended, self.breach = None, None
+        self.checks.counts = {}
 
     def open_run(self, path: Path) -> None:
         shape, own = self.shape, own_shape(self.env)
@@ -399,6 +403,7 @@ class Session:
         if self.open_model is not None:
             self.info.open_model = self.open_model.record()
         provenance.add_class_counts(self.info.locust, self.class_counts(), self.class_peak_users)
+        self.info.checks = self.checks.records()
         if self.recorder.grouped_names:
             self.info.grouped_names = {"max_names": self.recorder.max_names, "grouped": len(self.recorder.grouped_names),
                                        "as": OTHER_NAME}  # fmt: skip
