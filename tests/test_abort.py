@@ -6,12 +6,11 @@ with two workers) against a loopback server that turns slow mid-run."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import run_cli
+from loopback_http import serve
 
 from loadwise.analysis.rundir import RunDir, epoch_of
 from loadwise.analysis.thresholds import parse_abort
@@ -85,38 +84,20 @@ def test_a_bad_abort_rule_is_one_line_before_any_load(tmp_path, text, says):
     assert not list(tmp_path.iterdir())
 
 
-class _Degrading(BaseHTTPRequestHandler):
-    """Fast until the server's `slow_from` (set by the first request plus a delay), then 250 ms."""
-
-    server: ThreadingHTTPServer
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        server = self.server
-        with server.lock:
-            if server.slow_from is None:
-                server.slow_from = time.time() + server.fast_s
-        if time.time() >= server.slow_from:
-            time.sleep(0.25)
-        body = b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def _degrading(server) -> bytes:
+    """Fast until 5 s after the first request, then 250 ms a response."""
+    with server.lock:
+        if server.slow_from is None:
+            server.slow_from = time.time() + 5.0
+    if time.time() >= server.slow_from:
+        time.sleep(0.25)
+    return b"ok"
 
 
 @pytest.fixture
 def degrading():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Degrading)
-    server.daemon_threads = True
-    server.lock, server.slow_from, server.fast_s = threading.Lock(), None, 5.0
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serve(_degrading, slow_from=None) as server:
+        yield server
 
 
 @pytest.mark.slow
@@ -128,7 +109,7 @@ def test_a_target_that_degrades_mid_run_is_stopped_within_the_window(tmp_path, d
     user = tmp_path / "caller.py"
     user.write_text(USER)
     window_s, interval_s, flush_s = 2.0, 1.0, 1.0
-    result = run_cli("run", str(user), "--host", f"http://127.0.0.1:{degrading.server_address[1]}", "--users", "4",
+    result = run_cli("run", str(user), "--host", degrading.url, "--users", "4",
                      "--spawn-rate", "4", "--duration", "40s", "--interval", "1", "--workers", str(workers),
                      "--abort-on", "p95<100ms over 2s", "--out", str(tmp_path / "runs"), "--json", timeout=90)  # fmt: skip
     assert result.code == 1, result.stderr

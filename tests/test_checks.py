@@ -5,11 +5,10 @@ runs against a loopback server that says in each body whether it should pass."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import run_cli
+from loopback_http import serve
 
 from loadwise.analysis.rundir import RunDir, RunInfo
 from loadwise.analysis.summary import summarize
@@ -56,34 +55,19 @@ def test_checks_in_the_summary_and_in_thresholds():
     assert "checks" not in summarize(RunInfo("r", "s", "h"), pd.DataFrame()).to_dict()["overall"]
 
 
-class _Alternating(BaseHTTPRequestHandler):
+def _alternating(server) -> bytes:
     """Every third body says "fail"; the server counts what it sent."""
-
-    server: ThreadingHTTPServer
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        with self.server.lock:
-            self.server.sent += 1
-            body = b"fail" if self.server.sent % 3 == 0 else b"pass"
-            self.server.fails += body == b"fail"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    with server.lock:
+        server.sent += 1
+        fail = server.sent % 3 == 0
+        server.fails += fail
+    return b"fail" if fail else b"pass"
 
 
 @pytest.fixture
 def alternating():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Alternating)
-    server.daemon_threads = True
-    server.lock, server.sent, server.fails = threading.Lock(), 0, 0
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serve(_alternating, sent=0, fails=0) as server:
+        yield server
 
 
 @pytest.mark.slow
@@ -92,7 +76,7 @@ def test_checks_are_counted_per_endpoint_without_failing_requests(tmp_path, alte
     user = tmp_path / "checker.py"
     user.write_text(USER)
     users = 4
-    result = run_cli("run", str(user), "--host", f"http://127.0.0.1:{alternating.server_address[1]}", "--users", str(users),
+    result = run_cli("run", str(user), "--host", alternating.url, "--users", str(users),
                      "--spawn-rate", "4", "--duration", "4s", "--interval", "1", "--workers", str(workers),
                      "--out", str(tmp_path / "runs"), timeout=90)  # fmt: skip
     assert result.code == 0, result.stderr  # a failed check fails no request
