@@ -24,8 +24,9 @@ CONFIRMED, NOT_CONFIRMED, NOT_COMPARABLE = "confirmed", "not confirmed", "not co
 # estimate). Measured on the demo shop's indexes: x0.99 to x1.02 (docs/verify.md).
 COST_FACTOR = 1.5
 # Redis evicts by sampling (maxmemory-samples 5), not by exact LRU: at the size it kept, its hit
-# ratio was 0.045 to 0.003 below the exact-LRU curve's over 9 Zipf streams (docs/verify.md).
-HIT_RATIO_TOLERANCE = 0.05
+# ratio was 0.015 to 0.080 below the exact-LRU curve's over 9 Zipf streams, most for the smallest
+# caches (docs/verify.md, make bench).
+HIT_RATIO_TOLERANCE = 0.10
 # A capacity prediction within this relative error of the measured one is confirmed.
 CAPACITY_TOLERANCE = 0.15
 
