@@ -21,6 +21,7 @@ from loadwise.reports import (  # noqa: F401  (sections register themselves)
     cache_section,
     capacity_section,
     charts,
+    checks_section,
     database_section,
     exceptions_section,
     hpa_section,
@@ -80,6 +81,8 @@ def verdict(run: RunData, results: list[ThresholdResult]) -> Verdict:
     if info.status == STATUS_FAILED:
         return Verdict("fail", "FAILED RUN", f"The run failed: {info.status_reason or 'no reason recorded'}",
                        [r.describe() for r in results])  # fmt: skip
+    if info.aborted:  # an --abort-on threshold stopped it: what follows was not measured
+        return Verdict("fail", "ABORTED", f"{info.status_reason}; {basics} until then", [r.describe() for r in results])
     if not results:
         label = "NO SLOs" if not partial else "INTERRUPTED"
         return Verdict("none" if not partial else "warn", label,

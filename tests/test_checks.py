@@ -102,3 +102,21 @@ def test_checks_are_counted_per_endpoint_without_failing_requests(tmp_path, alte
     gate = cli_here("gate", str(run.path), "--threshold", "checks>99%", "--threshold", "GET /item: checks>50%")
     assert gate.code == 1 and "checks" in gate.stdout + gate.stderr
     assert json.loads((run.path / "summary.json").read_text())["overall"]["checks_passed"] == endpoint["checks_passed"]
+
+
+def test_the_report_lists_checks_failing_first_and_an_aborted_run_says_so(tmp_path, cli_here):
+    """A run directory written by the previous release, given checks and an abort in run.json."""
+    import shutil
+    from pathlib import Path
+
+    run = shutil.copytree(Path(__file__).parent / "data" / "old-run", tmp_path / "run")
+    info = json.loads((run / "run.json").read_text())
+    info["checks"] = [{"method": "GET", "name": "/", "check": "status is 200", "passes": 90, "fails": 0},
+                      {"method": "GET", "name": "/", "check": "has a price", "passes": 60, "fails": 30}]
+    info["aborted"], info["status_reason"] = {"threshold": "p95<1ms over 2s"}, "aborted: 'p95<1ms over 2s' failed at 6s"
+    (run / "run.json").write_text(json.dumps(info))
+    page = cli_here("report", str(run))
+    assert page.code == 0, page.stderr
+    html = Path(page.last_line).read_text()
+    assert "83.33% of 180 checks passed (30 failed)" in html and html.index("has a price") < html.index("status is 200")
+    assert "ABORTED" in html and "failed at 6s" in html

@@ -92,7 +92,11 @@ def _cache(args: argparse.Namespace, advice: Any, before_dir: Any, found: Any) -
     if not before_dir.file(KEYS_CSV).exists():
         found.checks += verify.cache_checks(advice, None, None, "BEFORE has no key sample to replay (advised from a --trace file)")
         return
-    result = replay(read_trace(before_dir.file(KEYS_CSV)), args.redis, advice.replayed_entries)
+    trace = read_trace(before_dir.file(KEYS_CSV))
+    if len(trace) < 2:
+        found.checks += verify.cache_checks(advice, None, None, f"BEFORE's key sample has {len(trace)} lookups: nothing to replay")
+        return
+    result = replay(trace, args.redis, advice.replayed_entries)
     how = (f"{result.requests} lookups replayed on Redis, maxmemory {result.maxmemory} bytes for {result.entries} entries "
            f"({result.bytes_per_entry:.0f} bytes each), {result.policy} sampling {result.samples} keys")  # fmt: skip
     found.checks += verify.cache_checks(advice, result.hit_ratio, result.held, how)
