@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.generator_cost
 	$(PY) -m benchmarks.open_model
 	$(PY) -m benchmarks.report_render
+	$(PY) -m benchmarks.abort_watch
 	$(PY) -m benchmarks.capacity_fit
 	$(PY) -m benchmarks.db_advisor
 	$(PY) -m benchmarks.cache_mrc

@@ -150,3 +150,19 @@ def test_the_profile_gives_abort_rules_and_checks_them_when_read(tmp_path):
     (tmp_path / "loadwise.toml").write_text('[profiles.ci]\nabort_on = ["p95<500ms over a while"]\n')
     with pytest.raises(ConfigError, match="profiles.ci.abort_on: threshold 'p95<500ms over a while'"):
         load_profile("ci", tmp_path / "loadwise.toml")
+
+
+def test_an_open_busy_cell_is_read_as_its_histogram_says():
+    """A cell past the sparse limit holds an HdrHistogram: its counts are read straight, the same
+    buckets its encoding (what the closed row carries) gives."""
+    from loadwise.analysis import histogram
+    from loadwise.engine.abort import _sparse_of
+    from loadwise.engine.recorder import Cell
+
+    cell = Cell()
+    for i in range(3000):
+        cell.add(float(i % 300), 10, False)
+    index, counts = _sparse_of(cell)
+    assert cell.hdr is not None and counts.sum() == 3000
+    encoded_index, encoded_counts = histogram.sparse_counts(histogram.encode(cell.hdr))
+    assert list(index) == list(encoded_index) and list(counts) == list(encoded_counts)

@@ -60,8 +60,10 @@ def _sparse_of(cell: Cell) -> tuple[Any, Any]:
     import numpy as np
 
     cell.settle()
-    if cell.hdr is not None:
-        return histogram.sparse_counts(histogram.encode(cell.hdr))
+    if cell.hdr is not None:  # its counts array as it is: no encoding (a master reads many open cells a second)
+        dense = np.ctypeslib.as_array(cell.hdr.counts).astype(np.int64)
+        index = np.nonzero(dense)[0]
+        return index, dense[index]
     index = histogram.indices_of_ms(np.asarray(cell.values, dtype=float)) if len(cell.values) else np.zeros(0, np.int64)
     return index, np.ones(len(index), dtype=np.int64)
 
