@@ -359,7 +359,8 @@ def _file_statements(lines: Iterable[str]) -> Iterator[str]:
 
 
 def from_file(lines: Iterable[str]) -> list[Statement]:
-    """The statements of a SQL file, `;`-separated, each weighed the same (a file has no timings)."""
+    """The statements of a SQL file, `;`-separated: a file has no timings, so each occurrence counts
+    1 ms and a statement that appears N times (constants aside, one fingerprint) weighs N."""
     groups: dict[str, _Group] = {}
     for sql in _file_statements(_lines_only(lines)):
         if sql.strip():
