@@ -41,6 +41,7 @@ LOCUST_LOG = "locust.log"
 DB_STATEMENTS_JSON = "db_statements.json"
 KEYS_CSV = "keys.csv"
 ITERATIONS_CSV = "iterations.csv"  # open-model runs only
+SCENARIOS_JSON = "scenarios.json"  # runs of several scenarios: the plan every Locust process read
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
@@ -50,13 +51,15 @@ STATUSES = (STATUS_RUNNING, STATUS_COMPLETED, STATUS_INTERRUPTED, STATUS_FAILED)
 
 INTERVAL_COLUMNS = [
     "start", "interval_s", "method", "name", "requests", "failures", "users",
-    "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes", "hdr", "service_hdr",
+    "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes", "hdr", "service_hdr", "scenario", "scenario_users",
 ]  # fmt: skip
 # Under a rate shape (open model) `hdr` and the latency columns measure from each request's
 # intended start and `service_hdr` holds the service times; closed-model runs leave it empty.
-OPTIONAL_INTERVAL_COLUMNS = ("service_hdr",)  # absent from runs recorded before it existed
+# In a run of several scenarios (`--scenarios`) each row is one scenario's: `scenario` names it and
+# `scenario_users` are its own mean active users (`users` stays the whole run's); empty otherwise.
+OPTIONAL_INTERVAL_COLUMNS = ("service_hdr", "scenario", "scenario_users")  # absent from runs recorded before they existed
 ITERATION_COLUMNS = ["start", "interval_s", "scheduled", "started", "late", "dropped", "generator_late",
-                     "lateness_mean_ms", "lateness_max_ms"]  # fmt: skip
+                     "lateness_mean_ms", "lateness_max_ms", "scenario"]  # fmt: skip
 ERROR_COLUMNS = ["method", "name", "error", "count"]
 EXCEPTION_COLUMNS = ["count", "message", "traceback", "nodes"]  # task exceptions, grouped as Locust groups them
 METRIC_COLUMNS = ["timestamp", "source", "series", "labels", "value"]
@@ -176,6 +179,9 @@ class RunInfo:
     aborted: dict[str, Any] = field(default_factory=dict)
     # loadwise.check()'s counts: `method`, `name` (the endpoint), `check`, `passes`, `fails`.
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # A run of several scenarios (`--scenarios`): each one's plan (`name`, `locustfile`, `classes`,
+    # `shape`, `params`, `start_s`, `tags`) and what it ran (`classes` with their pools, `open_model`).
+    scenarios: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInfo:
@@ -359,17 +365,25 @@ class RunDir:
             "interval_s", "requests", "failures", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "bytes"),
             drop_damaged=("start", "interval_s", "requests", "failures", "hdr"), optional=OPTIONAL_INTERVAL_COLUMNS)  # fmt: skip
 
-    def read_iterations(self) -> pd.DataFrame:
-        """Open-model iteration counts per interval (empty for a closed-model run)."""
-        frame = self._read_table(ITERATIONS_CSV, ITERATION_COLUMNS, time_column="start", numeric=tuple(ITERATION_COLUMNS[1:]),
-                                drop_damaged=("start", "interval_s", "scheduled", "started", "dropped"))  # fmt: skip
-        if frame.empty or frame["start"].is_unique:
+    def read_iterations(self, by_scenario: bool = False) -> pd.DataFrame:
+        """Open-model iteration counts per interval (empty for a closed-model run); `by_scenario`:
+        one row per (interval, scenario) in a run of several scenarios, else the run's (summed)."""
+        numeric = tuple(c for c in ITERATION_COLUMNS[1:] if c != "scenario")
+        frame = self._read_table(ITERATIONS_CSV, ITERATION_COLUMNS, time_column="start", numeric=numeric,
+                                drop_damaged=("start", "interval_s", "scheduled", "started", "dropped"), optional=("scenario",))  # fmt: skip
+        frame["scenario"] = frame["scenario"].fillna("").astype(str)
+        keys = ["start", "scenario"] if by_scenario else ["start"]
+        if frame.empty or not frame.duplicated(keys).any():
             return frame
-        # A worker report later than the master's grace adds a second row for an interval: one row each.
-        maxima = frame.groupby("start", as_index=False)[["lateness_max_ms"]].max()
-        summed = frame.drop(columns=["lateness_mean_ms", "lateness_max_ms"]).groupby("start", as_index=False).sum()
-        summed["interval_s"] = frame.groupby("start")["interval_s"].first().to_numpy()
-        return summed.merge(maxima, on="start").assign(lateness_mean_ms=float("nan"))[ITERATION_COLUMNS]
+        # A worker report later than the master's grace adds a second row for an interval (and each
+        # scenario has its own): one row each.
+        maxima = frame.groupby(keys, as_index=False)[["lateness_max_ms"]].max()
+        counts = frame.drop(columns=["lateness_mean_ms", "lateness_max_ms", "interval_s", *([] if by_scenario else ["scenario"])])
+        summed = counts.groupby(keys, as_index=False).sum()
+        summed["interval_s"] = frame.groupby(keys)["interval_s"].first().to_numpy()
+        if not by_scenario:
+            summed["scenario"] = ""
+        return summed.merge(maxima, on=keys).assign(lateness_mean_ms=float("nan"))[ITERATION_COLUMNS]
 
     def read_metrics(self) -> pd.DataFrame:
         """Collector output; an empty frame when the run has none."""

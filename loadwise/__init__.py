@@ -12,4 +12,8 @@ def __getattr__(name: str) -> Any:
         from loadwise.engine.checks import check
 
         return check
+    if name == "Scenario":  # `scenarios = [Scenario.of(...)]` in a locustfile
+        from loadwise.scenarios.plan import Scenario
+
+        return Scenario
     raise AttributeError(f"module 'loadwise' has no attribute {name!r}")

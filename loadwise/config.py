@@ -22,7 +22,7 @@ from loadwise.errors import LoadwiseError
 DEFAULT_CONFIG = Path("loadwise.toml")
 TOP_LEVEL_KEYS = ("default_profile", "profiles")
 PROFILE_KEYS = ("host", "allowed_hosts", "slos", "thresholds", "abort_on", "prometheus", "kubernetes", "scrape_urls",
-                "exporter_port", "db_dsn_env")  # fmt: skip
+                "exporter_port", "db_dsn_env", "scenario")  # fmt: skip
 KUBERNETES_KEYS = ("namespace", "deployment")
 PROMETHEUS_KEYS = ("url", "job", "rate_window", "timeout", "settle", "bearer_token_env", "basic_auth_user_env",
                    "basic_auth_password_env", "queries")  # fmt: skip
@@ -111,6 +111,7 @@ _PROFILE_TYPES: dict[str, tuple[type, str]] = {
     "host": (str, "a URL string"), "allowed_hosts": (list, _STR_LIST), "slos": (list, _STR_LIST),
     "thresholds": (list, _STR_LIST), "abort_on": (list, _STR_LIST), "scrape_urls": (list, _STR_LIST), "prometheus": (dict, "a table"),
     "kubernetes": (dict, "a table"), "exporter_port": (int, "a TCP port number"), "db_dsn_env": (str, "an environment variable name"),
+    "scenario": (list, "a list of [[profiles.NAME.scenario]] tables"),
 }  # fmt: skip
 _PROMETHEUS_STRINGS = ("url", "job", "rate_window", "timeout", "settle", "bearer_token_env", "basic_auth_user_env",
                        "basic_auth_password_env")  # fmt: skip
@@ -125,7 +126,8 @@ def _validate_profile(raw: dict[str, Any], where: str) -> None:
     _check_keys(raw, PROFILE_KEYS, where)
     for key, value in raw.items():
         kind, what = _PROFILE_TYPES[key]
-        if not isinstance(value, kind) or isinstance(value, bool) or (kind is list and not all(isinstance(v, str) for v in value)):
+        items = dict if key == "scenario" else str
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is list and not all(isinstance(v, items) for v in value)):
             raise ConfigError(f"{where}.{key} must be {what} (got {value!r})")
     if "exporter_port" in raw and not 0 < raw["exporter_port"] < 65536:
         raise ConfigError(f"{where}.exporter_port {raw['exporter_port']} is not a TCP port")
@@ -140,6 +142,8 @@ def _validate_profile(raw: dict[str, Any], where: str) -> None:
             parse_abort(text)
         except ThresholdError as exc:
             raise ConfigError(f"{where}.abort_on: {exc}") from None
+    if "scenario" in raw:
+        profile_scenarios(raw["scenario"], where)
     kube = raw.get("kubernetes", {})
     _check_keys(kube, KUBERNETES_KEYS, f"{where}.kubernetes")
     for key in KUBERNETES_KEYS:
@@ -209,6 +213,22 @@ def scrape_urls(profile: Profile) -> list[str]:
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         raise ConfigError(f"profiles.{profile.name}.scrape_urls must be a list of URLs")
     return urls
+
+
+def profile_scenarios(tables: Any, where: str) -> list[Any]:
+    """A profile's `[[profiles.NAME.scenario]]` tables as loadwise.scenarios.plan.Scenario (ConfigError naming the key)."""
+    from loadwise.scenarios.plan import ScenarioPlanError, from_tables
+
+    try:
+        return from_tables(tables, f"{where}.scenario")
+    except ScenarioPlanError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def scenarios_of(profile: Profile) -> list[Any]:
+    """The profile's scenarios (none: a run of one)."""
+    tables = profile.settings.get("scenario")
+    return profile_scenarios(tables, f"profiles.{profile.name}") if tables else []
 
 
 def abort_texts(profile: Profile) -> list[str]:

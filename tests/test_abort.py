@@ -69,8 +69,8 @@ def test_open_cells_of_ended_intervals_are_judged_before_they_close():
     watch.start(start)
     for i in range(20):
         recorder.record("GET", "/", 5.0, 10, "500 Server Error" if i % 2 else None, start + i / 20)
-    assert watch.judge(start + 0.5, recorder.cells) is None  # not ended yet
-    breach = watch.judge(start + 1.0, recorder.cells)
+    assert watch.judge(start + 0.5, recorder.cells.items()) is None  # not ended yet
+    breach = watch.judge(start + 1.0, recorder.cells.items())
     assert breach is not None and breach.actual == pytest.approx(0.5) and recorder.cells  # read, not closed
 
 

@@ -95,6 +95,7 @@ def register(sub: Any) -> None:
     )
     run.add_argument("scenario", metavar="SCENARIO", nargs="?", help=f"built-in ({', '.join(SCENARIOS)}) or the path of your locustfile")
     run.add_argument("-f", "--locustfile", metavar="FILE", help="the locustfile, as Locust takes it (instead of SCENARIO)")
+    options.SCENARIOS.add(run, help=options.SCENARIOS.help + "; a profile's [[profiles.NAME.scenario]] tables by default")
     run.add_argument("--host", "-H", help="base URL of the system under test (default: the profile's host, else each User class's host)")
     run.add_argument("--headless", action="store_true", help="accepted for Locust's sake: runs are headless unless --web-ui")
     run.add_argument("--web-ui", action="store_true",
@@ -153,21 +154,26 @@ def register(sub: Any) -> None:
 
 
 def _spec(args: argparse.Namespace, host: str, profile: Any, scenario: str) -> Any:
-    from loadwise.config import abort_texts, prometheus_settings, scrape_urls
+    from loadwise.config import abort_texts, prometheus_settings, scenarios_of, scrape_urls
     from loadwise.run.runner import RunSpec
+    from loadwise.scenarios.plan import duration_s, read_scenarios
     from loadwise.shapes.catalog import AUTO_SHAPE, parse_shape_params
 
     exporter_port = args.exporter_port if args.exporter_port is not None else profile.settings.get("exporter_port")
     if exporter_port is not None and not (isinstance(exporter_port, int) and 0 < exporter_port < 65536):
         raise UsageError(f"exporter port {exporter_port!r} is not a TCP port")
+    scenarios = read_scenarios(Path(args.scenarios)) if getattr(args, "scenarios", None) else scenarios_of(profile)
+    if scenarios and args.shape:
+        raise UsageError(f"--shape {args.shape} and scenarios: each scenario has its own shape (drop --shape)")
     return RunSpec(
         scenario=scenario,
+        scenarios=scenarios,
         host=host,
         shape=args.shape or AUTO_SHAPE,
         users=args.users,
         spawn_rate=args.spawn_rate,
-        duration_s=args.duration or args.default_duration,
-        duration_given=args.duration is not None,
+        duration_s=duration_s(scenarios) if scenarios else args.duration or args.default_duration,
+        duration_given=bool(scenarios) or args.duration is not None,
         shape_params=parse_shape_params(args.shape_param),
         arrivals=options.arrival_options(args),
         workers=_workers(args),

@@ -95,13 +95,13 @@ class AbortWatch:
             for start in [s for s in self.closed if s < newest - self.keep_s - self.interval_s]:
                 del self.closed[start]
 
-    def judge(self, now: float, open_cells: dict[tuple[float, str, str], Cell]) -> Breach | None:
-        """The first rule failing now; `open_cells` are the recorder's cells not yet closed
-        (only those of intervals that have ended are read)."""
+    def judge(self, now: float, open_cells: Iterable[tuple[tuple[float, str, str], Cell]]) -> Breach | None:
+        """The first rule failing now; `open_cells` are the recorders' cells not yet closed, as
+        (key, cell) pairs (only those of intervals that have ended are read)."""
         if self.started is None:
             return None
         parts = {start: list(ps) for start, ps in self.closed.items()}
-        for (start, method, name), cell in open_cells.items():
+        for (start, method, name), cell in open_cells:
             if start + self.interval_s <= now:
                 parts.setdefault(start, []).append(_Part(method, name, cell.requests, cell.failures, cell.sum_ms + sum(cell.pending),
                                                          max(cell.max_ms, max(cell.pending, default=0.0)), _sparse_of(cell)))  # fmt: skip

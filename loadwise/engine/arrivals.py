@@ -205,7 +205,9 @@ def _gated(task: Any) -> Any:
 
 
 def _arrivals(user: Any) -> Arrivals:
-    arrivals = getattr(user.environment, "loadwise_arrivals", None)
+    scenario = getattr(user, "_loadwise_scenario", None)  # a user of one of several scenarios: that one's plan
+    env = user.environment
+    arrivals = env.loadwise_scenario_arrivals.get(scenario) if scenario else getattr(env, "loadwise_arrivals", None)
     if arrivals is None:
         raise RuntimeError("an open-model user runs without loadwise's arrivals (is the loadwise plugin loaded?)")
     return arrivals

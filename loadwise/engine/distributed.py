@@ -45,6 +45,8 @@ class WorkerSide:
         if s.open_model is not None:  # before the drain: arrivals dropped at the stop go in this report
             s.open_model.report(data, stopped)
         data["loadwise"] = s.recorder.drain()
+        if s.mix is not None:
+            s.mix.report(data, stopped)
         data["loadwise_classes"], s.class_requests = s.class_counts(), {}  # only what is new since the last report
         data["loadwise_checks"] = s.checks.drain()
         if s.keys is not None:
@@ -55,6 +57,14 @@ class WorkerSide:
         """The master's plan for this worker: the rate shape, its share of the arrivals, the start time."""
         s = self.session
         plan = msg.data
+        if plan.get("scenario"):  # one rate scenario's plan, in a run of several
+            try:
+                if s.mix is None:
+                    raise ShapeError("this worker runs no scenarios: start it with the master's --scenarios")
+                s.mix.follow_plan(plan)
+            except (KeyError, TypeError, ShapeError) as exc:
+                log.error("loadwise: cannot follow the master's plan for scenario %s: %s", plan.get("scenario"), exc)
+            return
         try:
             shape = shape_of_plan(plan)
         except (KeyError, TypeError, ShapeError) as exc:
@@ -93,8 +103,10 @@ class MasterSide:
             counts[0], counts[1] = counts[0] + requests, counts[1] + failures
         s.checks.absorb(data.get("loadwise_checks"))
         payload = data.get("loadwise")
-        if payload:
-            sent = s.recorder.absorb(payload)
+        sent = s.recorder.absorb(payload) if payload else 0
+        if s.mix is not None:
+            sent += s.mix.absorb(client_id, data)
+        if payload or sent:
             self.requests[client_id] = self.requests.get(client_id, 0) + sent
         self.seen.add(client_id)
         self.reported_at[client_id] = time.time()

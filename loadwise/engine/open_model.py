@@ -46,12 +46,17 @@ class OpenModel:
     """One process's open model: its arrivals (their recorder counts), and on a master the
     users each worker needs."""
 
-    def __init__(self, env: Any, recorder: Recorder, shape: RateShape):
+    def __init__(self, env: Any, recorder: Recorder, shape: RateShape, scenario: str = ""):
         self.env = env
         self.arrivals = Arrivals(shape, recorder)
         self.recorder = recorder
+        self.scenario = scenario  # in a run of several scenarios (loadwise.engine.mix), the one it paces
         self.worker_demand: dict[str, int] = {}
-        env.loadwise_arrivals = self.arrivals  # open-model users find their arrivals here
+        self.classes: set[str] | None = None  # a scenario's: its users are those of its classes (not the run's)
+        if scenario:  # open-model users find their arrivals here (a scenario's users: by its name)
+            env.loadwise_scenario_arrivals[scenario] = self.arrivals
+        else:
+            env.loadwise_arrivals = self.arrivals
         recorder.measure_intended()
 
     @property
@@ -67,23 +72,30 @@ class OpenModel:
         clients = sorted(c.id for c in runner.clients.all if c.state != locust.runners.STATE_MISSING)
         for share, client_id in enumerate(clients):
             plan = {"shape": self.shape.name, "params": self.shape.params(), "t0": t0, "share": share, "of": len(clients),
-                    "seed": self.shape.seed}  # fmt: skip
+                    "seed": self.shape.seed, **({"scenario": self.scenario} if self.scenario else {})}  # fmt: skip
             runner.send_message(ARRIVALS_MESSAGE, plan, client_id)
 
     def follow(self, plan: dict[str, Any]) -> None:
         """A worker: schedule the share of the master's plan it was given."""
         self.arrivals.start(float(plan["t0"]), int(plan["share"]), int(plan["of"]), plan.get("seed"))
 
+    def user_count(self) -> int:
+        """The users of this open model in this process (a scenario's: those of its classes)."""
+        runner = self.env.runner
+        if self.classes is None:
+            return runner.user_count
+        return sum(n for name, n in runner.user_classes_count.items() if name in self.classes)
+
     def pool(self, master: bool) -> tuple[int, float]:
         """The pool of users the arrivals need now (a master sums its workers' needs), and the spawn rate."""
-        demand = sum(self.worker_demand.values()) if master else self.arrivals.demand(self.env.runner.user_count)
+        demand = sum(self.worker_demand.values()) if master else self.arrivals.demand(self.user_count())
         return self.arrivals.pool_target(demand), self.arrivals.spawn_rate()
 
     def report(self, data: dict[str, Any], stopped: bool) -> None:
         """A worker's report to the master: what it needs; once stopped, its waiting arrivals are dropped."""
         if stopped:
             self.arrivals.stop()
-        data["loadwise_demand"] = self.arrivals.demand(self.env.runner.user_count)
+        data["loadwise_demand"] = self.arrivals.demand(self.user_count())
 
     def absorb(self, client_id: str, data: dict[str, Any]) -> None:
         if "loadwise_demand" in data:

@@ -65,6 +65,8 @@ ABORT_ON = Option("--abort-on", "stop the run when this threshold fails, judged 
                   "'p95<500ms over 30s after 1m' (window: the whole run unless `over`; judged from `after`, default 0); "
                   "the run ends completed, its status_reason naming the threshold and the moment, exit code 1; repeatable",
                   metavar="THRESHOLD", repeat=True)  # fmt: skip
+SCENARIOS = Option("--scenarios", "run several scenarios at once, each with its own User classes, shape and start: "
+                   "the [[scenario]] tables of this TOML file (see docs/scenarios.md)", metavar="FILE")  # fmt: skip
 SHAPE_PARAM = Option("--shape-param", "shape parameter, e.g. steps=6; repeatable", metavar="KEY=VALUE", repeat=True)
 
 # The rate shapes' options, by the ArrivalOptions field each one sets (whose default it takes).
@@ -87,6 +89,7 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--scenario", default="browse", help="built-in scenario (browse, checkout, smoke) or a locustfile path")
     SHAPE.add(group)
     SHAPE_PARAM.add(group)
+    SCENARIOS.add(group)
     group.add_argument("--run-dir", default=None, help="write the run directory here (default: RUNS_DIR/<run_id>)")
     RUNS_DIR.add(group)
     INTERVAL.add(group)

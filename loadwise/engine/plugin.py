@@ -37,6 +37,7 @@ from loadwise.engine import provenance
 from loadwise.engine.abort import AbortWatch, Breach
 from loadwise.engine.checks import CheckCounts
 from loadwise.engine.distributed import MASTER_GRACE_S, MasterSide, WorkerSide
+from loadwise.engine.mix import GATES_MESSAGE, Mix, ScenariosShape
 from loadwise.engine.open_model import ARRIVALS_MESSAGE, OpenModel, seeded
 from loadwise.engine.options import add_arguments, run_tags
 from loadwise.engine.recorder import OTHER_NAME, KeySample, Recorder
@@ -44,6 +45,7 @@ from loadwise.engine.shape import LoadwiseShape, chosen_shape, own_shape, planne
 from loadwise.engine.status import run_status
 from loadwise.engine.stream import RUN_DIR_PREFIX, Status
 from loadwise.engine.webui import WebUITests
+from loadwise.scenarios.plan import duration_s as scenarios_duration_s
 from loadwise.shapes.base import Shape, ShapeError
 from loadwise.shapes.rates import RateShape
 
@@ -85,6 +87,7 @@ class Session:
         self.load_ended: float | None = None
         self.flushing = gevent.lock.RLock()  # one flush of the run directory at a time
         self.open_model: OpenModel | None = None  # a rate shape
+        self.mix: Mix | None = None  # a run of several scenarios (--scenarios)
         self.abort: AbortWatch | None = None  # --abort-on rules (a local runner or the master judges them)
         self.breach: Breach | None = None  # the rule that stopped the run
         self.checks = CheckCounts()  # loadwise.check()'s counts: this process's users' (a master: its workers')
@@ -110,8 +113,13 @@ class Session:
         error = None if exception is None else locust.stats.StatsError.parse_error(exception)
         now = time.time()
         user = provenance.current_user()
-        lateness = getattr(user, "_loadwise_lateness_ms", 0.0) if self.open_model is not None else 0.0
-        self.recorder.record(request_type, name, response_time, response_length, error, now, lateness)
+        if self.mix is None:
+            lateness = getattr(user, "_loadwise_lateness_ms", 0.0) if self.open_model is not None else 0.0
+            self.recorder.record(request_type, name, response_time, response_length, error, now, lateness)
+        else:  # each scenario's requests in its own recorder (a request from outside its users: the run's own)
+            lateness = getattr(user, "_loadwise_lateness_ms", 0.0)
+            recorder = self.mix.recorder_of.get(type(user), self.recorder)
+            recorder.record(request_type, name, response_time, response_length, error, now, lateness)
         counts = self.requests_by_type.get(type(user))
         if counts is None:
             counts = self.requests_by_type[type(user)] = [0, 0]
@@ -120,6 +128,18 @@ class Session:
             counts[1] += 1
         if self.keys is not None and exception is None:
             self.keys.offer(name, url, now)
+
+    def recorders(self) -> list[Recorder]:
+        """The run's own recorder and, in a run of several scenarios, each scenario's."""
+        return [self.recorder] if self.mix is None else [self.recorder, *self.mix.recorders.values()]
+
+    @property
+    def total_requests(self) -> int:
+        return sum(r.total_requests for r in self.recorders())
+
+    @property
+    def total_failures(self) -> int:
+        return sum(r.total_failures for r in self.recorders())
 
     def class_counts(self) -> dict[str, list[int]]:
         """Requests and failures per User class name: what workers sent, plus this process's own
@@ -187,8 +207,15 @@ class Session:
         return sorted({u.host for u in self.env.user_classes})
 
     def _configure_shape(self) -> Shape | None:
-        """The --shape, handed to Locust's shape instance; a rate shape gets its open model."""
-        shape = chosen_shape(self.env)
+        """The --shape, handed to Locust's shape instance; a rate shape gets its open model; several
+        scenarios (their shape class) their Mix."""
+        shape = chosen_shape(self.env) if not isinstance(self.env.shape_class, ScenariosShape) else None
+        if isinstance(self.env.shape_class, ScenariosShape):
+            if self.per_test:
+                raise ShapeError("scenarios run headless (--headless, or `loadwise run` without --web-ui)")
+            self.mix = Mix(self.env, list(self.env.shape_class.scenarios), self.opts.interval, "master" if self.is_master else "local")
+            self.env.shape_class.mix = self.mix
+            return None
         if shape is None:
             return None
         pool = None
@@ -203,6 +230,8 @@ class Session:
     def _serve_metrics(self, port: int) -> None:
         runner = self.env.runner
         self.recorder.totals = {}
+        for recorder in self.recorders():  # the exporter's whole-run cells: one set for every scenario
+            recorder.totals = self.recorder.totals
         workers = (lambda: runner.worker_count) if self.is_master else (lambda: 0)
         try:
             from loadwise.engine.exporter import LocustMetrics, serve  # prometheus_client: only when asked for
@@ -223,7 +252,10 @@ class Session:
                 self.open_model.start(self.test_started, self.is_master)
             if self.abort is not None:
                 self.abort.start(self.test_started)
-            if self.shape is not None and isinstance(self.env.shape_class, LoadwiseShape):
+            if self.mix is not None:
+                self.mix.start(self.test_started)
+                gevent.spawn(self._stop_at_planned_end, self.test_started, scenarios_duration_s(self.mix.scenarios))
+            elif self.shape is not None and isinstance(self.env.shape_class, LoadwiseShape):
                 gevent.spawn(self._stop_at_planned_end, self.test_started, self.shape.duration_s)
 
     def _stop_at_planned_end(self, started: float, duration_s: float) -> None:
@@ -262,13 +294,17 @@ class Session:
 
     def open_run(self, path: Path) -> None:
         shape, own = self.shape, own_shape(self.env)
+        if self.mix is not None:
+            own = None
+            params = {"scenarios": [s.name for s in self.mix.scenarios], "duration_s": scenarios_duration_s(self.mix.scenarios)}
+        else:
+            params = shape.params() if shape else {"source": "locustfile"} if own else {"users": self.opts.num_users, "duration_s": self.opts.run_time}
         self.info = RunInfo(
             id=path.name,
             scenario=self.opts.scenario,
             host=redact(", ".join(self.hosts)),  # http://user:PASS@host and ?token= stay out of run.json
-            shape=shape.name if shape else type(own).__name__ if own else None,
-            shape_params=shape.params() if shape else {"source": "locustfile"} if own else
-            {"users": self.opts.num_users, "duration_s": self.opts.run_time},
+            shape="scenarios" if self.mix is not None else shape.name if shape else type(own).__name__ if own else None,
+            shape_params=params,
             started_at=iso_utc(time.time()),
             workers=self.opts.expect_workers if self.is_master else 0,
             interval_s=self.opts.interval,
@@ -277,6 +313,7 @@ class Session:
             target_commit=self.opts.target_commit,
             tags=run_tags(self.opts.run_tag),
             locust=provenance.locust_record(self.env),
+            scenarios=self.mix.records() if self.mix is not None else [],
         )
         self.run_dir = RunDir(path).create(self.info)
         log.info("loadwise: recording to %s", path)
@@ -293,8 +330,7 @@ class Session:
             now = time.time()
             runner = self.env.runner
             if runner.state in (locust.runners.STATE_RUNNING, locust.runners.STATE_SPAWNING):
-                self.recorder.sample_users(runner.user_count, now)
-                self.peak_users = max(self.peak_users, runner.user_count)
+                self._sample_users(now)
                 by_class = runner.reported_user_classes_count if self.is_master else runner.user_classes_count
                 for name, count in by_class.items():
                     self.class_peak_users[name] = max(self.class_peak_users.get(name, 0), count)
@@ -306,6 +342,19 @@ class Session:
                 print(self._status(now).to_line(), flush=True)
             gevent.sleep(FLUSH_EVERY_S)
 
+    def _sample_users(self, now: float) -> None:
+        """The users active now, into each interval (a run of several scenarios: each one's too)."""
+        if self.mix is None:
+            users = self.env.runner.user_count
+            self.recorder.sample_users(users, now)
+        else:  # Locust's count is every pool; the active ones are those let through the gates
+            by_scenario = self.mix.users()
+            users = sum(by_scenario.values())
+            self.recorder.sample_users(users, now)
+            for name, recorder in self.mix.recorders.items():
+                recorder.sample_users(users, now, by_scenario[name])
+        self.peak_users = max(self.peak_users, users)
+
     def flush(self, before: float) -> None:
         # One flush at a time: an open-model flush yields between cells, and the final flush (at
         # quitting) must not run, and write the summary, while the loop's is half done.
@@ -316,19 +365,29 @@ class Session:
     def _flush_now(self, before: float) -> None:
         assert self.run_dir is not None
         try:
-            pause = (lambda: gevent.sleep(0)) if self.open_model is not None and math.isfinite(before) else None
-            rows = self.recorder.close(before, pause)
+            paced = self.open_model is not None or self.mix is not None
+            pause = (lambda: gevent.sleep(0)) if paced and math.isfinite(before) else None
+            rows = [row for recorder in self.recorders() for row in recorder.close(before, pause)]
             self.run_dir.append_intervals(rows)
             if self.abort is not None:
                 self._judge_abort(rows)
-            self.run_dir.append_iterations(self.recorder.close_iterations(before))
-            total_errors = sum(self.recorder.errors.values())
+            self.run_dir.append_iterations([row for recorder in self.recorders() for row in recorder.close_iterations(before)])
+            total_errors = sum(sum(recorder.errors.values()) for recorder in self.recorders())
             if total_errors != self._errors_written:
-                self.run_dir.write_errors(self.recorder.error_rows())
+                self.run_dir.write_errors(self._error_rows())
                 self._errors_written = total_errors
         except OSError as exc:  # a full disk must not kill the load test; say it once per flush
             self.write_error = self.write_error or f"{exc.strerror or exc} (from {iso_utc(time.time())})"
             log.error("loadwise: cannot write to %s: %s", self.run_dir.path, exc)
+
+    def _error_rows(self) -> list[dict[str, Any]]:
+        if self.mix is None:
+            return self.recorder.error_rows()
+        merged = Recorder(self.opts.interval)  # errors.csv is the run's: every scenario's counts added up
+        for recorder in self.recorders():
+            for key, count in recorder.errors.items():
+                merged.errors[key] = merged.errors.get(key, 0) + count
+        return merged.error_rows()
 
     def _judge_abort(self, rows: list[dict[str, Any]]) -> None:
         assert self.abort is not None
@@ -336,7 +395,7 @@ class Session:
         running = self.env.runner.state in (locust.runners.STATE_RUNNING, locust.runners.STATE_SPAWNING)
         if self.breach is not None or self.quitting or not running:
             return
-        breach = self.abort.judge(time.time(), self.recorder.cells)
+        breach = self.abort.judge(time.time(), [item for recorder in self.recorders() for item in recorder.cells.items()])
         if breach is None:
             return
         self.breach = breach
@@ -354,9 +413,9 @@ class Session:
             users=self.env.runner.user_count,
             rps=round(total.current_rps, 1),
             p95_ms=p95,
-            requests=self.recorder.total_requests,
-            failures=self.recorder.total_failures,
-            grouped_names=len(self.recorder.grouped_names),
+            requests=self.total_requests,
+            failures=self.total_failures,
+            grouped_names=len(set().union(*(r.grouped_names for r in self.recorders()))),
             **(self.open_model.status() if self.open_model is not None else {}),
         )
 
@@ -375,6 +434,8 @@ class Session:
         self.finalized = True
         if self.open_model is not None:
             self.open_model.arrivals.stop()
+        if self.mix is not None:
+            self.mix.stop()
         self.flush(before=math.inf)
         self.finish()
 
@@ -391,8 +452,8 @@ class Session:
             self.info.shape_params = {"source": "web UI", "users": self.opts.num_users, "spawn_rate": self.opts.spawn_rate,
                                       "peak_users": self.peak_users, "duration_s": round(elapsed, 3)}  # fmt: skip
         self.info.status, self.info.status_reason = run_status(
-            planned_end_reached=planned_end, stopped_from_web_ui=stopped_by_user, requests=self.recorder.total_requests,
-            failures=self.recorder.total_failures, write_error=self.write_error,
+            planned_end_reached=planned_end, stopped_from_web_ui=stopped_by_user, requests=self.total_requests,
+            failures=self.total_failures, write_error=self.write_error,
             aborted=self.breach.describe() if self.breach else None)  # fmt: skip
         if self.breach is not None:
             self.info.aborted = self.breach.to_dict()
@@ -402,11 +463,13 @@ class Session:
             self.master.record(self.info, ended)
         if self.open_model is not None:
             self.info.open_model = self.open_model.record()
+        if self.mix is not None:
+            self.info.scenarios = self.mix.records()
         provenance.add_class_counts(self.info.locust, self.class_counts(), self.class_peak_users)
         self.info.checks = self.checks.records()
-        if self.recorder.grouped_names:
-            self.info.grouped_names = {"max_names": self.recorder.max_names, "grouped": len(self.recorder.grouped_names),
-                                       "as": OTHER_NAME}  # fmt: skip
+        grouped = set().union(*(r.grouped_names for r in self.recorders()))
+        if grouped:
+            self.info.grouped_names = {"max_names": self.recorder.max_names, "grouped": len(grouped), "as": OTHER_NAME}
         try:
             self.run_dir.write_exceptions(provenance.exception_rows(self.env.runner))
             if self.keys is not None:
@@ -429,6 +492,9 @@ def on_init(environment: Environment, **_: Any) -> None:
         worker = WorkerSide(session)
         environment.events.report_to_master.add_listener(worker.on_report_to_master)
         environment.runner.register_message(ARRIVALS_MESSAGE, worker.on_arrivals_message)
+        if isinstance(environment.shape_class, ScenariosShape):  # the master sets its gates and sends its plans
+            session.mix = Mix(environment, list(environment.shape_class.scenarios), session.opts.interval, "worker")
+            environment.runner.register_message(GATES_MESSAGE, session.mix.on_gates_message)
     else:
         session.start()
 

@@ -147,10 +147,13 @@ class _Hot:
 class Recorder:
     """Holds open intervals until they are closed and written; merges what workers send."""
 
-    def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, keep_totals: bool = False, max_names: int = MAX_NAMES):
+    def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, keep_totals: bool = False, max_names: int = MAX_NAMES,
+                 scenario: str = ""):  # fmt: skip
         if interval_s <= 0:
             raise ValueError("interval must be positive")
         self.interval_s = float(interval_s)
+        self.scenario = scenario  # the scenario its requests came from, in a run of several ("": a run of one)
+        self._scenario_users: dict[float, list[float]] = {}  # interval start -> [sum of the scenario's users, samples]
         self.max_names = max_names
         self.names: set[tuple[str, str]] = set()
         self.grouped_names: set[int] = set()  # hashes of the endpoints recorded as OTHER_NAME
@@ -177,6 +180,7 @@ class Recorder:
         """Forget everything but the exporter's whole-session totals: the next test of a web UI
         session is its own run (what was not written by now belongs to no run directory)."""
         self.names, self.grouped_names, self.cells, self.errors, self._users = set(), set(), {}, {}, {}
+        self._scenario_users = {}
         self._hot = {}
         self.total_requests = self.total_failures = 0
         self.service_cells = None if self.service_cells is None else {}
@@ -291,13 +295,19 @@ class Recorder:
             rows.append({"start": iso_utc(start), "interval_s": self.interval_s,
                          **{k: int(v) for k, v in zip(ITERATION_COUNTS, counts)},
                          "lateness_mean_ms": round(counts[-2] / started, 3) if started else "",
-                         "lateness_max_ms": round(counts[-1], 3)})  # fmt: skip
+                         "lateness_max_ms": round(counts[-1], 3), "scenario": self.scenario})  # fmt: skip
         return rows
 
-    def sample_users(self, users: float, at: float) -> None:
-        acc = self._users.setdefault(self.interval_start(at), [0.0, 0])
+    def sample_users(self, users: float, at: float, scenario_users: float | None = None) -> None:
+        """The run's active users now (and, in a run of several scenarios, this one's)."""
+        start = self.interval_start(at)
+        acc = self._users.setdefault(start, [0.0, 0])
         acc[0] += users
         acc[1] += 1
+        if scenario_users is not None:
+            own = self._scenario_users.setdefault(start, [0.0, 0])
+            own[0] += scenario_users
+            own[1] += 1
 
     def close(self, before: float, pause: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
         """Remove and return as run-directory rows every interval that ended at or before `before`.
@@ -316,13 +326,14 @@ class Recorder:
             rows.append(self._row(key, self.cells.pop(key), service.pop(key, None)))
             if pause is not None:
                 pause()
-        for start in [s for s in self._users if s + self.interval_s <= before]:
-            del self._users[start]
+        for samples in (self._users, self._scenario_users):
+            for start in [s for s in samples if s + self.interval_s <= before]:
+                del samples[start]
         return rows
 
     def _row(self, key: Key, cell: Cell, service: Cell | None = None) -> dict[str, Any]:
         start, method, name = key
-        samples = self._users.get(start)
+        samples, own = self._users.get(start), self._scenario_users.get(start)
         hdr = cell.histogram()
         pct = histogram.percentiles_ms(hdr, cell.min_ms if math.isfinite(cell.min_ms) else None, cell.max_ms)
         return {
@@ -339,6 +350,8 @@ class Recorder:
             "bytes": cell.bytes,
             "hdr": histogram.encode(hdr),
             "service_hdr": histogram.encode(service.histogram()) if service is not None else "",
+            "scenario": self.scenario,
+            "scenario_users": round(own[0] / own[1], 1) if own else "",
         }
 
     def error_rows(self) -> list[dict[str, Any]]:

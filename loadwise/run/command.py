@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loadwise.analysis.rundir import SCENARIOS_JSON
 from loadwise.engine.options import ARRIVAL_OPTIONS
 from loadwise.settings import DEFAULT_MASTER_PORT
 from loadwise.shapes.catalog import AUTO_SHAPE
@@ -52,9 +53,10 @@ def without_master_options(argv: list[str]) -> list[str]:
 
 def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None = None) -> list[str]:
     """Command line of one Locust process; `role` is local, master or worker."""
+    plan = ["--scenarios", str(run_dir / SCENARIOS_JSON)] if spec.scenarios else []  # written there by the runner
     if role == "worker":
         return worker_args(spec.scenario, "127.0.0.1", master_port or DEFAULT_MASTER_PORT, spec.interval_s,
-                           spec.cache_endpoints, spec.shape, spec.locust_args)  # fmt: skip
+                           spec.cache_endpoints, spec.shape, spec.locust_args) + plan  # fmt: skip
     args = _common_args(spec.scenario, spec.interval_s, spec.cache_endpoints) + spec.locust_args
     args += [*(["--host", spec.host] if spec.host else []), "--status-stream", "-u", str(spec.users)]
     if spec.web_ui:  # the UI's form starts tests (with a named shape: that shape); the plugin makes their directories
@@ -79,6 +81,7 @@ def locust_args(spec: RunSpec, run_dir: Path, role: str, master_port: int | None
         args += ["--allowed-hosts", ",".join(spec.allowed_hosts)]
     if spec.exporter_port:
         args += ["--exporter-port", str(spec.exporter_port), "--exporter-host", spec.listen]
+    args += plan
     if role == "master":
         # Remote workers may still be pulling their image: give them longer than local ones.
         wait_s = REMOTE_WORKERS_WAIT_S if spec.expect_workers else LOCAL_WORKERS_WAIT_S

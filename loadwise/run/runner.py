@@ -19,6 +19,7 @@ from typing import Any
 from loadwise.analysis import metrics
 from loadwise.analysis.redact import redact
 from loadwise.analysis.rundir import (
+    SCENARIOS_JSON,
     DB_STATEMENTS_JSON,
     LOCUST_LOG,
     STATUS_FAILED,
@@ -37,6 +38,7 @@ from loadwise.run.live import LiveDisplay
 from loadwise.run.net import free_port
 from loadwise.run.processes import STOP_GRACE_S, Interrupts, Processes, last_error
 from loadwise.scenarios import SCENARIOS
+from loadwise.scenarios.plan import Scenario, write_plan
 from loadwise.settings import DEFAULT_INTERVAL_S, DEFAULT_LISTEN, DEFAULT_MASTER_PORT, DEFAULT_USERS
 from loadwise.shapes.base import Shape
 from loadwise.shapes.catalog import AUTO_SHAPE, DEFAULT_DURATION_S, build_shape
@@ -73,6 +75,7 @@ class RunSpec:
     master_port: int | None = None
     locust_args: list[str] = field(default_factory=list)  # Locust's own options, passed through as given
     web_ui: bool = False  # serve Locust's web UI: each test started there is its own run directory
+    scenarios: list[Scenario] = field(default_factory=list)  # several at once (--scenarios, a profile's [[scenario]])
 
     @property
     def distributed(self) -> bool:
@@ -102,6 +105,10 @@ def validate(spec: RunSpec) -> Shape:
             parse_abort(text)
         except ThresholdError as exc:
             raise RunError(f"--abort-on: {exc}") from None
+    if spec.scenarios and spec.shape != AUTO_SHAPE:
+        raise RunError(f"--shape {spec.shape} and scenarios: each scenario has its own shape")
+    if spec.scenarios and spec.web_ui:
+        raise RunError("scenarios run headless: drop --web-ui")
     shape = "constant" if spec.shape == AUTO_SHAPE else spec.shape  # what runs if the locustfile has no shape
     return build_shape(shape, spec.users, spec.duration_s, spec.spawn_rate, spec.shape_params, spec.arrivals)
 
@@ -121,6 +128,9 @@ def execute(spec: RunSpec, display: LiveDisplay | None = None) -> RunResult:
     interrupts = Interrupts(procs)
     scraper = Scraper(spec.scrape_urls, spec.interval_s).start() if spec.scrape_urls else None
     db_start = _db_snapshot(spec.db_dsn)
+    if spec.scenarios:  # each Locust process reads the plan from the run directory (and it stays there, with the run)
+        path.mkdir(parents=True, exist_ok=True)
+        write_plan(spec.scenarios, run_dir.file(SCENARIOS_JSON))
     try:
         port = spec.master_port or (free_port() if spec.workers else DEFAULT_MASTER_PORT)
         main = procs.start_main(locust_args(spec, path, "master" if spec.distributed else "local", port), display)
