@@ -99,6 +99,41 @@ def _known(cls: type, data: Any) -> dict[str, Any]:
 
 
 @dataclass
+class ScenarioSummary:
+    """One scenario of a run of several: its own statistics, over the seconds it ran (its start to
+    its end, or to the run's end if that came first), overall and per endpoint."""
+
+    name: str
+    start_s: float
+    duration_s: float
+    overall: Stats
+    endpoints: list[EndpointStats] = field(default_factory=list)
+    shape: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    latency_from: str | None = None
+
+    def endpoint(self, name: str, method: str | None = None) -> EndpointStats | None:
+        return next((e for e in self.endpoints if e.name == name and method in (None, e.method)), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        open_model = self.latency_from is not None
+        return {"name": self.name, "shape": self.shape, "start_s": self.start_s, "duration_s": self.duration_s,
+                "tags": dict(self.tags), **({"latency_from": self.latency_from} if self.latency_from else {}),
+                "overall": self.overall.to_dict(open_model), "endpoints": [e.to_dict(open_model) for e in self.endpoints]}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ScenarioSummary:
+        data = data if isinstance(data, dict) else {}
+        number = lambda key: float(data[key]) if isinstance(data.get(key), (int, float)) and not isinstance(data.get(key), bool) else 0.0  # noqa: E731
+        endpoints = data.get("endpoints") if isinstance(data.get("endpoints"), list) else []
+        tags = data.get("tags") if isinstance(data.get("tags"), dict) else {}
+        return cls(str(data.get("name", "")), number("start_s"), number("duration_s"), Stats.from_dict(data.get("overall")),
+                   [EndpointStats.from_dict(e) for e in endpoints if isinstance(e, dict)], str(data.get("shape", "")),
+                   {str(k): str(v) for k, v in tags.items()},
+                   data.get("latency_from") if isinstance(data.get("latency_from"), str) else None)  # fmt: skip
+
+
+@dataclass
 class RunSummary:
     """summary.json's statistics: the run's overall and each endpoint's, over the run's duration.
     (summary.json also holds what later commands add: capacity, gate, hpa ... under their own keys.)"""
@@ -109,10 +144,14 @@ class RunSummary:
     overall: Stats
     endpoints: list[EndpointStats] = field(default_factory=list)
     latency_from: str | None = None  # "intended start" under the open model
+    scenarios: list[ScenarioSummary] = field(default_factory=list)  # a run of several scenarios: each one's
 
     @property
     def open_model(self) -> bool:
         return self.latency_from is not None
+
+    def scenario(self, name: str) -> ScenarioSummary | None:
+        return next((s for s in self.scenarios if s.name == name), None)
 
     def endpoint(self, name: str, method: str | None = None) -> EndpointStats | None:
         return next((e for e in self.endpoints if e.name == name and method in (None, e.method)), None)
@@ -124,6 +163,7 @@ class RunSummary:
             **({"latency_from": self.latency_from} if self.latency_from else {}),
             "overall": self.overall.to_dict(self.open_model),
             "endpoints": [e.to_dict(self.open_model) for e in self.endpoints],
+            **({"scenarios": [s.to_dict() for s in self.scenarios]} if self.scenarios else {}),
         }  # fmt: skip
 
     @classmethod
@@ -132,10 +172,12 @@ class RunSummary:
         data = data if isinstance(data, dict) else {}
         endpoints = data.get("endpoints") if isinstance(data.get("endpoints"), list) else []
         duration = data.get("duration_s")
+        scenarios = data.get("scenarios") if isinstance(data.get("scenarios"), list) else []
         return cls(str(data.get("run_id", "")), str(data.get("status", "")),
                    float(duration) if isinstance(duration, (int, float)) and not isinstance(duration, bool) else 0.0,
                    Stats.from_dict(data.get("overall")), [EndpointStats.from_dict(e) for e in endpoints if isinstance(e, dict)],
-                   data.get("latency_from") if isinstance(data.get("latency_from"), str) else None)  # fmt: skip
+                   data.get("latency_from") if isinstance(data.get("latency_from"), str) else None,
+                   [ScenarioSummary.from_dict(s) for s in scenarios if isinstance(s, dict)])  # fmt: skip
 
 
 def stats_of(rows: pd.DataFrame, duration_s: float, counts: np.ndarray | None = None) -> Stats:
@@ -188,8 +230,49 @@ def service_stats(counts: np.ndarray) -> dict[str, float | None]:
 
 def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None = None) -> RunSummary:
     duration = run_duration_s(info, intervals) if duration_s is None else duration_s
+    # A run of several scenarios is open-model overall only if all are: else its closed scenarios have no service times.
+    every_rate = all(r.get("open_model") for r in info.scenarios) if info.scenarios else None
+    overall, endpoints, open_model = _statistics(intervals, duration, every_rate)
+    iterations = info.open_model if info.open_model else _iteration_totals(info.scenarios)
+    if iterations:
+        overall = Stats(**asdict(overall) | {key: int(iterations.get(source, 0)) for key, source in ITERATION_KEYS.items()})
+    if info.checks:
+        overall, endpoints = _with_checks(overall, info.checks), [_with_checks(e, info.checks, e) for e in endpoints]
+    scenarios = [_scenario_summary(record, intervals, duration) for record in info.scenarios]
+    return RunSummary(info.id, info.status, round(duration, 3), overall, endpoints,
+                      "intended start" if open_model else None, scenarios)  # fmt: skip
+
+
+def _iteration_totals(records: list[dict[str, Any]]) -> dict[str, int]:
+    """The rate scenarios' iteration counts added up (none: no rate scenario)."""
+    totals: dict[str, int] = {}
+    for record in records:
+        for key, value in (record.get("open_model") or {}).items():
+            if key in ITERATION_KEYS.values():
+                totals[key] = totals.get(key, 0) + int(value)
+    return totals
+
+
+def _scenario_summary(record: dict[str, Any], intervals: pd.DataFrame, run_s: float) -> ScenarioSummary:
+    """One scenario's statistics, over the seconds it was planned to run (within the run)."""
+    name = str(record.get("name", ""))
+    start_s = float(record.get("start_s") or 0.0)
+    planned = float((record.get("params") or {}).get("duration_s") or 0.0)
+    duration = max(min(start_s + planned, run_s) - start_s, 0.0)
+    rows = intervals[intervals["scenario"].fillna("").astype(str) == name] if len(intervals) else intervals
+    overall, endpoints, open_model = _statistics(rows, duration)
+    if record.get("open_model"):
+        totals = record["open_model"]
+        overall = Stats(**asdict(overall) | {key: int(totals.get(source, 0)) for key, source in ITERATION_KEYS.items()})
+    return ScenarioSummary(name, start_s, round(duration, 3), overall, endpoints, str(record.get("shape", "")),
+                           dict(record.get("tags") or {}), "intended start" if open_model else None)  # fmt: skip
+
+
+def _statistics(intervals: pd.DataFrame, duration: float, open_model: bool | None = None) -> tuple[Stats, list[EndpointStats], bool]:
+    """Overall and per-endpoint statistics of a set of interval rows; whether they are open-model
+    rows (None: as their service times say)."""
     endpoints = []
-    open_model = is_open_model(intervals)
+    open_model = is_open_model(intervals) if open_model is None else open_model and is_open_model(intervals)
     overall_counts = np.zeros(histogram.COUNTS_LEN, dtype=np.int64)  # the endpoints' sum: each histogram decoded once
     service_counts = np.zeros(histogram.COUNTS_LEN, dtype=np.int64)
     if len(intervals):
@@ -205,12 +288,7 @@ def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None =
     overall = stats_of(intervals, duration, overall_counts)
     if open_model:
         overall = Stats(**asdict(overall) | service_stats(service_counts))
-    if info.open_model:
-        overall = Stats(**asdict(overall) | {key: int(info.open_model.get(source, 0)) for key, source in ITERATION_KEYS.items()})
-    if info.checks:
-        overall, endpoints = _with_checks(overall, info.checks), [_with_checks(e, info.checks, e) for e in endpoints]
-    return RunSummary(info.id, info.status, round(duration, 3), overall, endpoints,
-                      "intended start" if open_model else None)  # fmt: skip
+    return overall, endpoints, open_model
 
 
 def check_counts(records: list[dict[str, Any]], endpoint: EndpointStats | None = None) -> tuple[int, int]:

@@ -1,7 +1,9 @@
 """Threshold expressions, k6-style: `p95<300ms`, `error_rate<1%`, `GET /products/[id]: p95<50ms`.
 
 A threshold names a statistic of `summary.json` (overall, or one endpoint when prefixed
-with `[METHOD] NAME:`), a comparison and a limit with an optional unit. A malformed
+with `[METHOD] NAME:`), a comparison and a limit with an optional unit. In a run of several
+scenarios, `scenario=NAME:` first judges that scenario's own statistics
+(`scenario=checkout: p95<300ms`, `scenario=checkout: GET /pay: error_rate<1%`). A malformed
 expression raises ThresholdError naming the position of the mistake.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadwise.errors import LoadwiseError
 
@@ -48,6 +50,13 @@ class Threshold:
     limit: float  # in the summary key's unit (ms, ratio or count)
     endpoint: str | None = None  # endpoint name, or None for overall
     method: str | None = None
+    scenario: str | None = None  # a run of several scenarios: that one's statistics (None: the run's)
+
+    @property
+    def where(self) -> str:
+        """`scenario=NAME: METHOD NAME: ` as written before the condition ('' for the run overall)."""
+        scenario = f"scenario={self.scenario}: " if self.scenario else ""
+        return scenario + (f"{self.method + ' ' if self.method else ''}{self.endpoint}: " if self.endpoint else "")
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class ThresholdResult:
 
     def describe(self) -> str:
         t = self.threshold
-        where = f"{t.method + ' ' if t.method else ''}{t.endpoint}: " if t.endpoint else ""
+        where = t.where
         if self.actual is None:
             return f"{where}{t.statistic} not measured (limit {t.op} {_fmt(t.metric, t.limit)})"
         verdict = "ok" if self.passed else "FAILED"
@@ -77,15 +86,24 @@ def _fail(text: str, position: int, message: str) -> ThresholdError:
     return ThresholdError(f"threshold {text!r}: {message} at position {position + 1}")
 
 
+_SCENARIO = re.compile(r"\s*scenario\s*=\s*(?P<name>[^:\s]*)\s*:")
+
+
 def parse(text: str) -> Threshold:
-    endpoint = method = None
+    endpoint = method = scenario = None
     condition, offset = text, 0
-    if ":" in text:
-        head, _, condition = text.rpartition(":")
-        offset = len(head) + 1
+    prefix = _SCENARIO.match(text)
+    if prefix is not None:
+        if not prefix["name"]:
+            raise _fail(text, prefix.start("name"), "expected a scenario name after 'scenario='")
+        scenario, offset = prefix["name"], prefix.end()
+        condition = text[offset:]
+    if ":" in condition:
+        head, _, condition = condition.rpartition(":")
+        offset += len(head) + 1
         head = head.strip()
         if not head:
-            raise _fail(text, 0, "expected an endpoint before ':'")
+            raise _fail(text, offset - len(head) - 1 if scenario else 0, "expected an endpoint before ':'")
         first, _, rest = head.partition(" ")
         if first.upper() in _METHODS and rest.strip():
             method, endpoint = first.upper(), rest.strip()
@@ -106,7 +124,7 @@ def parse(text: str) -> Threshold:
         limit *= factor
     elif kind == "ratio":
         raise _fail(text, offset + match.end("number"), f"{name} needs a unit: %")
-    return Threshold(text.strip(), key, name, match["op"], limit, endpoint, method)
+    return Threshold(text.strip(), key, name, match["op"], limit, endpoint, method, scenario)
 
 
 # Statistics the live abort rules judge on the intervals as they close (the open model's service
@@ -170,7 +188,8 @@ def _explain(text: str, condition: str, offset: int) -> Threshold:
 def evaluate(thresholds: list[Threshold], summary: RunSummary) -> list[ThresholdResult]:
     results = []
     for t in thresholds:
-        stats: Stats | None = summary.overall if t.endpoint is None else summary.endpoint(t.endpoint, t.method)
+        source: Any = summary if t.scenario is None else summary.scenario(t.scenario)  # None: no such scenario ran
+        stats: Stats | None = None if source is None else source.overall if t.endpoint is None else source.endpoint(t.endpoint, t.method)
         actual = None if stats is None else stats.metric(t.metric)
         passed = actual is not None and OPS[t.op](actual, t.limit)
         results.append(ThresholdResult(t, actual, passed))

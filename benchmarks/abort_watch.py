@@ -36,7 +36,7 @@ def main() -> None:
     judged = []
     for _ in range(20):
         began = time.perf_counter()
-        watch.judge(start + WINDOW_S + OPEN_S, recorder.cells.items())
+        watch.judge(start + WINDOW_S + OPEN_S, [recorder])
         judged.append((time.perf_counter() - began) * 1000)
     print(f"abort watch: {ENDPOINTS} endpoints, {WINDOW_S} closed + {OPEN_S} open 1 s intervals, 2 rules")
     print(f"  reading a closed row {per_row_ms:.2f} ms (x {ENDPOINTS} a second: {per_row_ms * ENDPOINTS:.0f} ms)")

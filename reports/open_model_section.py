@@ -53,6 +53,9 @@ class OpenModelSection:
 
     def build(self, run: RunData, baseline: RunData | None) -> SectionContent:
         record = run.info.open_model
+        if not record and any(s.get("open_model") for s in run.info.scenarios):
+            return SectionContent(notes=["Each rate scenario's iterations and dropped iterations are in Scenarios side by side."],
+                                  empty=True)  # fmt: skip
         if not record:
             return SectionContent(notes=["A closed-model run (users that wait for their responses). A rate shape "
                                          "(--shape constant-rate|ramping-rate|step-rate --rate R) measures latency from "

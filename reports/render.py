@@ -26,6 +26,7 @@ from loadwise.reports import (  # noqa: F401  (sections register themselves)
     exceptions_section,
     hpa_section,
     open_model_section,
+    scenarios_section,
 )
 from loadwise.reports.data import RunData
 from loadwise.reports.sections import SECTIONS, SectionContent

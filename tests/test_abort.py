@@ -49,16 +49,16 @@ def test_a_window_judges_only_its_last_seconds_and_waits_for_its_delay():
     for watch in (window, whole, late):
         watch.start(start)
         watch.add_rows(fast)
-        assert watch.judge(start + 20, {}) is None
+        assert watch.judge(start + 20, []) is None
     slow = _rows(recorder, start + 20, 1, 300.0)
     for watch in (window, whole, late):
         watch.add_rows(slow)
-    breach = window.judge(start + 21, {})
+    breach = window.judge(start + 21, [])
     assert breach is not None and breach.actual == pytest.approx(300.0, rel=0.01) and breach.elapsed_s == 21.0
     assert epoch_of(breach.to_dict()["window_start"]) == start + 19
     assert "'p95<100ms over 2s' failed at 21s" in breach.describe()
-    assert whole.judge(start + 21, {}) is None
-    assert late.judge(start + 21, {}) is None
+    assert whole.judge(start + 21, []) is None
+    assert late.judge(start + 21, []) is None
 
 
 def test_open_cells_of_ended_intervals_are_judged_before_they_close():
@@ -69,8 +69,8 @@ def test_open_cells_of_ended_intervals_are_judged_before_they_close():
     watch.start(start)
     for i in range(20):
         recorder.record("GET", "/", 5.0, 10, "500 Server Error" if i % 2 else None, start + i / 20)
-    assert watch.judge(start + 0.5, recorder.cells.items()) is None  # not ended yet
-    breach = watch.judge(start + 1.0, recorder.cells.items())
+    assert watch.judge(start + 0.5, [recorder]) is None  # not ended yet
+    breach = watch.judge(start + 1.0, [recorder])
     assert breach is not None and breach.actual == pytest.approx(0.5) and recorder.cells  # read, not closed
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from loadwise.analysis import histogram
 from loadwise.analysis.rundir import epoch_of, iso_utc
 from loadwise.analysis.thresholds import OPS, AbortRule, _fmt
-from loadwise.engine.recorder import Cell
+from loadwise.engine.recorder import Cell, Recorder
 
 
 @dataclass
@@ -32,6 +32,7 @@ class _Part:
     sum_ms: float
     max_ms: float
     buckets: tuple[Any, Any]  # sparse HDR counts: (bucket index, count)
+    scenario: str = ""  # a run of several scenarios: the one its requests came from
 
 
 @dataclass(frozen=True)
@@ -89,22 +90,25 @@ class AbortWatch:
             requests = int(row["requests"])
             mean = float(row["mean_ms"]) if row.get("mean_ms") not in ("", None) else 0.0
             self.closed.setdefault(start, []).append(_Part(row["method"], row["name"], requests, int(row["failures"]),
-                                                           mean * requests, float(row["max_ms"] or 0.0), buckets))  # fmt: skip
+                                                           mean * requests, float(row["max_ms"] or 0.0), buckets,
+                                                           str(row.get("scenario") or "")))  # fmt: skip
         if self.keep_s is not None and self.closed:
             newest = max(self.closed)
             for start in [s for s in self.closed if s < newest - self.keep_s - self.interval_s]:
                 del self.closed[start]
 
-    def judge(self, now: float, open_cells: Iterable[tuple[tuple[float, str, str], Cell]]) -> Breach | None:
-        """The first rule failing now; `open_cells` are the recorders' cells not yet closed, as
-        (key, cell) pairs (only those of intervals that have ended are read)."""
+    def judge(self, now: float, recorders: Iterable[Recorder]) -> Breach | None:
+        """The first rule failing now; the recorders' cells not yet closed are read too (only those
+        of intervals that have ended)."""
         if self.started is None:
             return None
         parts = {start: list(ps) for start, ps in self.closed.items()}
-        for (start, method, name), cell in open_cells:
-            if start + self.interval_s <= now:
-                parts.setdefault(start, []).append(_Part(method, name, cell.requests, cell.failures, cell.sum_ms + sum(cell.pending),
-                                                         max(cell.max_ms, max(cell.pending, default=0.0)), _sparse_of(cell)))  # fmt: skip
+        for recorder in recorders:
+            for (start, method, name), cell in recorder.cells.items():
+                if start + self.interval_s <= now:
+                    parts.setdefault(start, []).append(_Part(method, name, cell.requests, cell.failures, cell.sum_ms + sum(cell.pending),
+                                                             max(cell.max_ms, max(cell.pending, default=0.0)), _sparse_of(cell),
+                                                             recorder.scenario))  # fmt: skip
         if not parts:
             return None
         end = max(parts) + self.interval_s
@@ -121,6 +125,8 @@ class AbortWatch:
 
 def _matches(rule: AbortRule, part: _Part) -> bool:
     t = rule.threshold
+    if t.scenario is not None and part.scenario != t.scenario:
+        return False
     return t.endpoint is None or (part.name == t.endpoint and (t.method is None or part.method == t.method))
 
 

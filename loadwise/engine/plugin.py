@@ -395,7 +395,7 @@ class Session:
         running = self.env.runner.state in (locust.runners.STATE_RUNNING, locust.runners.STATE_SPAWNING)
         if self.breach is not None or self.quitting or not running:
             return
-        breach = self.abort.judge(time.time(), [item for recorder in self.recorders() for item in recorder.cells.items()])
+        breach = self.abort.judge(time.time(), self.recorders())
         if breach is None:
             return
         self.breach = breach
