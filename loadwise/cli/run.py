@@ -86,6 +86,10 @@ def register(sub: Any) -> None:
         "with no failed request; 1 (or --exit-code-on-error N) completed with failed requests; 1 failed (no request "
         "succeeded) or interrupted; 2 bad input. The run's status in run.json says which (completed = ran to its end).\n"
         "example: loadwise run browse --host http://127.0.0.1:8000 --shape step --users 60 --duration 2m\n\n"
+        "Several scenarios at once, each with its own User classes, shape, start and tags (counted apart; thresholds "
+        "name one as 'scenario=checkout: p95<300ms'):\n"
+        "  loadwise run shop.py --host http://127.0.0.1:8000 --scenarios plan.toml   # [[scenario]] tables: name, "
+        "classes, shape, users or rate, start, duration, tags (docs/scenarios.md)\n\n"
         "Locust's own options pass through to Locust's parser (put the locustfile first): --tags, --exclude-tags, "
         "--csv, --loglevel, --stop-timeout, --iterations, --config locust.conf, User class names, and options your "
         "locustfile adds with events.init_command_line_parser; ./locust.conf and LOCUST_* variables apply as in "
@@ -134,6 +138,7 @@ def register(sub: Any) -> None:
     worker.add_argument("--master-host", required=True, help="the master's host name or address")
     worker.add_argument("--master-port", type=int, default=DEFAULT_MASTER_PORT, help=f"the master's port (default {DEFAULT_MASTER_PORT})")
     options.INTERVAL.add(worker, help="recorder interval in seconds: the master's")
+    options.SCENARIOS.add(worker, help="several scenarios at once: the master's plan (the same TOML file)")
     options.SHAPE.add(worker, choices=sorted(RATE_SHAPE_NAMES),
                       help="the master's rate shape, when it runs one (its users then wait for the master's arrivals)")
     options.CACHE_ENDPOINT.add(worker, help="as given to the master; repeatable")
@@ -486,6 +491,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise UsageError(f"--master-port {args.master_port} is not a TCP port")
     argv = worker_args(scenario, args.master_host, args.master_port, args.interval, args.cache_endpoint, args.shape,
                        args.locust_args)  # fmt: skip
+    if args.scenarios:
+        from loadwise.scenarios.plan import read_scenarios
+
+        read_scenarios(Path(args.scenarios))  # a bad plan is this command's one-line error, not the worker's
+        argv += ["--scenarios", args.scenarios]
     os.execv(argv[0], argv)
     return EXIT_FAILED  # not reached
 
