@@ -314,3 +314,48 @@ def test_a_scenario_naming_a_class_its_locustfile_lacks_is_a_one_line_error(tmp_
     assert result.code == 2, (result.stdout, result.stderr)
     assert "scenario 'checkout'" in result.stderr and "no User class Shopper (it has: Browser, Buyer)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_profiles_scenarios_run_built_in_locustfiles_against_the_demo_shop(tmp_path, target):
+    """Two built-in locustfiles as two scenarios of a loadwise.toml profile: browsing users and a
+    constant rate of checkouts 2 s later. The shop's own counters are the truth: it served every
+    request the run recorded, and its orders are exactly the checkout scenario's iterations."""
+    from conftest import counter_by_label, served_requests
+
+    config = tmp_path / "loadwise.toml"
+    config.write_text(textwrap.dedent(f"""
+        [profiles.shop]
+        host = "{target.url}"
+
+        [[profiles.shop.scenario]]
+        name = "browsing"
+        locustfile = "browse"
+        shape = "constant"
+        users = 3
+        duration = "6s"
+
+        [[profiles.shop.scenario]]
+        name = "buying"
+        locustfile = "checkout"
+        shape = "constant-rate"
+        rate = 3
+        users = 2
+        start = "2s"
+        duration = "3s"
+    """))
+    served_before = served_requests(target)
+    orders_before = counter_by_label(target, "http_requests_total", "route").get("/orders", 0.0)
+    result = run_cli("run", "browse", "--profile", "shop", "--loadwise-config", str(config), "--interval", "1",
+                     "--out", str(tmp_path / "runs"), timeout=90)  # fmt: skip
+    assert result.code == 0, result.stderr[-2000:]
+    run = Path(result.last_line)
+    summary = json.loads((run / "summary.json").read_text())
+    by_scenario = {s["name"]: s for s in summary["scenarios"]}
+    served = served_requests(target) - served_before
+    assert by_scenario["browsing"]["overall"]["requests"] + by_scenario["buying"]["overall"]["requests"] == served
+    assert summary["overall"]["requests"] == served
+    orders = counter_by_label(target, "http_requests_total", "route").get("/orders", 0.0) - orders_before
+    buying_orders = next(e for e in by_scenario["buying"]["endpoints"] if e["method"] == "POST")
+    assert buying_orders["requests"] == orders == by_scenario["buying"]["overall"]["iterations_started"] == 9
+    assert not any(e["method"] == "POST" for e in by_scenario["browsing"]["endpoints"])  # browse never orders
