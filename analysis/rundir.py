@@ -447,7 +447,8 @@ class RunDir:
                 raise RunDirError(f"{path}: column {column!r} holds something that is not a number")
             frame[column] = values
         if time_column is not None:
-            frame[time_column] = pd.to_datetime(frame[time_column], utc=True, errors="coerce")
+            # ISO8601: an interval of 0.5 s writes whole seconds and milliseconds in one column
+            frame[time_column] = pd.to_datetime(frame[time_column], utc=True, errors="coerce", format="ISO8601")
             if frame[time_column].isna().any():
                 raise RunDirError(f"{path}: unparseable {time_column!r} timestamp")
         return frame

@@ -95,3 +95,17 @@ def test_start_and_end_keep_their_milliseconds_so_rates_use_the_true_duration():
     assert info.started_at == "2027-01-15T08:00:00.250Z" and epoch_of(info.ended_at) == t0 + 15.5
     assert run_duration_s(info, pd.DataFrame()) == 15.5
     assert iso_utc(1_800_000_005.0) == "2027-01-15T08:00:05Z"  # interval starts keep their whole-second form
+
+
+def test_half_second_intervals_read_back_with_whole_and_fractional_starts(tmp_path):
+    """--interval 0.5 writes `...:00Z` and `...:00.500Z` in one column: each start is read, none refused."""
+    recorder = Recorder(interval_s=0.5)
+    t0 = 1_700_000_000.0
+    for k in range(4):
+        recorder.record("GET", "/a", 5.0, 10, None, t0 + 0.5 * k + 0.1)
+    run = RunDir(tmp_path / "r").create(RunInfo(id="r", scenario="s", host="h", interval_s=0.5))
+    rows = recorder.close(before=t0 + 10)
+    assert sorted(row["start"].endswith(".500Z") for row in rows) == [False, False, True, True]  # both forms, mixed
+    run.append_intervals(rows)
+    starts = run.read_intervals()["start"]
+    assert [t.timestamp() for t in starts] == [t0 + 0.5 * k for k in range(4)]
