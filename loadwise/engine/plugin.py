@@ -178,6 +178,11 @@ class Session:
         # SIGTERM (Kubernetes, CI timeouts) would kill the process before it writes the
         # run's last intervals. Stop the runner instead; Locust then shuts down as on Ctrl-C.
         gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.env.runner.quit))
+        # Ctrl-C as Locust means it (KeyboardInterrupt in the main greenlet, which then shuts down),
+        # but always there: left to Python, it lands in whichever greenlet runs, and Locust's
+        # stats-history greenlet swallows it (the run then went on to its planned end), or it
+        # lands in the flush between taking closed intervals and writing them (they were lost).
+        gevent.signal_handler(signal.SIGINT, _interrupt_main)
         events.quitting.add_listener(self.on_quitting)
         events.test_stopping.add_listener(self.on_test_stopping)
         if self.master is not None:
@@ -484,6 +489,10 @@ class Session:
             log.error("loadwise: cannot write to %s: %s; the run %s", self.run_dir.path, exc, self.info.status)
             return
         log.info("loadwise: run %s %s; run directory %s", self.info.id, self.info.status, self.run_dir.path)
+
+
+def _interrupt_main() -> None:
+    gevent.get_hub().parent.throw(KeyboardInterrupt)
 
 
 def on_init(environment: Environment, **_: Any) -> None:
