@@ -11,7 +11,7 @@ from loadwise.analysis import histogram
 from loadwise.analysis.rundir import RunInfo, epoch_of
 
 STEP_COLUMNS = ["step", "users", "intervals", "requests", "rps", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "error_rate",
-                "offered_rps", "service_mean_ms"]  # fmt: skip
+                "offered_rps", "service_mean_ms", "generator_late_share"]  # fmt: skip
 STEP_SHAPES = ("step", "step-rate")
 
 
@@ -46,11 +46,12 @@ def step_table(info: RunInfo, intervals: pd.DataFrame, iterations: pd.DataFrame 
     interval_s = float(intervals["interval_s"].iloc[0])
     starts = intervals["start"].map(pd.Timestamp.timestamp)
     open_model = info.shape == "step-rate"
-    per_iteration, scheduled_at = 1.0, None
+    per_iteration, scheduled_at, generator_late_at = 1.0, None, None
     if open_model and iterations is not None and len(iterations):
         started = float(iterations["started"].sum())
         per_iteration = float(intervals["requests"].sum()) / started if started else 1.0
-        scheduled_at = iterations.set_index(iterations["start"].map(pd.Timestamp.timestamp))["scheduled"]
+        by_start = iterations.set_index(iterations["start"].map(pd.Timestamp.timestamp))
+        scheduled_at, generator_late_at = by_start["scheduled"], by_start["generator_late"]
     rows = []
     for k, (lo, hi) in enumerate(bounds):
         inside = intervals[(starts >= lo) & (starts + interval_s <= hi)]
@@ -69,6 +70,10 @@ def step_table(info: RunInfo, intervals: pd.DataFrame, iterations: pd.DataFrame 
             offered = (float(scheduled_at.reindex(grid_s).fillna(0).sum()) / (len(grid) * interval_s) * per_iteration
                        if scheduled_at is not None else float(info.shape_params["rate"]) * (k + 1) / steps * per_iteration)  # fmt: skip
         service = histogram.merged_counts(inside["service_hdr"].dropna().astype(str)) if open_model else None
+        late_share = float("nan")  # the arrivals the generator itself scheduled late: its own limit, not the target's
+        if scheduled_at is not None and generator_late_at is not None:
+            due = float(scheduled_at.reindex(grid_s).fillna(0).sum())
+            late_share = float(generator_late_at.reindex(grid_s).fillna(0).sum()) / due if due else float("nan")
         rows.append({
             "step": k + 1, "users": float(pool) if open_model else round(users * (k + 1) / steps),
             "intervals": len(grid), "requests": requests,
@@ -78,5 +83,6 @@ def step_table(info: RunInfo, intervals: pd.DataFrame, iterations: pd.DataFrame 
             "error_rate": int(inside["failures"].sum()) / requests if requests else float("nan"),
             "offered_rps": offered if open_model else float("nan"),
             "service_mean_ms": histogram.mean_from_counts(service) if service is not None else float("nan"),
+            "generator_late_share": late_share,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=STEP_COLUMNS)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from loadwise.analysis.steps import has_offered_rates
+from loadwise.settings import GENERATOR_LATE_SHARE
 from loadwise.capacity.settings import CapacitySettings
 from loadwise.capacity.models import MODELS, CapacityError, ThroughputModel, select_model
 
@@ -207,10 +208,31 @@ def replicas_needed(target_rps: float, per_instance_rps: float, margin: float, r
                        1 - target_rps / (needed * per_instance_rps))  # fmt: skip
 
 
+def without_saturated_steps(steps: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The steps the load generator kept up with (step-rate runs): a step where it scheduled more
+    than GENERATOR_LATE_SHARE of the arrivals late measured the generator, not the target. Kept
+    when fewer than two would remain (then said)."""
+    if "generator_late_share" not in steps:
+        return steps, []
+    share = pd.to_numeric(steps["generator_late_share"], errors="coerce")
+    saturated = share > GENERATOR_LATE_SHARE
+    if not saturated.any():
+        return steps, []
+    evidence = ", ".join(f"step {int(s)} ({v:.0%} of its arrivals)" for s, v in zip(steps["step"][saturated], share[saturated]))
+    if int((~saturated).sum()) < 2:
+        return steps, [f"the load generator itself scheduled arrivals late at {evidence}: the fit includes them (fewer "
+                       "than 2 steps would remain) and may describe the generator; add --workers"]  # fmt: skip
+    return steps[~saturated].reset_index(drop=True), [
+        f"left out of the fit: {evidence} scheduled late by the load generator itself: those steps measured the "
+        "generator, not the target; add --workers to measure them"]  # fmt: skip
+
+
 def plan(steps: pd.DataFrame, settings: CapacitySettings) -> CapacityPlan:
+    steps, dropped = without_saturated_steps(steps)
     if len(steps) < 2:
         raise CapacityError(f"a capacity fit needs a step run with at least 2 steady steps (this run has {len(steps)})")
     n, source, warnings = concurrency(steps)
+    warnings = dropped + warnings
     x = steps["rps"].to_numpy(float)
     if settings.model == "auto":
         model, fitted = select_model(n, x)

@@ -36,3 +36,9 @@ DEFAULT_INTERVAL_S = 5.0  # the recorder's interval: one row per endpoint per in
 DEFAULT_MASTER_PORT = 5557  # Locust's own default
 DEFAULT_USERS = 10  # closed-model users when neither --users nor the locustfile says
 DEFAULT_LISTEN = "127.0.0.1"  # where a master's port and the live exporter bind: loopback unless asked
+# The open model's load generator is called saturated when more than this share of arrivals were
+# scheduled late by the generator itself (its event loop was busy), or when Locust warned about its
+# CPU. A few percent come from pauses (garbage collection, the OS giving the CPU to the target on a
+# shared machine: 1-3 % measured past the demo shop's knee); a generator that cannot keep up is far
+# above. Run-wide in run.json; per step, a capacity fit leaves such steps out.
+GENERATOR_LATE_SHARE = 0.05

@@ -19,14 +19,10 @@ import locust
 from loadwise.engine.arrivals import Arrivals
 from loadwise.engine.recorder import Recorder
 from loadwise.shapes.catalog import SHAPES
+from loadwise.settings import GENERATOR_LATE_SHARE
 from loadwise.shapes.rates import RateShape
 
 ARRIVALS_MESSAGE = "loadwise_arrivals"  # master -> worker: your share of the open-model plan
-# The generator is called saturated when more than this share of arrivals were scheduled late
-# by the generator itself (its event loop was busy), or when Locust warned about its CPU. A few
-# percent come from pauses (garbage collection, the OS giving the CPU to the target on a shared
-# machine: 1-3 % measured past the demo shop's knee); a generator that cannot keep up is far above.
-GENERATOR_LATE_SHARE = 0.05
 
 
 def seeded(shape: RateShape) -> RateShape:
