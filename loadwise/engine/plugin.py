@@ -6,8 +6,9 @@ intervals as they close and finalizes `run.json` and `summary.json` when Locust 
 whether the run completed, was interrupted (Ctrl-C, SIGTERM) or failed. The other parts,
 each in its module of loadwise.engine: `options` (the command line), `distributed` (what
 workers send, what the master merges), `webui` (one run directory per test of the web UI),
-`shape` (the chosen shape and its planned end), `status` (the run's verdict), `stream`
-(what `loadwise run` reads on the process's output).
+`shape` (the chosen shape and its planned end), `mix` (several scenarios in one run),
+`closing` (run.json's verdict and summary.json when the run ends), `status` (the run's
+verdict), `stream` (what `loadwise run` reads on the process's output).
 """
 
 from __future__ import annotations
@@ -33,16 +34,15 @@ from loadwise.analysis.redact import redact
 from loadwise.analysis.rundir import RunDir, RunInfo, iso_utc, new_run_path
 from loadwise.analysis.thresholds import ThresholdError, parse_abort
 from loadwise.config import ConfigError, check_host_allowed
-from loadwise.engine import provenance
+from loadwise.engine import closing, provenance
 from loadwise.engine.abort import AbortWatch, Breach
 from loadwise.engine.checks import CheckCounts
 from loadwise.engine.distributed import MASTER_GRACE_S, MasterSide, WorkerSide
 from loadwise.engine.mix import GATES_MESSAGE, Mix, ScenariosShape
 from loadwise.engine.open_model import ARRIVALS_MESSAGE, OpenModel, seeded
 from loadwise.engine.options import add_arguments, run_tags
-from loadwise.engine.recorder import OTHER_NAME, KeySample, Recorder
-from loadwise.engine.shape import LoadwiseShape, chosen_shape, own_shape, planned_end_reached
-from loadwise.engine.status import run_status
+from loadwise.engine.recorder import KeySample, Recorder
+from loadwise.engine.shape import LoadwiseShape, chosen_shape, own_shape
 from loadwise.engine.stream import RUN_DIR_PREFIX, Status
 from loadwise.engine.webui import WebUITests
 from loadwise.scenarios.plan import duration_s as scenarios_duration_s
@@ -414,8 +414,9 @@ class Session:
         p95 = total.get_current_response_time_percentile(0.95)
         return Status(
             elapsed_s=round(now - self.test_started, 1) if self.test_started else 0.0,
-            total_s=float(self.opts.run_time) if self.opts.run_time else None,
-            users=self.env.runner.user_count,
+            total_s=float(self.opts.run_time) if self.opts.run_time else
+            scenarios_duration_s(self.mix.scenarios) if self.mix is not None else None,
+            users=self.env.runner.user_count if self.mix is None else sum(self.mix.users().values()),
             rps=round(total.current_rps, 1),
             p95_ms=p95,
             requests=self.total_requests,
@@ -445,50 +446,7 @@ class Session:
         self.finish()
 
     def finish(self) -> None:
-        assert self.info is not None and self.run_dir is not None
-        ended = time.time()
-        load_ended = min(self.load_ended or ended, ended)
-        elapsed = load_ended - (self.test_started or load_ended)
-        planned_end = planned_end_reached(self.env, elapsed)
-        stopped_by_user = self.per_test and not self.quitting and not planned_end  # the web UI's Stop
-        if own_shape(self.env) is not None:  # what the locustfile's shape actually produced
-            self.info.shape_params = {"source": "locustfile", "peak_users": self.peak_users, "duration_s": round(elapsed, 3)}
-        elif self.per_test and self.shape is None:  # users and spawn rate as the web UI's form gave them
-            self.info.shape_params = {"source": "web UI", "users": self.opts.num_users, "spawn_rate": self.opts.spawn_rate,
-                                      "peak_users": self.peak_users, "duration_s": round(elapsed, 3)}  # fmt: skip
-        self.info.status, self.info.status_reason = run_status(
-            planned_end_reached=planned_end, stopped_from_web_ui=stopped_by_user, requests=self.total_requests,
-            failures=self.total_failures, write_error=self.write_error,
-            aborted=self.breach.describe() if self.breach else None)  # fmt: skip
-        if self.breach is not None:
-            self.info.aborted = self.breach.to_dict()
-        self.info.ended_at = iso_utc(ended)
-        self.info.load_ended_at = iso_utc(load_ended)
-        if self.master is not None:
-            self.master.record(self.info, ended)
-        if self.open_model is not None:
-            self.info.open_model = self.open_model.record()
-        if self.mix is not None:
-            self.info.scenarios = self.mix.records()
-        provenance.add_class_counts(self.info.locust, self.class_counts(), self.class_peak_users)
-        self.info.checks = self.checks.records()
-        grouped = set().union(*(r.grouped_names for r in self.recorders()))
-        if grouped:
-            self.info.grouped_names = {"max_names": self.recorder.max_names, "grouped": len(grouped), "as": OTHER_NAME}
-        try:
-            self.run_dir.write_exceptions(provenance.exception_rows(self.env.runner))
-            if self.keys is not None:
-                self.run_dir.write_key_sample(sorted((t, redact(k)) for t, k, _ in self.keys.entries))
-                self.info.key_sample = {"endpoints": sorted(self.keys.endpoints), "rate": self.keys.rate,
-                                        "max_keys": self.keys.max_keys, "kept": len(self.keys.entries)}  # fmt: skip
-            self.run_dir.write_info(self.info)
-            from loadwise.analysis import summary as summaries  # pandas: only now, on the master, once
-
-            summaries.write_summary(self.run_dir)
-        except OSError as exc:  # `loadwise run` finishes run.json when it can; plain locust says so
-            log.error("loadwise: cannot write to %s: %s; the run %s", self.run_dir.path, exc, self.info.status)
-            return
-        log.info("loadwise: run %s %s; run directory %s", self.info.id, self.info.status, self.run_dir.path)
+        closing.finish(self)
 
 
 def _interrupt_main() -> None:
