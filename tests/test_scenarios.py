@@ -250,6 +250,7 @@ def test_two_scenarios_run_at_once_and_each_count_equals_nginx_split_by_path(tmp
     _check_run(run, nginx)
     # the terminal table groups by scenario, each with its own total, then the run's
     assert "browsing: GET /browse/[category]" in result.stdout and "checkout: all" in result.stdout
+    assert "iterations (checkout): 100 scheduled, 100 started" in result.stdout
     assert (run / "scenarios.json").exists()  # the plan every Locust process read stays with the run
     # thresholds per scenario, judged by the gate on the stored run
     gate = run_cli("gate", str(run), "--threshold", "scenario=checkout: rps>=19", "--threshold",

@@ -348,20 +348,28 @@ def _print_checks(result: Any) -> None:
 
 
 def _print_open_model(result: Any) -> None:
-    """Under a rate shape: the iteration counts, and a loud note when the generator was the limit."""
-    overall = result.summary.get("overall") or {}
-    if "iterations_scheduled" not in overall:
-        return
-    print(f"iterations: {overall['iterations_scheduled']} scheduled, {overall['iterations_started']} started "
-          f"({overall['iterations_late']} late), {overall['dropped_iterations']} dropped; latencies above are from "
-          f"each request's intended start (service p95 {overall.get('service_p95_ms')} ms)")  # fmt: skip
+    """Under a rate shape (each rate scenario of a run of several): the iteration counts, and a loud
+    note when the generator was the limit."""
     try:
-        generator = result.run_dir.read_info().open_model.get("generator") or {}
+        info = result.run_dir.read_info()
     except LoadwiseError:
-        return
-    if generator.get("saturated"):
-        print(f"warning: the load generator was saturated ({generator.get('evidence')}): lateness and dropped iterations "
-              "may be the generator's limit, not the target's; add --workers or lower --rate", file=sys.stderr)  # fmt: skip
+        info = None
+    scenarios = result.summary.get("scenarios") or []
+    if scenarios:
+        records = {r.get("name"): r for r in (info.scenarios if info else [])}
+        parts = [(f" ({s['name']})", s.get("overall") or {}, (records.get(s["name"], {}).get("open_model") or {}).get("generator"))
+                 for s in scenarios]  # fmt: skip
+    else:
+        parts = [("", result.summary.get("overall") or {}, (info.open_model.get("generator") if info else None))]
+    for label, stats, generator in parts:
+        if "iterations_scheduled" not in stats:
+            continue
+        print(f"iterations{label}: {stats['iterations_scheduled']} scheduled, {stats['iterations_started']} started "
+              f"({stats['iterations_late']} late), {stats['dropped_iterations']} dropped; its latencies are from "
+              f"each request's intended start (service p95 {stats.get('service_p95_ms')} ms)")  # fmt: skip
+        if (generator or {}).get("saturated"):
+            print(f"warning{label}: the load generator was saturated ({generator.get('evidence')}): lateness and dropped "
+                  "iterations may be the generator's limit, not the target's; add --workers or lower --rate", file=sys.stderr)  # fmt: skip
 
 
 def _scenario(args: argparse.Namespace) -> str:
