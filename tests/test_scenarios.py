@@ -229,13 +229,14 @@ def _check_run(run: Path, nginx: Nginx) -> None:
     # each scenario's own shape is visible in its intervals: the ramp climbs, checkout starts 5 s in
     t0 = pd.Timestamp(info["started_at"])
     elapsed = (intervals["start"] - t0).dt.total_seconds()
-    browsing = intervals[intervals["scenario"] == "browsing"]
+    browsing = intervals[(intervals["scenario"] == "browsing") & (elapsed < 9)]  # the last second ramps down to the end
     users = pd.to_numeric(browsing["scenario_users"], errors="coerce").dropna().to_numpy()
     assert users[0] <= 2 and users.max() >= 5 and all(b >= a - 0.5 for a, b in zip(users, users[1:]))
     first_checkout = elapsed[intervals["scenario"] == "checkout"].min()
     assert 4.0 <= first_checkout <= 5.5  # its interval starts at most an interval before its start
     steady = intervals[(intervals["scenario"] == "checkout") & (elapsed >= 6) & (elapsed < 9)]
-    assert list(steady["requests"]) == [20, 20, 20]
+    # 20 arrivals a second; a request is counted when it ends, so one may fall in the next second
+    assert len(steady) == 3 and all(18 <= n <= 22 for n in steady["requests"]), list(steady["requests"])
 
 
 @pytest.mark.slow
