@@ -40,5 +40,5 @@ DEFAULT_LISTEN = "127.0.0.1"  # where a master's port and the live exporter bind
 # scheduled late by the generator itself (its event loop was busy), or when Locust warned about its
 # CPU. A few percent come from pauses (garbage collection, the OS giving the CPU to the target on a
 # shared machine: 1-3 % measured past the demo shop's knee); a generator that cannot keep up is far
-# above. Run-wide in run.json; per step, a capacity fit leaves such steps out.
+# above. Run-wide in run.json; per step, the capacity plan names such steps in a warning.
 GENERATOR_LATE_SHARE = 0.05

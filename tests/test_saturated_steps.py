@@ -1,6 +1,8 @@
-"""A step-rate step where the load generator itself fell behind measured the generator, not the
-target: the capacity fit leaves it out and says so (seen: the demo's 1,400 arrivals/s step on 2
-cores, whose knee fit then described the generator)."""
+"""A step-rate step where the load generator itself fell behind is named, with its share of late
+arrivals, in the capacity plan's warnings. It stays in the fit: measured on the demo (2 cores,
+target and generator on one machine), the steps past the shop's knee had 6-8 % of their arrivals
+late by the generator while the achieved rate was already below the offered one, so leaving them
+out would have hidden the target's knee."""
 
 from __future__ import annotations
 
@@ -23,19 +25,14 @@ def _steps(late_share: list[float]) -> pd.DataFrame:
                          "offered_rps": rps, "service_mean_ms": 5.0, "generator_late_share": late_share})  # fmt: skip
 
 
-def test_steps_the_generator_fell_behind_on_are_left_out_of_the_fit_with_their_evidence():
+def test_steps_the_generator_fell_behind_on_are_named_with_their_evidence_and_kept():
     result = plan(_steps([0.0, 0.01, 0.02, 0.03, 0.40]), CapacitySettings())
-    assert [p["step"] for p in result.points] == [1, 2, 3, 4]
-    assert any("left out of the fit: step 5 (40% of its arrivals)" in w for w in result.warnings)
-    kept = plan(_steps([0.0, 0.01, 0.02, 0.03, 0.04]), CapacitySettings())
-    assert len(kept.points) == 5 and not any("load generator" in w for w in kept.warnings)
-
-
-def test_with_fewer_than_two_steps_left_the_saturated_ones_stay_and_it_is_said():
-    result = plan(_steps([0.0, 0.3, 0.5]), CapacitySettings())
-    assert len(result.points) == 3
-    assert any("the fit includes them" in w and "step 2 (30% of its arrivals), step 3 (50% of its arrivals)" in w
-               for w in result.warnings)  # fmt: skip
+    assert [p["step"] for p in result.points] == [1, 2, 3, 4, 5]
+    assert any("step 5 (40% of its arrivals)" in w and "--workers" in w for w in result.warnings)
+    quiet = plan(_steps([0.0, 0.01, 0.02, 0.03, 0.04]), CapacitySettings())
+    assert not any("load generator" in w for w in quiet.warnings)
+    several = plan(_steps([0.0, 0.3, 0.5]), CapacitySettings())
+    assert any("step 2 (30% of its arrivals), step 3 (50% of its arrivals)" in w for w in several.warnings)
 
 
 def test_each_step_carries_the_share_of_its_arrivals_the_generator_scheduled_late(tmp_path):
