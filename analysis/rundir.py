@@ -189,6 +189,12 @@ class RunInfo:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def scenario_of_rows(frame: pd.DataFrame) -> pd.Series:
+    """Each row's scenario as text ('' in a run of one, or a run from before scenarios)."""
+    column = frame["scenario"].astype(object)
+    return column.where(column.notna(), "").astype(str)
+
+
 def json_safe(value: Any) -> Any:
     """`value` with NaN and infinities as None, so it is valid JSON."""
     if isinstance(value, dict):
@@ -371,7 +377,7 @@ class RunDir:
         numeric = tuple(c for c in ITERATION_COLUMNS[1:] if c != "scenario")
         frame = self._read_table(ITERATIONS_CSV, ITERATION_COLUMNS, time_column="start", numeric=numeric,
                                 drop_damaged=("start", "interval_s", "scheduled", "started", "dropped"), optional=("scenario",))  # fmt: skip
-        frame["scenario"] = frame["scenario"].fillna("").astype(str)
+        frame["scenario"] = scenario_of_rows(frame)
         keys = ["start", "scenario"] if by_scenario else ["start"]
         if frame.empty or not frame.duplicated(keys).any():
             return frame

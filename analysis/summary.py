@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from loadwise.analysis import histogram
-from loadwise.analysis.rundir import RunDir, RunInfo, epoch_of
+from loadwise.analysis.rundir import RunDir, RunInfo, epoch_of, scenario_of_rows
 
 
 def _finite(value: float) -> float | None:
@@ -259,7 +259,7 @@ def _scenario_summary(record: dict[str, Any], intervals: pd.DataFrame, run_s: fl
     start_s = float(record.get("start_s") or 0.0)
     planned = float((record.get("params") or {}).get("duration_s") or 0.0)
     duration = max(min(start_s + planned, run_s) - start_s, 0.0)
-    rows = intervals[intervals["scenario"].fillna("").astype(str) == name] if len(intervals) else intervals
+    rows = intervals[scenario_of_rows(intervals) == name] if len(intervals) else intervals
     overall, endpoints, open_model = _statistics(rows, duration)
     if record.get("open_model"):
         totals = record["open_model"]

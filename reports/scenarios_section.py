@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from loadwise.analysis.rundir import scenario_of_rows
 from loadwise.reports import charts
 from loadwise.reports.data import RunData
 from loadwise.reports.sections import SectionContent, Table, register, shown
@@ -16,7 +17,7 @@ def _chart(run: RunData, names: list[str]) -> str | None:
     frame = run.intervals
     if frame.empty or "scenario" not in frame:
         return None
-    frame = frame.assign(scenario=frame["scenario"].fillna("").astype(str))
+    frame = frame.assign(scenario=scenario_of_rows(frame))
     fig, (users_ax, rps_ax) = charts.plt.subplots(1, 2, figsize=(10, 3.2), sharex=True)
     t0 = run.t0
     for i, name in enumerate(names):
