@@ -129,18 +129,18 @@ def test_knee_replicas_and_plan():
 
 
 @pytest.mark.slow
-def test_capacity_fit_file(tmp_path):
+def test_capacity_fit_file(tmp_path, cli_here):
     csv = tmp_path / "specsdm91.csv"
     csv.write_text("N,X\n" + "\n".join(f"{n},{x}" for n, x in zip(*SPECSDM91)))
-    result = run_cli("capacity", "fit", str(csv), "--model", "usl", "--json")
+    result = cli_here("capacity", "fit", str(csv), "--model", "usl", "--json")
     assert result.code == 0, result.stderr
     out = json.loads(result.stdout)
     assert {"model", "sigma", "kappa", "lambda", "peak_concurrency", "peak_throughput", "r_squared"} <= set(out)
     assert out["sigma"] == pytest.approx(0.0277285, rel=0.01)
-    linear = json.loads(run_cli("capacity", "fit", str(csv), "--model", "linear", "--json").stdout)
+    linear = json.loads(cli_here("capacity", "fit", str(csv), "--model", "linear", "--json").stdout)
     assert linear["sigma"] is None and linear["kappa"] is None
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
-    bad = run_cli("capacity", "fit", str(tmp_path / "bad.csv"))
+    bad = cli_here("capacity", "fit", str(tmp_path / "bad.csv"))
     assert bad.code == 2
     assert_one_line_error(bad, "needs columns N")
 

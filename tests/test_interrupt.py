@@ -1,5 +1,6 @@
 """Ctrl-C and SIGTERM mid-run: `status: interrupted`, every closed interval kept and readable."""
 
+import json
 import os
 import signal
 import subprocess
@@ -10,12 +11,14 @@ from pathlib import Path
 import pytest
 from conftest import REPO, served_requests
 
-from loadwise.analysis.rundir import RunDir
+from loadwise.analysis.rundir import RunDir, epoch_of
 
 pytestmark = pytest.mark.slow  # every test here runs real load
 
 
 def _start(args: list[str]) -> subprocess.Popen:
+    """A process whose output is read at its end. The `loadwise run`s here pass --no-report, as
+    conftest.run_cli does: the report (~2 s a run) is not what these tests read."""
     return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -28,6 +31,23 @@ def _wait_for_intervals(runs: Path, timeout_s: float = 40) -> Path:
                 return csv.parent
         time.sleep(0.3)
     raise AssertionError("no interval was written")
+
+
+def _wait_for_load(runs: Path, target, before: int, seconds: float, timeout_s: float = 60) -> Path:
+    """The run directory under `runs` once its load has been on for `seconds`: the target has
+    served requests (so the test has started and run.json's started_at is the load's start,
+    not the moment the run directory was opened) and `seconds` have passed since. A condition,
+    not a count of flushed intervals: a master keeps its intervals open 7 s (MASTER_GRACE_S)
+    and a loaded machine starts the workers late."""
+    deadline = time.monotonic() + timeout_s
+    while served_requests(target) <= before:
+        if time.monotonic() > deadline:
+            raise AssertionError("the run sent no request")
+        time.sleep(0.2)
+    (run_json,) = runs.glob("*/run.json")
+    started = epoch_of(json.loads(run_json.read_text())["started_at"])
+    time.sleep(max(started + seconds - time.time(), 0))
+    return run_json.parent
 
 
 def _assert_interrupted(run_dir: RunDir) -> None:
@@ -44,9 +64,11 @@ def test_signal_mid_run_leaves_an_interrupted_readable_run(target, tmp_path, wor
     before = served_requests(target)
     proc = _start([sys.executable, "-m", "loadwise", "run", "browse", "--host", target.url, "--users", "6",
                    "--spawn-rate", "6", "--duration", "60s", "--interval", "1", "--workers", str(workers),
-                   "--out", str(tmp_path)])
+                   "--out", str(tmp_path), "--no-report"])
     try:
-        run_path = _wait_for_intervals(tmp_path)
+        # 2.5 s: two whole intervals and half the next, between two of the recorder's once-a-second
+        # flushes (as the old wait for two flushed rows was, just after one).
+        run_path = _wait_for_load(tmp_path, target, before, 2.5)
         os.kill(proc.pid, sig)
         stdout, stderr = proc.communicate(timeout=45)
     finally:
@@ -87,11 +109,15 @@ def _children(pid: int) -> dict[str, list[int]]:
 
 
 def test_killed_worker_leaves_a_completed_run_with_the_other_worker_going(target, tmp_path):
+    """A worker SIGKILLed 4.5 s into a 13 s run: by then it has sent the master at least one report
+    with requests (workers report every 3 s), Locust notices it missing ~3 s later, and the other
+    worker's requests fill the run's last ~3.5 s (after killed_at + 5)."""
+    before = served_requests(target)
     proc = _start([sys.executable, "-m", "loadwise", "run", "browse", "--host", target.url, "--users", "6",
-                   "--spawn-rate", "6", "--duration", "16s", "--interval", "1", "--workers", "2",
-                   "--out", str(tmp_path)])
+                   "--spawn-rate", "6", "--duration", "13s", "--interval", "1", "--workers", "2",
+                   "--out", str(tmp_path), "--no-report"])
     try:
-        run_path = _wait_for_intervals(tmp_path)
+        run_path = _wait_for_load(tmp_path, target, before, 4.5)
         killed_at = time.time()
         os.kill(_children(proc.pid)["worker"][0], signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=90)
@@ -112,7 +138,7 @@ def test_killed_worker_leaves_a_completed_run_with_the_other_worker_going(target
 
 def test_killed_load_generator_is_a_failed_run_that_keeps_what_was_recorded(target, tmp_path):
     proc = _start([sys.executable, "-m", "loadwise", "run", "browse", "--host", target.url, "--users", "4",
-                   "--spawn-rate", "4", "--duration", "60s", "--interval", "1", "--out", str(tmp_path)])
+                   "--spawn-rate", "4", "--duration", "60s", "--interval", "1", "--out", str(tmp_path), "--no-report"])
     try:
         run_path = _wait_for_intervals(tmp_path)
         os.kill(_children(proc.pid)["local"][0], signal.SIGKILL)

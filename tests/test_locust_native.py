@@ -40,10 +40,10 @@ def _locustfile(tmp_path: Path, host: str) -> Path:
 def test_host_overrides_a_class_host_outside_the_allow_list(tmp_path, target):
     """The allow-list checks the host actually loaded: --host (loopback) replaces the class's."""
     locustfile = _locustfile(tmp_path, "http://shop.example.com")
-    result = run_cli("run", str(locustfile), "--host", target.url, "-u", "2", "-t", "3s", "--out", str(tmp_path))
+    result = run_cli("run", str(locustfile), "--host", target.url, "-u", "2", "-t", "2s", "--out", str(tmp_path))
     assert result.code == 0, result.stderr
     assert json.loads((Path(result.last_line) / "run.json").read_text())["host"] == target.url
-    refused = run_cli("run", str(locustfile), "-u", "2", "-t", "3s", "--out", str(tmp_path))
+    refused = run_cli("run", str(locustfile), "-u", "2", "-t", "2s", "--out", str(tmp_path))
     assert refused.code == 2
     assert_one_line_error(refused, "shop.example.com")
 
@@ -98,7 +98,7 @@ def test_the_report_is_rendered_at_the_end_of_the_run(tmp_path, target):
     """As Locust's --html: report.html in the run directory, and at --html FILE too; the time
     axis starts at 0; analyses not run yet are one line each, not empty sections."""
     copy = tmp_path / "copy.html"
-    result = run_cli("run", "smoke", "--host", target.url, "-u", "2", "-t", "3s", "--html", str(copy),
+    result = run_cli("run", "smoke", "--host", target.url, "-u", "2", "-t", "2s", "--html", str(copy),
                      "--out", str(tmp_path), report=True)  # fmt: skip
     assert result.code == 0, result.stderr
     page = (Path(result.last_line) / "report.html").read_text()
@@ -133,8 +133,9 @@ def test_the_command_line_is_split_between_loadwise_and_locust(argv, ours, their
     (["--run-dir", "x"], "--out DIR"),
     (["--run-tag=a=b"], "--tag KEY=VALUE"),
 ])  # fmt: skip
-def test_locust_options_loadwise_replaces_are_refused_with_what_to_use(tmp_path, option, says):
-    result = run_cli("run", "smoke", "--host", "http://127.0.0.1:9", *option, "--out", str(tmp_path))
+def test_locust_options_loadwise_replaces_are_refused_with_what_to_use(tmp_path, cli_here, option, says):
+    # Refused while the command line is read, before any process starts: the CLI in this process.
+    result = cli_here("run", "smoke", "--host", "http://127.0.0.1:9", *option, "--out", str(tmp_path))
     assert result.code == 2
     assert_one_line_error(result, option[0].split("=")[0], says)
     assert not list(tmp_path.iterdir())  # nothing started
