@@ -361,3 +361,15 @@ def test_a_profiles_scenarios_run_built_in_locustfiles_against_the_demo_shop(tmp
     buying_orders = next(e for e in by_scenario["buying"]["endpoints"] if e["method"] == "POST")
     assert buying_orders["requests"] == orders == by_scenario["buying"]["overall"]["iterations_started"] == 9
     assert not any(e["method"] == "POST" for e in by_scenario["browsing"]["endpoints"])  # browse never orders
+
+
+def test_a_locustfiles_own_scenarios_list_is_read_and_any_other_scenarios_variable_left_alone(tmp_path):
+    from loadwise.engine.entry import planned_scenarios
+
+    planned = tmp_path / "planned.py"
+    planned.write_text(LOCUSTFILE + PYTHON_PLAN)
+    assert [s.name for s in planned_scenarios(None, str(planned))] == ["browsing", "checkout"]
+    unrelated = tmp_path / "unrelated.py"
+    unrelated.write_text(LOCUSTFILE + "\nscenarios = ['login', 'search']  # the locustfile's own list\n")
+    assert planned_scenarios(None, str(unrelated)) is None
+    assert planned_scenarios(None, "browse") is None

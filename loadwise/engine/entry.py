@@ -88,10 +88,11 @@ def planned_scenarios(path: str | None, locustfile: str) -> list[Scenario] | Non
     if locustfile in SCENARIOS or not Path(locustfile).is_file():
         return None
     own = getattr(load_module(locustfile), "scenarios", None)
-    if own is None:
+    # A module-level `scenarios` holding no loadwise.Scenario is the locustfile's own business.
+    if not isinstance(own, list | tuple) or not any(isinstance(s, Scenario) for s in own):
         return None
-    if not isinstance(own, list | tuple) or not all(isinstance(s, Scenario) for s in own) or not own:
-        raise ScenarioError(f"{locustfile}: `scenarios` must be a list of loadwise.Scenario")
+    if not all(isinstance(s, Scenario) for s in own):
+        raise ScenarioError(f"{locustfile}: `scenarios` mixes loadwise.Scenario with other values")
     return list(own)
 
 
