@@ -98,6 +98,11 @@ def _known(cls: type, data: Any) -> dict[str, Any]:
     return out
 
 
+def find_endpoint(endpoints: list[EndpointStats], name: str, method: str | None = None) -> EndpointStats | None:
+    """The endpoint of that name (and method, when given)."""
+    return next((e for e in endpoints if e.name == name and method in (None, e.method)), None)
+
+
 @dataclass
 class ScenarioSummary:
     """One scenario of a run of several: its own statistics, over the seconds it ran (its start to
@@ -113,7 +118,7 @@ class ScenarioSummary:
     latency_from: str | None = None
 
     def endpoint(self, name: str, method: str | None = None) -> EndpointStats | None:
-        return next((e for e in self.endpoints if e.name == name and method in (None, e.method)), None)
+        return find_endpoint(self.endpoints, name, method)
 
     def to_dict(self) -> dict[str, Any]:
         open_model = self.latency_from is not None
@@ -154,7 +159,7 @@ class RunSummary:
         return next((s for s in self.scenarios if s.name == name), None)
 
     def endpoint(self, name: str, method: str | None = None) -> EndpointStats | None:
-        return next((e for e in self.endpoints if e.name == name and method in (None, e.method)), None)
+        return find_endpoint(self.endpoints, name, method)
 
     def to_dict(self) -> dict[str, Any]:
         """summary.json's keys, as they have always been."""
@@ -233,14 +238,19 @@ def summarize(info: RunInfo, intervals: pd.DataFrame, duration_s: float | None =
     # A run of several scenarios is open-model overall only if all are: else its closed scenarios have no service times.
     every_rate = all(r.get("open_model") for r in info.scenarios) if info.scenarios else None
     overall, endpoints, open_model = _statistics(intervals, duration, every_rate)
-    iterations = info.open_model if info.open_model else _iteration_totals(info.scenarios)
-    if iterations:
-        overall = Stats(**asdict(overall) | {key: int(iterations.get(source, 0)) for key, source in ITERATION_KEYS.items()})
+    overall = _with_iterations(overall, info.open_model or _iteration_totals(info.scenarios))
     if info.checks:
         overall, endpoints = _with_checks(overall, info.checks), [_with_checks(e, info.checks, e) for e in endpoints]
     scenarios = [_scenario_summary(record, intervals, duration) for record in info.scenarios]
     return RunSummary(info.id, info.status, round(duration, 3), overall, endpoints,
                       "intended start" if open_model else None, scenarios)  # fmt: skip
+
+
+def _with_iterations(overall: Stats, totals: dict[str, Any]) -> Stats:
+    """`overall` with run.json's open-model iteration totals (unchanged when there are none)."""
+    if not totals:
+        return overall
+    return Stats(**asdict(overall) | {key: int(totals.get(source, 0)) for key, source in ITERATION_KEYS.items()})
 
 
 def _iteration_totals(records: list[dict[str, Any]]) -> dict[str, int]:
@@ -261,9 +271,7 @@ def _scenario_summary(record: dict[str, Any], intervals: pd.DataFrame, run_s: fl
     duration = max(min(start_s + planned, run_s) - start_s, 0.0)
     rows = intervals[scenario_of_rows(intervals) == name] if len(intervals) else intervals
     overall, endpoints, open_model = _statistics(rows, duration)
-    if record.get("open_model"):
-        totals = record["open_model"]
-        overall = Stats(**asdict(overall) | {key: int(totals.get(source, 0)) for key, source in ITERATION_KEYS.items()})
+    overall = _with_iterations(overall, record.get("open_model") or {})
     return ScenarioSummary(name, start_s, round(duration, 3), overall, endpoints, str(record.get("shape", "")),
                            dict(record.get("tags") or {}), "intended start" if open_model else None)  # fmt: skip
 

@@ -51,7 +51,7 @@ def finish(s: Session) -> None:
         s.info.scenarios = s.mix.records()
     provenance.add_class_counts(s.info.locust, s.class_counts(), s.class_peak_users)
     s.info.checks = s.checks.records()
-    grouped = set().union(*(r.grouped_names for r in s.recorders()))
+    grouped = s.grouped_names
     if grouped:
         s.info.grouped_names = {"max_names": s.recorder.max_names, "grouped": len(grouped), "as": OTHER_NAME}
     try:

@@ -62,14 +62,10 @@ def scenario_classes(scenarios: list[Scenario], default_locustfile: str) -> dict
     """The User classes of a run of several scenarios, one set per scenario, and the shape that runs them."""
     from loadwise.engine.mix import ScenariosShape, scenario_class
 
-    loaded: dict[str, dict[str, Any]] = {}
     classes: dict[str, Any] = {}
     for scenario in scenarios:
         locustfile = scenario.locustfile or default_locustfile
-        found = loaded.get(locustfile)
-        if found is None:
-            found = loaded[locustfile] = {k: v for k, v in load_scenario(locustfile).items() if is_user_class(v)}
-        by_name = {v.__name__: v for v in found.values()}
+        by_name = {v.__name__: v for v in load_scenario(locustfile).values() if is_user_class(v)}  # each file runs once
         unknown = [c for c in scenario.classes if c not in by_name]
         if unknown:
             raise ScenarioError(f"scenario {scenario.name!r}: {locustfile} has no User class {', '.join(unknown)} "

@@ -205,17 +205,18 @@ class Mix:
                 size = model.pool(self.role == "master")[0]
             else:
                 size = s.shape.users
+            pools = seats(size, self.weights(s))
             for user_class in self.classes[s.name]:
-                user_class.fixed_count = seats(size, self.weights(s))[user_class.__name__]
+                user_class.fixed_count = pools[user_class.__name__]
         return sum(c.fixed_count for classes in self.classes.values() for c in classes)
 
     # -- the clock (a local runner, or the master) ------------------------------------
 
     def start(self, t0: float) -> None:
         self.t0 = t0
-        for name, model in self.open_models.items():
-            start_s = next(s.start_s for s in self.scenarios if s.name == name)
-            model.start(t0 + start_s, self.role == "master")
+        for s in self.scenarios:
+            if s.name in self.open_models:
+                self.open_models[s.name].start(t0 + s.start_s, self.role == "master")
         self.follower = gevent.spawn(self._follow)
 
     def _follow(self) -> None:

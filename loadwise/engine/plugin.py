@@ -41,7 +41,7 @@ from loadwise.engine.distributed import MASTER_GRACE_S, MasterSide, WorkerSide
 from loadwise.engine.mix import GATES_MESSAGE, Mix, ScenariosShape
 from loadwise.engine.open_model import ARRIVALS_MESSAGE, OpenModel, seeded
 from loadwise.engine.options import add_arguments, run_tags
-from loadwise.engine.recorder import KeySample, Recorder
+from loadwise.engine.recorder import KeySample, Recorder, error_rows
 from loadwise.engine.shape import LoadwiseShape, chosen_shape, own_shape
 from loadwise.engine.stream import RUN_DIR_PREFIX, Status
 from loadwise.engine.webui import WebUITests
@@ -140,6 +140,11 @@ class Session:
     @property
     def total_failures(self) -> int:
         return sum(r.total_failures for r in self.recorders())
+
+    @property
+    def grouped_names(self) -> set[int]:
+        """The endpoints recorded as OTHER_NAME (hashed), in every recorder."""
+        return set().union(*(r.grouped_names for r in self.recorders()))
 
     def class_counts(self) -> dict[str, list[int]]:
         """Requests and failures per User class name: what workers sent, plus this process's own
@@ -379,20 +384,11 @@ class Session:
             self.run_dir.append_iterations([row for recorder in self.recorders() for row in recorder.close_iterations(before)])
             total_errors = sum(sum(recorder.errors.values()) for recorder in self.recorders())
             if total_errors != self._errors_written:
-                self.run_dir.write_errors(self._error_rows())
+                self.run_dir.write_errors(error_rows(self.recorders()))  # errors.csv is the run's: every scenario's
                 self._errors_written = total_errors
         except OSError as exc:  # a full disk must not kill the load test; say it once per flush
             self.write_error = self.write_error or f"{exc.strerror or exc} (from {iso_utc(time.time())})"
             log.error("loadwise: cannot write to %s: %s", self.run_dir.path, exc)
-
-    def _error_rows(self) -> list[dict[str, Any]]:
-        if self.mix is None:
-            return self.recorder.error_rows()
-        merged = Recorder(self.opts.interval)  # errors.csv is the run's: every scenario's counts added up
-        for recorder in self.recorders():
-            for key, count in recorder.errors.items():
-                merged.errors[key] = merged.errors.get(key, 0) + count
-        return merged.error_rows()
 
     def _judge_abort(self, rows: list[dict[str, Any]]) -> None:
         assert self.abort is not None
@@ -421,7 +417,7 @@ class Session:
             p95_ms=p95,
             requests=self.total_requests,
             failures=self.total_failures,
-            grouped_names=len(set().union(*(r.grouped_names for r in self.recorders()))),
+            grouped_names=len(self.grouped_names),
             **(self.open_model.status() if self.open_model is not None else {}),
         )
 

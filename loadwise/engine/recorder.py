@@ -355,8 +355,7 @@ class Recorder:
         }
 
     def error_rows(self) -> list[dict[str, Any]]:
-        ordered = sorted(self.errors.items(), key=lambda item: (-item[1], item[0]))
-        return [{"method": m, "name": n, "error": e, "count": c} for (m, n, e), c in ordered]
+        return error_rows([self])
 
     # -- distributed: workers drain, the master absorbs ---------------------------------
 
@@ -408,6 +407,16 @@ class Recorder:
             err_key = (method, self._bounded_name(method, name), error)
             self.errors[err_key] = self.errors.get(err_key, 0) + int(count)
         return carried
+
+
+def error_rows(recorders: list[Recorder]) -> list[dict[str, Any]]:
+    """errors.csv's rows: the recorders' failures added up per (method, name, error), most first."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for recorder in recorders:
+        for key, count in recorder.errors.items():
+            counts[key] = counts.get(key, 0) + count
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [{"method": m, "name": n, "error": e, "count": c} for (m, n, e), c in ordered]
 
 
 def _merge_cell(cells: dict[Key, Cell], key: Key, incoming: Cell) -> None:
